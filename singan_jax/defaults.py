@@ -1,0 +1,55 @@
+"""Every config field with its paper default (SinGAN 2019 + the PC-SinGAN report).
+
+configs/*.py start from `get_config()` here and override a few fields. Field names follow
+the 2019 code's options where one exists.
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Inputs (empty: the bundled example).
+  c.image = ""
+  c.mask = ""
+  c.seed = 0
+  # Scale plan.
+  c.max_size = 250
+  c.min_size = 25
+  c.scale_factor = 0.75
+  # Networks.
+  c.nfc = 32
+  c.min_nfc = 32
+  c.nfc_cap = 128
+  c.num_layer = 5
+  c.partial = True             # PC-SinGAN: every conv is a partial conv
+  c.pconv_norm = "sum"         # 'sum' (report eq. 2: 1/sum(M)) or 'ratio' (window/sum(M))
+  c.mask_mode = "threshold"    # mask pyramid: 'threshold' or 'bbox'
+  c.mask_threshold = 0.01      # a downsampled pixel is hole when its hole share exceeds this
+  # Training (per scale).
+  c.niter = 2000
+  c.lr_g = 5e-4
+  c.lr_d = 5e-4
+  c.beta1 = 0.5
+  c.gamma = 0.1
+  c.lr_drop = 0.8              # learning rate x gamma from iteration lr_drop * niter
+  c.Gsteps = 3
+  c.Dsteps = 3
+  c.lambda_grad = 0.1
+  c.alpha = 10.0
+  c.noise_amp = 0.1            # noise_amp_n = noise_amp * RMSE(real, reconstruction)
+  # Inpainting.
+  c.fill = "local_means"       # none | mean | local_means | patchmatch
+  c.fill_radius = 4
+  c.patch_size = 7
+  c.patch_iters = 5
+  c.inject_scale = -1          # 1..N; -1: round(inject_fraction * N)
+  c.inject_fraction = 0.4      # 3 of 0..7 for the report's 8-scale example
+  c.blend_radius = 7.0         # in finest-scale pixels (scaled to the input's resolution)
+  c.blend_sigma = 5.0
+  # Sampling mode.
+  c.num_samples = 4
+  # Bookkeeping.
+  c.checkpoint_every = 500     # in-scale checkpoint every K iterations (0: only per scale)
+  c.log_every = 100
+  c.sheets = True              # PNG sheet per scale (real | random sample | reconstruction)
+  return c
