@@ -12,6 +12,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.image = ""
   c.mask = ""
   c.seed = 0
+  # Batched runs (singan_jax/parallel.py): a glob of images (mask beside each as
+  # NAME_mask.png) or a manifest (.csv / .jsonl: image, mask, output). Empty: one image.
+  c.images = ""
+  c.common_size = ""           # "HxW": resize every image to it (one bucket); "": own size
   # Scale plan.
   c.max_size = 250
   c.min_size = 25
@@ -52,4 +56,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 500     # in-scale checkpoint every K iterations (0: only per scale)
   c.log_every = 100
   c.sheets = True              # PNG sheet per scale (real | random sample | reconstruction)
+  # Performance (README "Performance").
+  c.compilation_cache_dir = ""   # persistent XLA compilation cache: a second run compiles
+                                 # nothing; "" = $SINGAN_JAX_CACHE_DIR, or off when unset
+  c.compute_dtype = "float32"    # "bfloat16": convolutions in bf16 (TPU/GPU opt-in; slower
+                                 # on most CPUs), params, BatchNorm and losses stay float32
   return c

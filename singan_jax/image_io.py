@@ -293,17 +293,26 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_mask(path: str | os.PathLike, image_shape=None,
-              image_path: str | os.PathLike | None = None) -> np.ndarray:
+              image_path: str | os.PathLike | None = None,
+              max_grey_share: float | None = None) -> np.ndarray:
     """Read a mask file (white = hole) as bool (H, W), True = hole.
 
     Grey level = mean of R, G, B (alpha ignored) divided by the dtype's max; hole where >= 0.5.
     image_shape: the image's (H, W, ...) to check against; image_path only names it in errors.
+    max_grey_share: if set, refuse a mask whose share of mid-grey pixels (level in (0.1, 0.9))
+    exceeds it: anti-aliased edges pass, a photo or a soft matte given as a mask does not.
     """
     path = os.fspath(path)
     pixels = _read_rgb(path, "mask")
     top = float(np.iinfo(pixels.dtype).max)
     grey = pixels.astype(np.float64).mean(axis=2) / top
     hole = grey >= 0.5
+    if max_grey_share is not None:
+        share = float(((grey > 0.1) & (grey < 0.9)).mean())
+        if share > max_grey_share:
+            raise _error("mask", path, f"is not black and white ({100 * share:.0f}% of its pixels "
+                         f"are grey, at most {100 * max_grey_share:.0f}% allowed)",
+                         "save it as pure black (known) and white (hole), e.g. threshold at 50%")
     if image_shape is not None:
         _check_mask_size(hole.shape, tuple(image_shape)[:2], path, image_path)
     return hole

@@ -86,8 +86,20 @@ def generate(pyr, frozen_i, finest_filled, n: int, key):
                          finest_filled, n, key, pyr.net.partial)
 
 
-def inpaint(pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0) -> dict:
-  """Inpaints one input image with its trained pyramid.
+def blend(pixels: np.ndarray, hole: np.ndarray, full, cfg, ratio: float):
+  """(output, soft): the generated image full (H, W, 3) in [-1, 1] blended into pixels
+  through the soft mask; ratio = input pixels per finest-scale pixel (scales the blend)."""
+  soft = soft_mask(hole, cfg.blend_radius * ratio, cfg.blend_sigma * ratio)
+  x = image_io.to_float(pixels)
+  blended = (1.0 - soft[..., None]) * x + soft[..., None] * np.asarray(full)
+  out = image_io.from_float(blended, pixels.dtype)
+  return np.where(soft[..., None] > 0, out, pixels), soft
+
+
+def inpaint(pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0,
+            key_id: int | None = None) -> dict:
+  """Inpaints one input image with its trained pyramid (image_index: its slot in the batch;
+  key_id: the id its random draws derive from, default image_index).
 
   pixels: (H, W, 3) uint8/uint16 as read; hole: (H, W) bool. Returns a dict with 'output'
   (pixels' dtype, same size), and float32 [-1, 1] 'filled', 'generated' (full resolution),
@@ -97,7 +109,8 @@ def inpaint(pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0
   n = resolve_inject_scale(cfg, plan)
   x = jnp.asarray(image_io.to_float(pixels))
   known = jnp.asarray(~hole)
-  key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 20_000 + image_index)
+  key_id = image_index if key_id is None else key_id
+  key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 20_000 + key_id)
   k_fill, k_gen = jax.random.split(key)
   filled = fill_lib.fill(x, known, cfg.fill, key=k_fill, radius=cfg.fill_radius,
                          patch_size=cfg.patch_size, iters=cfg.patch_iters)
@@ -105,10 +118,6 @@ def inpaint(pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0
   frozen_i = select_image(pyr.frozen, image_index)
   generated = generate(pyr, frozen_i, finest_filled, n, k_gen)
   full = resize_lib.resize(generated, 1.0 / plan.scale1, plan.input_hw)[0]
-  ratio = 1.0 / plan.scale1
-  soft = soft_mask(hole, cfg.blend_radius * ratio, cfg.blend_sigma * ratio)
-  blended = (1.0 - soft[..., None]) * np.asarray(x) + soft[..., None] * np.asarray(full)
-  out = image_io.from_float(blended, pixels.dtype)
-  out = np.where(soft[..., None] > 0, out, pixels)
+  out, soft = blend(pixels, hole, full, cfg, 1.0 / plan.scale1)
   return {"output": out, "filled": np.asarray(filled), "generated": np.asarray(full),
           "soft": soft, "n": n}

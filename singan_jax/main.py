@@ -8,7 +8,9 @@ pyramid, then write DIR/inpainted.png), sample (random samples from DIR's pyrami
 Without --config.image/--config.mask the bundled example is used.
 """
 import fcntl
+import logging as pylogging
 import os
+import shutil
 import sys
 
 from absl import app
@@ -23,18 +25,30 @@ from singan_jax import defaults
 from singan_jax import fill as fill_lib
 from singan_jax import image_io
 from singan_jax import inpaint as inpaint_lib
+from singan_jax import parallel
 from singan_jax import partial_conv
+from singan_jax import pyramid
 from singan_jax import sampling
 from singan_jax import trainer
 
 MODES = ("train", "inpaint", "sample")
 FILL_METHODS = ("none", "mean", "local_means", "patchmatch")
+MAX_GREY_SHARE = 0.05  # masks with more mid-grey pixels are refused, not silently thresholded
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file (configs/*.py); fields override with --config.field=value. "
+    "config", defaults.__file__, "Config file (configs/*.py); fields override with --config.field=value. "
     "Default: paper defaults.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and outputs.")
 _MODE = flags.DEFINE_enum("mode", "inpaint", MODES, "What to do.")
+_MULTIHOST = flags.DEFINE_bool(
+    "multihost", False, "Multi-host run (one process per host): call "
+    "jax.distributed.initialize() first. TPU pod slices detect the arguments below.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
+                                   "With --multihost elsewhere: host:port of process 0.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None,
+                                      "With --multihost elsewhere: number of processes.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None,
+                                   "With --multihost elsewhere: this process's index.")
 
 
 class UsageError(ValueError):
@@ -53,7 +67,8 @@ def validate_config(cfg) -> None:
   need(cfg.max_size >= cfg.min_size, "max_size", "is below min_size", "raise max_size")
   need(cfg.Dsteps >= 1, "Dsteps", "must be at least 1", "use 3")
   need(cfg.Gsteps >= 1, "Gsteps", "must be at least 1", "use 3")
-  need(cfg.num_layer >= 3, "num_layer", "must be at least 3", "use 5")
+  need(cfg.num_layer == 5, "num_layer", "is not supported (inputs are padded by a fixed "
+       "5 px, which five 3x3 layers consume)", "use 5")
   need(cfg.nfc >= 1 and cfg.min_nfc >= 1, "nfc", "must be positive", "use 32")
   need(cfg.lr_g > 0 and cfg.lr_d > 0, "lr_g", "learning rates must be positive", "use 5e-4")
   need(0 < cfg.mask_threshold < 1, "mask_threshold", "must lie in (0, 1)", "use 0.01")
@@ -84,7 +99,8 @@ def load_inputs(cfg):
                      "MASK.png (white = hole)")
   image_path, mask_path = (cfg.image, cfg.mask) if cfg.image else image_io.example_paths()
   pixels = image_io.read_image(image_path)
-  hole = image_io.read_mask(mask_path, pixels.shape[:2], image_path)
+  hole = image_io.read_mask(mask_path, pixels.shape[:2], image_path,
+                            max_grey_share=MAX_GREY_SHARE)
   return pixels, hole, image_path, mask_path
 
 
@@ -94,6 +110,43 @@ def check_hole(hole: np.ndarray, mask_path: str) -> None:
   if known_share < 0.05:
     raise UsageError(f"mask {mask_path} marks {100 * hole.mean():.1f}% of the image as hole: "
                      "SinGAN learns from the known pixels, keep at least 5% of the image known")
+
+
+def preflight(cfg, mode: str, pixels: np.ndarray, hole: np.ndarray, mask_path: str) -> None:
+  """Every input check that needs no training, run before the workdir is touched."""
+  if mode == "inpaint" and not hole.any():
+    return  # nothing to inpaint: run_inpaint writes the input unchanged
+  check_hole(hole, mask_path)
+  plan = trainer.plan_for(cfg, *pixels.shape[:2])
+  coarsest = pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode)[0]
+  if not coarsest.any():
+    raise UsageError(
+        f"mask {mask_path} leaves no known pixel at the coarsest scale {plan.shapes[0]} (mask "
+        f"threshold {cfg.mask_threshold}), so there is nothing to learn from: use a smaller "
+        "hole, a larger --config.mask_threshold, or --config.mask_mode=bbox")
+  if mode == "inpaint":
+    inpaint_lib.resolve_inject_scale(cfg, plan)
+
+
+def check_outputs(workdir: str, mode: str) -> None:
+  """Refuses before training when an output path is taken by a directory."""
+  names = (("inpainted.png", "filled.png", "generated.png", "soft_mask.png")
+           if mode == "inpaint" else ())
+  for name in names:
+    path = os.path.join(workdir, name)
+    if os.path.isdir(path):
+      raise UsageError(f"output {path} is a directory, so the result cannot be written: "
+                       "remove or rename it, or give another --workdir")
+
+
+def remove_if_unused(workdir: str) -> None:
+  """Deletes a workdir this run created if the run failed before writing anything into it."""
+  try:
+    leftover = set(os.listdir(workdir)) - {".lock"}
+  except OSError:
+    return
+  if not leftover:
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 class WorkdirLock:
@@ -149,6 +202,26 @@ def run_inpaint(cfg, workdir, pixels, hole, mask_path):
   return out_path
 
 
+def run_batch(cfg, workdir: str, mode: str) -> int:
+  """--config.images: every image of a glob or manifest, bucketed and sharded; prints the
+  per-image status. Returns 0 when every image is done, 3 when some failed."""
+  if mode == "sample":
+    raise UsageError("--mode=sample draws from one pyramid: give --config.image, not "
+                     "--config.images")
+  if cfg.image:
+    raise UsageError(f"both --config.image={cfg.image} and --config.images={cfg.images} are "
+                     "set: give one image, or a glob/manifest of many")
+  lock = WorkdirLock(workdir) if jax.process_index() == 0 else None  # one lock per workdir
+  try:
+    jobs = parallel.run(cfg, workdir, mode)
+  finally:
+    if lock is not None:
+      lock.release()
+  if jax.process_index() == 0:
+    print(parallel.report(jobs), flush=True)
+  return 0 if all(j.status == "done" for j in jobs) else 3
+
+
 def run_sample(cfg, workdir, pixels, hole):
   pyr = run_train(cfg, workdir, pixels, hole)
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
@@ -160,7 +233,15 @@ def run_sample(cfg, workdir, pixels, hole):
   logging.info("wrote %d samples to %s", cfg.num_samples, os.path.join(workdir, "samples"))
 
 
+class _QuietLibraries(pylogging.Filter):
+  """Drops orbax's per-save INFO chatter; its warnings and errors still show."""
+
+  def filter(self, record):
+    return record.levelno >= pylogging.WARNING or "/orbax/" not in record.pathname
+
+
 def main(argv):
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   cfg = _CONFIG.value if _CONFIG.value is not None else defaults.get_config()
@@ -168,11 +249,23 @@ def main(argv):
   if not workdir:
     sys.exit("singan-jax: error: --workdir is required: give a directory for checkpoints "
              "and outputs")
+  if _MULTIHOST.value:
+    parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
+                                    _PROCESS_ID.value)
+  elif (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value) != (None, None, None):
+    sys.exit("singan-jax: error: --coordinator_address/--num_processes/--process_id only "
+             "apply to multi-host runs: add --multihost")
   try:
     validate_config(cfg)
+    if cfg.images:
+      sys.exit(run_batch(cfg, workdir, _MODE.value))
     pixels, hole, _, mask_path = load_inputs(cfg)
+    preflight(cfg, _MODE.value, pixels, hole, mask_path)
+    fresh = not os.path.lexists(workdir)
     lock = WorkdirLock(workdir)
     try:
+      ckpt_lib.remove_stale_temps(workdir)
+      check_outputs(workdir, _MODE.value)
       if _MODE.value == "train":
         check_hole(hole, mask_path)
         run_train(cfg, workdir, pixels, hole)
@@ -181,12 +274,21 @@ def main(argv):
       else:
         check_hole(hole, mask_path)
         run_sample(cfg, workdir, pixels, hole)
+    except BaseException:
+      if fresh:
+        remove_if_unused(workdir)
+      raise
     finally:
       lock.release()
   except (image_io.ImageError, UsageError, ckpt_lib.IncompatibleRunError,
           trainer.NonFiniteError, ValueError) as e:
     logging.debug("error details", exc_info=True)
     print(f"singan-jax: error: {e}", file=sys.stderr)
+    sys.exit(2)
+  except OSError as e:
+    logging.debug("error details", exc_info=True)
+    print(f"singan-jax: error: {e}: check that --workdir {workdir} is writable and has free "
+          "space", file=sys.stderr)
     sys.exit(2)
 
 

@@ -81,13 +81,56 @@ def init_state(g_vars, d_vars, tc: TrainConfig) -> ScaleState:
                     opt_d.init(d_vars["params"]), jnp.zeros((), jnp.int32))
 
 
+@flax.struct.dataclass
+class IterationDraws:
+  """The random draws of one iteration, explicit so a reference can be fed the same ones."""
+  z: jax.Array       # (1, h, w, 3) noise map shared by every D and G step (unpadded)
+  prevs: jax.Array   # (Dsteps, h, w, 3) one coarser-scale random draw per D step, upsampled
+  alphas: jax.Array  # (Dsteps,) gradient-penalty interpolation scalar per D step
+
+
+def make_draws(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
+  """(key, frozen, dtype) -> IterationDraws: the draws `make_iteration` makes from its key."""
+  coarser_gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(n)]
+  h, w = plan.shapes[n]
+
+  def draws(key, frozen, dtype):
+    k_noise, k_prev, k_alpha = jax.random.split(key, 3)
+    z = sampling.noise(k_noise, 1, h, w, single_channel=(n == 0), dtype=dtype)
+    # One random coarser-scale draw per D step, run as one batch (eval-mode BatchNorm is
+    # per sample, so this equals Dsteps separate draws).
+    prevs = sampling.draw_prev(frozen, coarser_gens, plan.shapes, plan.scale_factor,
+                               "rand", k_prev, tc.Dsteps, net.partial, dtype)
+    alphas = jax.random.uniform(k_alpha, (tc.Dsteps,), dtype)
+    return IterationDraws(z, jax.lax.stop_gradient(prevs), alphas)
+
+  return draws
+
+
 def make_iteration(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
-  """The iteration function of scale n for one image: (state, inputs) -> (state, metrics)."""
+  """The iteration function of scale n for one image: (state, inputs) -> (state, metrics).
+
+  Draws its randomness from inputs.key folded with state.step, then runs
+  `make_iteration_core`.
+  """
+  core = make_iteration_core(plan, n, net, tc)
+  draw = make_draws(plan, n, net, tc)
+
+  def iteration(state: ScaleState, inputs: ScaleInputs):
+    key = jax.random.fold_in(inputs.key, state.step)
+    return core(state, inputs, draw(key, inputs.frozen, inputs.real.dtype))
+
+  return iteration
+
+
+def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
+  """(state, inputs, draws) -> (state, metrics): one iteration with its random draws given.
+
+  inputs.key and inputs.frozen are not read; parity tests feed the PyTorch port's draws.
+  """
   gen = net.generator(plan.nfc[n], plan.min_nfc[n])
   disc = net.discriminator(plan.nfc[n], plan.min_nfc[n])
-  coarser_gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(n)]
   opt_g, opt_d = optimizers(tc)
-  h, w = plan.shapes[n]
   partial = net.partial
 
   def run_g(params, stats, x, prev_p, mask):
@@ -100,22 +143,15 @@ def make_iteration(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
                           mutable=["batch_stats"])
     return out, upd["batch_stats"]
 
-  def iteration(state: ScaleState, inputs: ScaleInputs):
-    key = jax.random.fold_in(inputs.key, state.step)
-    k_noise, k_prev, k_alpha = jax.random.split(key, 3)
+  def iteration(state: ScaleState, inputs: ScaleInputs, draws: IterationDraws):
     dtype = inputs.real.dtype
     known = inputs.known if partial else None
     g_mask = sampling.pad(inputs.known) if partial else None
     masked = (lambda x: x * inputs.known) if partial else (lambda x: x)
     real = inputs.real
     amp = inputs.noise_amp
-    z = sampling.pad(sampling.noise(k_noise, 1, h, w, single_channel=(n == 0), dtype=dtype))
-    # One random coarser-scale draw per D step, run as one batch (eval-mode BatchNorm is
-    # per sample, so this equals Dsteps separate draws).
-    prevs = sampling.draw_prev(inputs.frozen, coarser_gens, plan.shapes, plan.scale_factor,
-                               "rand", k_prev, tc.Dsteps, partial, dtype)
-    prevs = jax.lax.stop_gradient(prevs)
-    alphas = jax.random.uniform(k_alpha, (tc.Dsteps,), dtype)
+    z = sampling.pad(draws.z)
+    prevs, alphas = draws.prevs, draws.alphas
 
     g_params, g_stats = state.g_params, state.g_stats
     d_params, d_stats = state.d_params, state.d_stats

@@ -13,6 +13,8 @@ import time
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
+from jax.experimental.compilation_cache import compilation_cache
 import jax.numpy as jnp
 import numpy as np
 
@@ -46,6 +48,20 @@ def net_config(cfg) -> sampling.NetConfig:
   return sampling.NetConfig(cfg.num_layer, bool(cfg.partial), cfg.pconv_norm)
 
 
+def enable_compilation_cache(cfg) -> str:
+  """Turns on JAX's persistent compilation cache (cfg.compilation_cache_dir, else
+  $SINGAN_JAX_CACHE_DIR) so a second run of the same shapes compiles nothing; returns the
+  directory ("" = off). Every compiled program is cached, however fast it compiled."""
+  path = cfg.get("compilation_cache_dir", "") or os.environ.get("SINGAN_JAX_CACHE_DIR", "")
+  if path and path != jax.config.jax_compilation_cache_dir:
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    compilation_cache.reset_cache()  # re-read the directory even if jax compiled before
+  return path
+
+
 def train_config(cfg) -> train_step.TrainConfig:
   return train_step.TrainConfig(cfg.niter, cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.gamma,
                                 cfg.lr_drop, cfg.Gsteps, cfg.Dsteps, cfg.lambda_grad,
@@ -72,6 +88,31 @@ def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
   return reals, knowns
 
 
+def batch_pyramids(cfg, images, holes):
+  """(plan, reals, knowns) of a batch: a (B, H, W, 3) array, or a list of (H_i, W_i, 3)
+  images whose scale plans share their shapes (a bucket; the plan is the first image's)."""
+  if isinstance(images, np.ndarray):
+    plan = plan_for(cfg, *images.shape[1:3])
+    return (plan, *build_pyramids(cfg, plan, images, holes))
+  plans = [plan_for(cfg, *x.shape[:2]) for x in images]
+  if any(p.shapes != plans[0].shapes for p in plans):
+    raise ValueError("a batch given as a list must share one pyramid shape: group the "
+                     "images into buckets first (singan_jax.parallel.make_buckets)")
+  per_image = [build_pyramids(cfg, p, x[None], hole[None])
+               for p, x, hole in zip(plans, images, holes)]
+  reals, knowns = ([np.concatenate(levels) for levels in zip(*[pyr[j] for pyr in per_image])]
+                   for j in (0, 1))
+  return plans[0], reals, knowns
+
+
+def to_host(x) -> np.ndarray:
+  """A numpy copy of x, gathered from every process when x spans several hosts (all
+  processes must call it then)."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(x)
+
+
 def fingerprint(*arrays) -> str:
   """Short content hash of the training inputs, for the resume guard."""
   h = hashlib.sha256()
@@ -87,7 +128,9 @@ def run_identity(cfg, plan, images, holes) -> dict:
   return {"inputs": fingerprint(images, holes), "plan": plan.to_dict(),
           "num_layer": cfg.num_layer, "partial": bool(cfg.partial),
           "pconv_norm": cfg.pconv_norm, "mask_mode": cfg.mask_mode,
-          "mask_threshold": cfg.mask_threshold, "seed": cfg.seed}
+          "mask_threshold": cfg.mask_threshold, "seed": cfg.seed,
+          # The in-scale state's step count and lr schedule depend on these.
+          "niter": cfg.niter, "Dsteps": cfg.Dsteps, "Gsteps": cfg.Gsteps}
 
 
 def scale_key(seed: int, image_index: int, n: int):
@@ -118,6 +161,8 @@ class MetricsWriter:
     self.path = os.path.join(workdir, "metrics.jsonl")
 
   def write(self, record: dict) -> None:
+    if jax.process_index() != 0:  # multi-host: one writer
+      return
     with open(self.path, "a", encoding="utf-8") as f:
       f.write(json.dumps(record) + "\n")
 
@@ -127,18 +172,31 @@ def _fmt_time(seconds: float) -> str:
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def train(cfg, workdir: str, images: np.ndarray, holes: np.ndarray) -> TrainedPyramid:
-  """Trains (or resumes) the pyramid of a batch of same-sized images.
+def train(cfg, workdir: str, images, holes, image_ids=None, place=None) -> TrainedPyramid:
+  """Trains (or resumes) the pyramid of a batch of images that share one pyramid shape.
 
-  images: (B, H, W, 3) float32 in [-1, 1]; holes: (B, H, W) bool, True = hole.
+  images: (B, H, W, 3) float32 in [-1, 1], or a list of (H_i, W_i, 3) (see batch_pyramids);
+  holes: (B, H, W) bool (or a list), True = hole. image_ids: (B,) ints that key each image's
+  random draws (default 0..B-1), so an image trains the same alone or in any batch.
+  place: puts a pytree with a leading image axis on devices (singan_jax.parallel shards it
+  over a mesh); default: leave it where jax puts it.
   """
   os.makedirs(workdir, exist_ok=True)
-  b, h_in, w_in = images.shape[:3]
-  plan = plan_for(cfg, h_in, w_in)
+  enable_compilation_cache(cfg)
+  plan, reals, knowns = batch_pyramids(cfg, images, holes)
+  b = len(reals[0])
+  ids = np.arange(b) if image_ids is None else np.asarray(image_ids, np.int32)
+  if ids.shape != (b,):
+    raise ValueError(f"image_ids has shape {ids.shape}: give one id per image ({b})")
+  place = place or (lambda tree: tree)
   net, tc = net_config(cfg), train_config(cfg)
-  reals, knowns = build_pyramids(cfg, plan, images, holes)
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
-  ckpts.check_or_write_identity(run_identity(cfg, plan, images, holes))
+  flat = lambda xs: xs if isinstance(xs, np.ndarray) else np.concatenate(
+      [np.ravel(x) for x in xs])
+  identity = run_identity(cfg, plan, flat(images), flat(holes))
+  if image_ids is not None:
+    identity["image_ids"] = ids.tolist()
+  ckpts.check_or_write_identity(identity)
   metrics = MetricsWriter(workdir)
   gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(plan.num_scales)]
   frozen, d_vars_prev = [], None
@@ -146,6 +204,10 @@ def train(cfg, workdir: str, images: np.ndarray, holes: np.ndarray) -> TrainedPy
                plan.shapes, plan.nfc, plan.scale_factor)
   try:
     finished = set(ckpts.finished_scales())
+    ckpts.clear_stale_inscale(sorted(finished))
+    if finished:
+      logging.info("resuming in %s: scales 0..%d are finished and will not be retrained",
+                   workdir, max(finished))
     for n in range(plan.num_scales):
       if n in finished:
         fs, d_vars_prev, _ = ckpts.restore_scale(n)
@@ -154,7 +216,8 @@ def train(cfg, workdir: str, images: np.ndarray, holes: np.ndarray) -> TrainedPy
                      workdir)
         continue
       fs, d_vars_prev = _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev,
-                                     reals[n], knowns[n], ckpts, metrics, workdir)
+                                     reals[n], knowns[n], ckpts, metrics, workdir, ids,
+                                     place)
       frozen.append(fs)
   finally:
     ckpts.close()
@@ -162,11 +225,13 @@ def train(cfg, workdir: str, images: np.ndarray, holes: np.ndarray) -> TrainedPy
 
 
 def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, ckpts,
-                 metrics, workdir):
+                 metrics, workdir, ids, place):
   """Trains scale n of every image in the batch; returns (FrozenScale, D variables)."""
   b = real.shape[0]
   h, w = plan.shapes[n]
-  keys = jax.vmap(lambda i: scale_key(cfg.seed, i, n))(jnp.arange(b))
+  sheet_real = real
+  real, known = place((jnp.asarray(real), jnp.asarray(known)))
+  keys = place(jax.vmap(lambda i: scale_key(cfg.seed, i, n))(jnp.asarray(ids)))
   k_init, k_zopt, k_iter = (jax.vmap(lambda k, s=s: jax.random.fold_in(k, s))(keys)
                             for s in (0, 1, 2))
   if n > 0 and plan.nfc[n] == plan.nfc[n - 1] and plan.min_nfc[n] == plan.min_nfc[n - 1]:
@@ -177,11 +242,11 @@ def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, 
   if n == 0:
     z_opt = jax.vmap(lambda k: sampling.noise(k, 1, h, w, single_channel=True))(k_zopt)
   else:
-    z_opt = jnp.zeros((b, 1, h, w, 3), jnp.float32)
+    z_opt = place(jnp.zeros((b, 1, h, w, 3), jnp.float32))
   masked = known if net.partial else None
   if n == 0:
     z_prev = jnp.zeros_like(z_opt)
-    noise_amp = jnp.ones((b,), jnp.float32)
+    noise_amp = place(jnp.ones((b,), jnp.float32))
   else:
     z_prev = jax.vmap(lambda fr: sampling.draw_prev(
         fr, gens[:n], plan.shapes, plan.scale_factor, "rec", partial=net.partial))(
@@ -189,9 +254,9 @@ def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, 
     rmse = jax.vmap(losses.masked_rmse)(z_prev, jnp.asarray(real),
                                         None if masked is None else jnp.asarray(masked))
     noise_amp = cfg.noise_amp * rmse
-  inputs = train_step.ScaleInputs(jnp.asarray(real), jnp.asarray(known), z_opt, z_prev,
-                                  noise_amp, k_iter, tuple(frozen))
-  state = jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars)
+  inputs = place(train_step.ScaleInputs(real, known, z_opt, z_prev, noise_amp, k_iter,
+                                        tuple(frozen)))
+  state = place(jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars))
   start = ckpts.latest_inscale_step(n)
   if start is not None:
     state = ckpts.restore_inscale(n, start, state)
@@ -200,13 +265,13 @@ def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, 
     start = 0
   step_fn = jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc)), donate_argnums=0)
   logging.info("scale %d/%d: %dx%d, nfc %d, noise_amp %s, %d iterations", n, plan.stop_scale,
-               h, w, plan.nfc[n], np.round(np.asarray(noise_amp), 4).tolist(), tc.niter)
+               h, w, plan.nfc[n], np.round(to_host(noise_amp), 4).tolist(), tc.niter)
   t_start = time.time()
   t_window, it_window = t_start, start
   compile_s = None
   for it in range(start, tc.niter):
     state, m = step_fn(state, inputs)
-    values = {k: np.asarray(v) for k, v in m.items()}
+    values = {k: to_host(v) for k, v in m.items()}
     if compile_s is None:
       compile_s = time.time() - t_start
       t_window, it_window = time.time(), it + 1
@@ -230,6 +295,7 @@ def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, 
     if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < tc.niter:
       _check_finite_state(state, n, it, workdir)
       ckpts.save_inscale(n, done, state)
+    ckpt_lib.kill_point("iteration", n, done)
   _check_finite_state(state, n, tc.niter - 1, workdir)
   elapsed = time.time() - t_start
   fs = sampling.FrozenScale({"params": state.g_params, "batch_stats": state.g_stats},
@@ -238,26 +304,29 @@ def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, 
   meta = {"scale": n, "shape": [h, w], "iterations": tc.niter, "seconds": round(elapsed, 2),
           "compile_s": round(compile_s or 0.0, 2)}
   ckpts.save_scale(n, fs, d_vars, meta)
+  ckpt_lib.kill_point("scale_saved", n)
   ckpts.clear_inscale(n)
   iters = tc.niter - start
   logging.info("scale %d/%d done: %d iterations in %s (compile %.1fs, %.1f it/s)", n,
                plan.stop_scale, iters, _fmt_time(elapsed), compile_s or 0.0,
                max(iters - 1, 0) / max(elapsed - (compile_s or 0.0), 1e-9))
   if cfg.sheets:
-    write_sheets(workdir, plan, net, gens[:n + 1], frozen + [fs], real, n, cfg.seed)
+    write_sheets(workdir, plan, net, gens[:n + 1], frozen + [fs], sheet_real, n, cfg.seed,
+                 ids, place)
   return fs, d_vars
 
 
 def _check_finite_state(state, n, it, workdir):
-  leaves = jax.tree.leaves((state.g_params, state.d_params))
+  leaves = jax.tree.leaves((state.g_params, state.d_params, state.g_stats, state.d_stats))
   if not all(bool(jnp.isfinite(x).all()) for x in leaves):
     raise NonFiniteError(
         f"scale {n}, iteration {it}: network parameters stopped being finite; the last good "
         f"checkpoint is kept in {workdir}: lower the learning rates or check the input")
 
 
-def write_sheets(workdir, plan, net, gens, frozen, real, n, seed):
-  """PNG per image: real | random sample | reconstruction at scale n."""
+def write_sheets(workdir, plan, net, gens, frozen, real, n, seed, ids=None, place=None):
+  """PNG per image: real | random sample | reconstruction at scale n (process 0 writes
+  each image id once: a padded batch repeats ids)."""
   key = jax.random.fold_in(jax.random.PRNGKey(seed), 10_000 + n)
   h0, w0 = plan.shapes[0]
 
@@ -270,10 +339,14 @@ def write_sheets(workdir, plan, net, gens, frozen, real, n, seed):
     return rand, rec
 
   b = real.shape[0]
-  rand, rec = jax.vmap(draws)(tuple(frozen), jax.random.split(key, b))
+  ids = np.arange(b) if ids is None else np.asarray(ids)
+  keys = jax.random.split(key, b)
+  rand, rec = jax.vmap(draws)(tuple(frozen), place(keys) if place else keys)
+  rand, rec = to_host(rand), to_host(rec)
+  if jax.process_index() != 0:
+    return
   gap = np.ones((plan.shapes[n][0], 2, 3), np.float32)
-  for i in range(b):
-    sheet = np.concatenate([np.asarray(real[i, 0]), gap, np.asarray(rand[i, 0]), gap,
-                            np.asarray(rec[i, 0])], axis=1)
-    name = f"scale_{n}.png" if b == 1 else f"image_{i}_scale_{n}.png"
+  for i in sorted(set(np.unique(ids, return_index=True)[1].tolist())):
+    sheet = np.concatenate([np.asarray(real[i, 0]), gap, rand[i, 0], gap, rec[i, 0]], axis=1)
+    name = f"scale_{n}.png" if b == 1 else f"image_{ids[i]}_scale_{n}.png"
     image_io.write_image(os.path.join(workdir, "sheets", name), image_io.from_float(sheet))

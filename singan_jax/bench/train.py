@@ -1,0 +1,329 @@
+"""Per-scale training speed: the JAX iteration vs the PyTorch port (lean and 2019-faithful).
+
+  python -m singan_jax.bench train [--size 250] [--scales 0,4,7] [--iters 4]
+
+One process, threads pinned to the machine's cores. For each scale of the default plan of the
+report's example image (city1_edit.png, or the bundled example when absent) it times one
+training iteration (3 D + 3 G steps, partial convs, coarser-scale draws included):
+  jax       singan_jax.train_step.make_iteration, jit(vmap) with donation, as the trainer runs it
+  lean      the port in tests/torch_reference (single-channel mask sum, as ours), eager torch
+  faithful  the port with the 2019 mask sum (a full Cin -> Cout conv) and the resizes between
+            scales done on the host in numpy, standing in for the 2019 code
+and reports FLOPs per iteration, achieved GFLOP/s against ceilings measured in the same run,
+compile time and peak memory. The last line is one JSON object.
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from singan_jax.bench import common
+
+DATA = "/work/shared/data"
+
+
+def parse(argv):
+  p = argparse.ArgumentParser(prog=argv[0], description=__doc__.split("\n")[0])
+  p.add_argument("--size", type=int, default=250, help="max_size of the scale plan")
+  p.add_argument("--scales", default="all",
+                 help="comma-separated scales, 'all', or 'ends' (coarsest, middle, finest)")
+  p.add_argument("--iters", type=int, default=3, help="timed iterations per variant")
+  p.add_argument("--variants", default="jax,lean,faithful")
+  p.add_argument("--niter", type=int, default=2000, help="iterations per scale (extrapolation)")
+  p.add_argument("--cores", type=int, default=None)
+  p.add_argument("--no-ceilings", action="store_true")
+  return p.parse_args(argv[1:])
+
+
+def image_shape() -> tuple[int, int, str]:
+  """(H, W, source) of the benchmark image: the report's example or the bundled one."""
+  path = os.path.join(DATA, "city1_edit.png")
+  if not os.path.exists(path):
+    from singan_jax import image_io  # pylint: disable=g-import-not-at-top
+    path = image_io.example_paths()[0]
+  import imageio.v3 as iio  # pylint: disable=g-import-not-at-top
+  im = iio.imread(path)
+  return im.shape[0], im.shape[1], os.path.basename(path)
+
+
+def hole_box(h, w):
+  """A known mask (h, w) with a central rectangular hole of ~6% of the pixels."""
+  known = np.ones((h, w), np.float32)
+  known[int(0.35 * h):int(0.6 * h), int(0.4 * w):int(0.65 * w)] = 0
+  return known
+
+
+# ---------------------------------------------------------------------------------- JAX
+
+
+def jax_case(plan, n, seed=0):
+  """(step_fn, state, inputs, flops, memory MiB) of scale n with random coarser scales."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from singan_jax import sampling, train_step, trainer  # pylint: disable=g-import-not-at-top
+  net, tc = sampling.NetConfig(), train_step.TrainConfig()
+  key = jax.random.PRNGKey(seed)
+  frozen = []
+  for k in range(n):
+    hk, wk = plan.shapes[k]
+    g_vars, _ = trainer.init_networks(plan, k, net, jax.random.fold_in(key, k)[None], hk, wk)
+    z = jnp.zeros((1, 1, hk, wk, 3))
+    frozen.append(sampling.FrozenScale(g_vars, z, jnp.full((1,), 0.1)))
+  h, w = plan.shapes[n]
+  g_vars, d_vars = trainer.init_networks(plan, n, net, jax.random.fold_in(key, 99)[None], h, w)
+  rng = np.random.default_rng(seed)
+  real = jnp.asarray(rng.uniform(-1, 1, (1, 1, h, w, 3)), jnp.float32)
+  known = jnp.asarray(hole_box(h, w)[None, None, :, :, None])
+  inputs = train_step.ScaleInputs(real, known, jnp.zeros_like(real), jnp.zeros_like(real) + 0.1,
+                                  jnp.full((1,), 0.1), jax.random.fold_in(key, 7)[None],
+                                  tuple(frozen))
+  state = jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars)
+  step = jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc)), donate_argnums=0)
+  t0 = time.perf_counter()
+  compiled = step.lower(state, inputs).compile()
+  compile_s = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  mem = compiled.memory_analysis()
+  mem_mb = float("nan")
+  if mem is not None:
+    mem_mb = (mem.temp_size_in_bytes + mem.argument_size_in_bytes +
+              mem.output_size_in_bytes) / 2 ** 20
+  return compiled, state, inputs, flops, mem_mb, compile_s
+
+
+def time_jax(plan, n, iters):
+  compiled, state, inputs, flops, mem_mb, compile_s = jax_case(plan, n)
+  box = [state]
+
+  def run():
+    box[0], m = compiled(box[0], inputs)
+    common.block((box[0], m))
+
+  times = common.time_calls(run, iters, warmup=1)
+  return dict(times=times, flops=flops, mem_mb=mem_mb, compile_s=compile_s)
+
+
+# -------------------------------------------------------------------------------- torch
+
+
+def _host_resize(x, scale, out_hw):
+  """The 2019 code resized between scales on the host (numpy); float here, no uint8."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from tests import torch_reference as tr  # pylint: disable=g-import-not-at-top
+  a = x.detach().numpy().astype(np.float64)
+  mh = tr.resize_matrix(a.shape[2], scale, out_hw[0])
+  mw = tr.resize_matrix(a.shape[3], scale, out_hw[1])
+  a = np.einsum("oh,nchw->ncow", mh, a)
+  a = np.einsum("pw,ncow->ncop", mw, a)
+  return torch.from_numpy(np.ascontiguousarray(a, np.float32))
+
+
+def torch_case(plan, n, faithful: bool, seed=0):
+  """A closure running one port iteration at scale n (3 prev draws through the coarser Gs)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from tests import torch_reference as ref  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(seed)
+  gen = torch.Generator().manual_seed(seed)
+  sf, shapes = plan.scale_factor, plan.shapes
+  kw = dict(partial=True, faithful=faithful, generator=gen)
+  gs = [ref.Generator(plan.nfc[k], plan.min_nfc[k], **kw).eval() for k in range(n)]
+  G = ref.Generator(plan.nfc[n], plan.min_nfc[n], **kw)
+  D = ref.Discriminator(plan.nfc[n], plan.min_nfc[n], **kw)
+  optG, optD = ref.make_optimizers(G, D)
+  h, w = shapes[n]
+  real = torch.rand(1, 3, h, w, generator=gen) * 2 - 1
+  known = torch.from_numpy(hole_box(h, w))[None, None]
+  z_prev = torch.full((1, 3, h, w), 0.1)
+  z_opt = torch.zeros(1, 3, h, w)
+  amps = [0.1] * (n + 1)
+
+  def draw():
+    if n == 0:
+      return torch.zeros(1, 3, h, w)
+    noises = [torch.randn(1, 1 if k == 0 else 3, *shapes[k]) for k in range(n)]
+    if not faithful:
+      return ref.draw(gs, None, amps, shapes, "rand", noises, sf=sf, partial=True)
+    x = torch.zeros(1, 3, *shapes[0])
+    with torch.no_grad():
+      for k in range(n):
+        if k > 0:
+          x = _host_resize(x, 1.0 / sf, shapes[k])
+        z = noises[k].expand(-1, 3, -1, -1)
+        prev_p = ref.zero_pad(x)
+        mask = ref.zero_pad(torch.ones_like(x[:, :1]))
+        x = gs[k](amps[k] * ref.zero_pad(z) + prev_p, prev_p, mask)
+    return _host_resize(x, 1.0 / sf, shapes[n])
+
+  def run():
+    noise = torch.randn(1, 1 if n == 0 else 3, h, w).expand(-1, 3, -1, -1).contiguous()
+    prevs = [draw() for _ in range(3)]
+    alphas = torch.rand(3).tolist()
+    ref.train_iteration(G, D, optG, optD, real, known, noise, z_opt, z_prev, prevs, alphas,
+                        amps[n], partial=True)
+
+  return run
+
+
+def time_torch(plan, n, faithful, iters):
+  run = torch_case(plan, n, faithful)
+  times = common.time_calls(run, iters, warmup=1)
+  return dict(times=times)
+
+
+# ----------------------------------------------------------------------------- ceilings
+
+
+def ceilings(cores: int) -> dict:
+  """GFLOP/s of a large matmul, a large 3x3 conv forward and its weight gradient (best of
+  JAX and torch): what this machine can do at all, measured now."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  from jax import lax  # pylint: disable=g-import-not-at-top
+  out = {}
+  m = 1536
+  a = jnp.ones((m, m), jnp.float32)
+  mm = jax.jit(lambda a: a @ a)
+  t = min(common.time_calls(lambda: common.block(mm(a)), 5))
+  ta = torch.ones(m, m)
+  tt = min(common.time_calls(lambda: ta @ ta, 5))
+  out["matmul"] = 2 * m ** 3 / min(t, tt) / 1e9
+  h, w, c = 167, 250, 64
+  x = jnp.ones((1, h, w, c), jnp.float32)
+  k = jnp.ones((3, 3, c, c), jnp.float32) * 0.01
+  dn = ("NHWC", "HWIO", "NHWC")
+  fwd = jax.jit(lambda x, k: lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=dn))
+  dw = jax.jit(jax.grad(lambda k, x: jnp.sum(
+      lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=dn))))
+  conv_flops = 2 * h * w * c * c * 9
+  tf = min(common.time_calls(lambda: common.block(fwd(x, k)), 5))
+  tw = min(common.time_calls(lambda: common.block(dw(k, x)), 5))
+  tx = torch.ones(1, c, h, w)
+  tk = torch.full((c, c, 3, 3), 0.01, requires_grad=True)
+  tff = min(common.time_calls(lambda: torch.nn.functional.conv2d(tx, tk, padding=1), 5))
+
+  def torch_dw():
+    tk.grad = None
+    torch.nn.functional.conv2d(tx, tk, padding=1).sum().backward()
+
+  tfw = min(common.time_calls(torch_dw, 5)) - tff
+  out["conv_fwd"] = conv_flops / min(tf, tff) / 1e9
+  out["conv_dw"] = conv_flops / max(min(tw, tfw), 1e-9) / 1e9
+  out["conv_fwd_jax"], out["conv_fwd_torch"] = conv_flops / tf / 1e9, conv_flops / tff / 1e9
+  out["conv_dw_jax"], out["conv_dw_torch"] = conv_flops / tw / 1e9, conv_flops / tfw / 1e9
+  return out
+
+
+# --------------------------------------------------------------------------------- main
+
+
+def pick_scales(spec: str, num: int) -> list[int]:
+  if spec == "all":
+    return list(range(num))
+  if spec == "ends":
+    return sorted({0, num // 2, num - 1})
+  scales = sorted({int(s) for s in spec.split(",")})
+  bad = [s for s in scales if not 0 <= s < num]
+  if bad:
+    raise SystemExit(f"--scales {bad} out of range: this plan has scales 0..{num - 1}")
+  return scales
+
+
+def extrapolate(plan, measured: dict, niter: int) -> float:
+  """Hours of a whole run: niter x per-scale time; unmeasured scales are interpolated with a
+  least-squares fit t = a + b * h * w * nfc^2 over the measured ones."""
+  cost = [h * w * plan.nfc[k] ** 2 for k, (h, w) in enumerate(plan.shapes)]
+  ks = sorted(measured)
+  if len(ks) >= 2:
+    b, a = np.polyfit([cost[k] for k in ks], [measured[k] for k in ks], 1)
+  else:
+    a, b = 0.0, measured[ks[0]] / cost[ks[0]]
+  per = [measured.get(k, max(a + b * cost[k], 0.0)) for k in range(plan.num_scales)]
+  return niter * sum(per) / 3600.0
+
+
+def main(argv):
+  args = parse(argv)
+  cores = common.pin_threads(args.cores)
+  sys.path.insert(0, os.getcwd())  # tests.torch_reference, when run from the repository root
+  from singan_jax import pyramid  # pylint: disable=g-import-not-at-top
+  h_in, w_in, source = image_shape()
+  plan = pyramid.make_plan(h_in, w_in, max_size=args.size)
+  scales = pick_scales(args.scales, plan.num_scales)
+  variants = args.variants.split(",")
+  print(f"# bench train: {source} {h_in}x{w_in}, max_size {args.size}, {plan.num_scales} scales, "
+        f"{cores} cores, {args.iters} timed iterations (best of), 3 D + 3 G steps")
+  ceil = {} if args.no_ceilings else ceilings(cores)
+  if ceil:
+    print("# ceilings GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in ceil.items()))
+  results = {}
+  for n in scales:
+    r = {}
+    for v in variants:
+      if v == "jax":
+        r[v] = time_jax(plan, n, args.iters)
+      else:
+        r[v] = time_torch(plan, n, v == "faithful", args.iters)
+      r[v]["best"], r[v]["median"] = common.best_and_median(r[v]["times"])
+    results[n] = r
+    print(f"# scale {n} done: " + ", ".join(f"{v} {r[v]['best'] * 1e3:.0f} ms" for v in variants),
+          flush=True)
+  header = ["scale", "size", "nfc"] + [f"{v} ms" for v in variants]
+  if "jax" in variants and "faithful" in variants:
+    header.append("jax/faithful")
+  if "jax" in variants and "lean" in variants:
+    header.append("jax/lean")
+  header += ["GFLOP/it (jax)", "GFLOP/s (jax)", "compile s", "XLA mem MiB"]
+  rows = []
+  for n in scales:
+    r = results[n]
+    h, w = plan.shapes[n]
+    row = [n, f"{h}x{w}", plan.nfc[n]] + [r[v]["best"] * 1e3 for v in variants]
+    if "jax/faithful" in header:
+      row.append(r["jax"]["best"] / r["faithful"]["best"])
+    if "jax/lean" in header:
+      row.append(r["jax"]["best"] / r["lean"]["best"])
+    j = r.get("jax", {})
+    row += [j.get("flops", float("nan")) / 1e9,
+            j.get("flops", float("nan")) / 1e9 / j.get("best", float("nan")),
+            j.get("compile_s", float("nan")), j.get("mem_mb", float("nan"))]
+    rows.append(row)
+  print()
+  common.print_table(header, rows)
+  print()
+  record = {"size": args.size, "scales": scales, "cores": cores, "peak_rss_mb": common.peak_rss_mb(),
+            "ceilings_gflops": {k: round(v, 1) for k, v in ceil.items()}}
+  for v in variants:
+    record[f"{v}_ms"] = {str(n): round(results[n][v]["best"] * 1e3, 2) for n in scales}
+  for v in variants:
+    if v != "jax" and "flops" in results[scales[-1]][v]:
+      record[f"{v}_gflop_finest_measured"] = round(results[scales[-1]][v]["flops"] / 1e9, 2)
+  ends = {"coarsest": 0, "middle": plan.num_scales // 2, "finest": plan.num_scales - 1}
+  if "jax" in variants:
+    for name, k in ends.items():
+      if k in results and "faithful" in variants:
+        record[f"ratio_{name}"] = round(results[k]["jax"]["best"] / results[k]["faithful"]["best"], 3)
+      if k in results and "lean" in variants:
+        record[f"lean_ratio_{name}"] = round(results[k]["jax"]["best"] / results[k]["lean"]["best"], 3)
+    j_times = {n: results[n]["jax"]["best"] for n in scales}
+    compile_total = sum(results[n]["jax"]["compile_s"] for n in scales)
+    record["pipeline_hours_default"] = round(
+        extrapolate(plan, j_times, args.niter) + compile_total / 3600 * plan.num_scales / len(scales), 3)
+    last = scales[-1]
+    record["gflops_finest" if last == plan.num_scales - 1 else f"gflops_scale{last}"] = round(
+        results[last]["jax"]["flops"] / 1e9 / results[last]["jax"]["best"], 1)
+    record["gflop_per_iter_finest"] = round(results[last]["jax"]["flops"] / 1e9, 2)
+  for v in ("faithful", "lean"):
+    if v in variants:
+      record[f"{v}_pipeline_hours"] = round(
+          extrapolate(plan, {n: results[n][v]["best"] for n in scales}, args.niter), 3)
+  common.print_json(record)
+
+
+if __name__ == "__main__":
+  main(sys.argv)

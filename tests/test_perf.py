@@ -1,0 +1,126 @@
+"""Performance guarantees that can be checked without timing: one trace per scale, the
+persistent compilation cache, the fast convolution's exact gradients, fast fills' results."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from singan_jax import defaults
+from singan_jax import partial_conv
+from singan_jax import train_step
+from singan_jax import trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(**overrides):
+  """A 3-scale pyramid of a 24x30 image, 2 iterations per scale, nothing written but state."""
+  cfg = defaults.get_config()
+  cfg.max_size, cfg.min_size, cfg.nfc, cfg.min_nfc = 30, 16, 4, 4
+  cfg.niter, cfg.checkpoint_every, cfg.log_every, cfg.sheets = 2, 0, 1, False
+  cfg.update(overrides)
+  return cfg
+
+
+def tiny_inputs():
+  rng = np.random.default_rng(0)
+  image = np.tanh(rng.standard_normal((1, 24, 30, 3))).astype(np.float32)
+  hole = np.zeros((1, 24, 30), bool)
+  hole[:, 8:14, 10:18] = True
+  return image, hole
+
+
+def test_iteration_is_traced_once_per_scale(tmp_path, monkeypatch):
+  traces = {}
+  make = train_step.make_iteration
+
+  def counting_make(plan, n, net, tc):
+    fn = make(plan, n, net, tc)
+
+    def iteration(state, inputs):
+      traces[n] = traces.get(n, 0) + 1
+      return fn(state, inputs)
+
+    return iteration
+
+  monkeypatch.setattr(train_step, "make_iteration", counting_make)
+  cfg = tiny_config(niter=3)
+  image, hole = tiny_inputs()
+  pyr = trainer.train(cfg, str(tmp_path), image, hole)
+  assert sorted(traces) == list(range(pyr.plan.num_scales)) and pyr.plan.num_scales >= 2
+  assert all(count == 1 for count in traces.values()), traces
+
+
+_CACHE_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from jax import monitoring
+    events = {"hits": 0, "misses": 0}
+    def listen(name, **kw):
+      if name == "/jax/compilation_cache/cache_hits":
+        events["hits"] += 1
+      if name == "/jax/compilation_cache/cache_misses":
+        events["misses"] += 1
+    monitoring.register_event_listener(listen)
+    sys.path.insert(0, sys.argv[3])
+    from tests.test_perf import tiny_config, tiny_inputs
+    from singan_jax import trainer
+    cfg = tiny_config(compilation_cache_dir=sys.argv[1])
+    trainer.train(cfg, sys.argv[2], *tiny_inputs())
+    print(json.dumps(events))
+""")
+
+
+def _train_in_subprocess(cache_dir, workdir):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  out = subprocess.run([sys.executable, "-c", _CACHE_SCRIPT, str(cache_dir), str(workdir), REPO],
+                       capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
+                       check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  import json  # pylint: disable=g-import-not-at-top
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_second_run_compiles_nothing_with_the_persistent_cache(tmp_path):
+  cache = tmp_path / "xla_cache"
+  first = _train_in_subprocess(cache, tmp_path / "run1")
+  assert first["misses"] > 0 and os.listdir(cache), first
+  second = _train_in_subprocess(cache, tmp_path / "run2")
+  assert second["misses"] == 0 and second["hits"] >= first["misses"], (first, second)
+
+
+# ------------------------------------------------------------------ the convolution
+
+
+def _reference_conv(x, k):
+  return lax.conv_general_dilated(x, k, (1, 1), "VALID",
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 11, 3, 5), (1, 7, 6, 4, 1)])
+def test_conv2d_valid_matches_lax_to_second_order(shape):
+  """Value, first-order and gradient-penalty-style second-order gradients equal lax's."""
+  n, h, w, cin, cout = shape
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal((n, h, w, cin)), jnp.float32)
+  k = jnp.asarray(rng.standard_normal((3, 3, cin, cout)) * 0.3, jnp.float32)
+
+  def objective(conv):
+    def f(k, x):
+      g = jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, k)) ** 2))(x)
+      return jnp.sum(jnp.square(g)) + jnp.sum(conv(x, k) ** 3)
+    return f
+
+  np.testing.assert_allclose(partial_conv.conv2d_valid(x, k), _reference_conv(x, k),
+                             rtol=1e-5, atol=1e-5)
+  got = jax.grad(objective(partial_conv.conv2d_valid), argnums=(0, 1))(k, x)
+  want = jax.grad(objective(_reference_conv), argnums=(0, 1))(k, x)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4 * float(jnp.abs(b).max()))
