@@ -24,10 +24,11 @@ import orbax.checkpoint as ocp
 from singan_jax import sampling
 
 KILL_ENV = "SINGAN_JAX_TEST_KILL_AT"
-# Named points of `kill_point`: after an iteration finished; while an in-scale or a finished-
-# scale checkpoint is being written (orbax's temporary directory exists, not yet renamed);
-# after a finished scale was saved but before its in-scale state was dropped.
-KILL_POINTS = ("iteration", "inscale_write", "scale_write", "scale_saved")
+# Named points of `kill_point`: after run.json was first written (scale 0); after an
+# iteration finished; while an in-scale or a finished-scale checkpoint is being written
+# (orbax's temporary directory exists, not yet renamed); after a finished scale was saved
+# but before its in-scale state was dropped.
+KILL_POINTS = ("identity_written", "iteration", "inscale_write", "scale_write", "scale_saved")
 
 
 class IncompatibleRunError(ValueError):
@@ -158,6 +159,7 @@ class PyramidCheckpoints:
             f"workdir {self.workdir} holds checkpoints but no run.json, so what they were "
             "trained on is unknown: use a new --workdir")
       write_json_atomic(path, identity)
+      kill_point("identity_written", 0)
 
   # -- finished scales ---------------------------------------------------------------------
   def finished_scales(self) -> list[int]:

@@ -50,6 +50,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.inject_fraction = 0.4      # 3 of 0..7 for the report's 8-scale example
   c.blend_radius = 7.0         # in finest-scale pixels (scaled to the input's resolution)
   c.blend_sigma = 5.0
+  c.num_candidates = 1         # K > 1: K draws in one vmap, keep the best by seam + patch
+                               # statistics (no ground truth; singan_jax/candidates.py)
+  c.progressive_rings = 1      # > 1: fill a large hole ring by ring, boundary inwards
+  c.progressive_share = 0.2    # ... when the hole covers more than this share of the image
   # Sampling mode.
   c.num_samples = 4
   # Bookkeeping.

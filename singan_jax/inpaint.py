@@ -11,8 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from singan_jax import candidates
 from singan_jax import fill as fill_lib
 from singan_jax import image_io
+from singan_jax import progressive
 from singan_jax import pyramid
 from singan_jax import resize as resize_lib
 from singan_jax import sampling
@@ -103,8 +105,21 @@ def inpaint(pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0
 
   pixels: (H, W, 3) uint8/uint16 as read; hole: (H, W) bool. Returns a dict with 'output'
   (pixels' dtype, same size), and float32 [-1, 1] 'filled', 'generated' (full resolution),
-  'soft' (H, W) and the injection scale 'n'.
+  'soft' (H, W) and the injection scale 'n'. A hole above cfg.progressive_share of the image
+  is filled ring by ring (singan_jax/progressive.py); otherwise one pass, inpaint_once.
   """
+  key_id = image_index if key_id is None else key_id
+  if progressive.applies(hole, cfg):
+    return progressive.inpaint_rings(inpaint_once, pyr, pixels, hole, cfg, image_index,
+                                     key_id)
+  return inpaint_once(pyr, pixels, hole, cfg, image_index, key_id)
+
+
+def inpaint_once(pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0,
+                 key_id: int | None = None) -> dict:
+  """One pass of fill -> inject -> generate -> blend (see inpaint). With
+  cfg.num_candidates = K > 1, K draws run in one vmap and the best by the ground-truth-free
+  scores is kept (singan_jax/candidates.py; its index is returned as 'candidate')."""
   plan = pyr.plan
   n = resolve_inject_scale(cfg, plan)
   x = jnp.asarray(image_io.to_float(pixels))
@@ -116,8 +131,17 @@ def inpaint(pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0
                          patch_size=cfg.patch_size, iters=cfg.patch_iters)
   finest_filled = pyramid.finest(filled[None], plan)
   frozen_i = select_image(pyr.frozen, image_index)
-  generated = generate(pyr, frozen_i, finest_filled, n, k_gen)
-  full = resize_lib.resize(generated, 1.0 / plan.scale1, plan.input_hw)[0]
-  out, soft = blend(pixels, hole, full, cfg, 1.0 / plan.scale1)
+  k = int(cfg.get("num_candidates", 1))
+  if k > 1:
+    many = candidates.generate_many(pyr, frozen_i, finest_filled, n, k_gen, k)
+    fulls = np.asarray(resize_lib.resize(many, 1.0 / plan.scale1, plan.input_hw))
+    blends = [blend(pixels, hole, f, cfg, 1.0 / plan.scale1) for f in fulls]
+    best, _ = candidates.choose([image_io.to_float(o) for o, _ in blends], hole)
+    full, (out, soft) = fulls[best], blends[best]
+  else:
+    best = 0
+    generated = generate(pyr, frozen_i, finest_filled, n, k_gen)
+    full = resize_lib.resize(generated, 1.0 / plan.scale1, plan.input_hw)[0]
+    out, soft = blend(pixels, hole, full, cfg, 1.0 / plan.scale1)
   return {"output": out, "filled": np.asarray(filled), "generated": np.asarray(full),
-          "soft": soft, "n": n}
+          "soft": soft, "n": n, "candidate": best}

@@ -246,8 +246,10 @@ def make_place(mesh: Mesh):
   sharding = NamedSharding(mesh, PartitionSpec(MESH_AXIS))
 
   def put(x):
+    if isinstance(x, jax.Array) and x.sharding.is_equivalent_to(sharding, x.ndim):
+      return x
     if isinstance(x, jax.Array) and not x.is_fully_addressable:
-      return x if x.sharding.is_equivalent_to(sharding, x.ndim) else jax.device_put(x, sharding)
+      return jax.device_put(x, sharding)
     host = np.asarray(x)
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
@@ -309,6 +311,7 @@ def run(cfg, workdir: str, mode: str = "inpaint", mesh: Mesh | None = None) -> l
     if job.status == "pending" and not job.hole.any():
       if mode == "inpaint" and owner(job) == me:
         image_io.write_image(job.output, job.pixels)
+        logging.info("process %d wrote %s", me, job.output)
       job.status, job.reason = "done", "no hole: input copied unchanged"
   for bucket in buckets:
     try:
@@ -327,6 +330,7 @@ def run(cfg, workdir: str, mode: str = "inpaint", mesh: Mesh | None = None) -> l
         continue
       try:
         image_io.write_image(job.output, inpaint_job(cfg, pyr, bucket, slot, job))
+        logging.info("process %d wrote %s", me, job.output)
         job.status = "done"
       except Exception as e:  # one image's failure never sinks the batch
         logging.exception("inpainting %s failed", job.image)

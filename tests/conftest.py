@@ -1,7 +1,16 @@
 """Shared pytest setup: markers, and parity tests that may not silently skip in CI."""
 import os
+import tempfile
 
 import pytest
+
+# One persistent XLA compilation cache for the whole test session, shared with the CLI
+# subprocesses the tests start: the same tiny scale compiled twice costs one compile. Set
+# before any test module imports jax.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      tempfile.mkdtemp(prefix="singan-jax-test-xla-cache-"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
 def pytest_configure(config):

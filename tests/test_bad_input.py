@@ -20,7 +20,7 @@ from singan_jax import image_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 32, 40
-# 2-scale pyramid (25x31, 29x36), 30 iterations per scale: the same as tests/test_resume.py,
+# 2-scale pyramid (25x32, 29x36), 30 iterations per scale: the same as tests/test_resume.py,
 # so both share the session's compilation cache.
 TINY = ["--config.max_size=36", "--config.min_size=25", "--config.niter=30",
         "--config.checkpoint_every=10", "--config.log_every=10", "--config.nfc=8",
@@ -103,10 +103,10 @@ def _directory(d, name):
 
 
 def _stripes():
-  """A hole column every 4 pixels: 75% known at full size, but every coarsest-scale pixel
-  touches the hole."""
+  """A hole column every 2 pixels: half the image known, but every pixel of every smaller
+  scale touches the hole."""
   hole = np.zeros((H, W), np.uint8)
-  hole[:, ::4] = 255
+  hole[:, ::2] = 255
   return hole
 
 

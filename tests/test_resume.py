@@ -2,7 +2,7 @@
 (test hook SINGAN_JAX_TEST_KILL_AT, see singan_jax/checkpoint.py), restarted, and must finish
 with exactly the output of an uninterrupted run, without retraining finished scales.
 
-The tiny run: a 32x40 image, max_size 36 and min_size 25 give a 2-scale pyramid (25x31, 29x36);
+The tiny run: a 32x40 image, max_size 36 and min_size 25 give a 2-scale pyramid (25x32, 29x36);
 30 iterations per scale, in-scale checkpoints every 10. A persistent XLA compilation cache
 shared by the session's runs keeps the repeated compiles cheap.
 """

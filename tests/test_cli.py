@@ -1,0 +1,165 @@
+"""Workdir safety through the real CLI (lock, identity guard) and the checkpoint helpers that
+make resuming safe (test hook, identity diff, gap and leftover detection)."""
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from PIL import Image
+
+from singan_jax import checkpoint as ckpt_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--config.max_size=36", "--config.min_size=25", "--config.niter=30",
+        "--config.checkpoint_every=10", "--config.nfc=8", "--config.min_nfc=8",
+        "--config.Dsteps=1", "--config.Gsteps=1", "--config.fill=mean",
+        "--config.sheets=False"]
+
+
+def run_cli(args, kill_at=None):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop(ckpt_lib.KILL_ENV, None)
+  if kill_at:
+    env[ckpt_lib.KILL_ENV] = kill_at
+  return subprocess.run([sys.executable, "-m", "singan_jax.main", *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+  tmp_path = tmp_path_factory.mktemp("inputs")
+  rng = np.random.default_rng(0)
+  img = rng.integers(0, 256, (32, 40, 3)).astype(np.uint8)
+  hole = np.zeros((32, 40), np.uint8)
+  hole[10:20, 12:26] = 255
+  Image.fromarray(img).save(tmp_path / "i.png")
+  Image.fromarray(hole).save(tmp_path / "m.png")
+  return [f"--config.image={tmp_path / 'i.png'}", f"--config.mask={tmp_path / 'm.png'}"]
+
+
+def _error_line(proc):
+  lines = [l for l in proc.stderr.splitlines() if l.startswith("singan-jax: error:")]
+  assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  return lines[0]
+
+
+def test_second_run_on_a_locked_workdir_is_refused(tmp_path, inputs):
+  work = tmp_path / "work"
+  work.mkdir()
+  with open(work / ".lock", "w") as held:  # what a running singan-jax holds
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    p = run_cli(["--mode=train", *TINY, *inputs, f"--workdir={work}"])
+  assert p.returncode == 2
+  assert "another singan-jax run is using --workdir" in _error_line(p)
+  assert os.listdir(work) == [".lock"]  # nothing written
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory, inputs):
+  """A workdir where a real run recorded run.json, killed before its first compile."""
+  work = tmp_path_factory.mktemp("recorded") / "work"
+  p = run_cli(["--mode=train", *TINY, *inputs, f"--workdir={work}"],
+              kill_at="identity_written:0")
+  assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
+  assert sorted(os.listdir(work)) == [".lock", "run.json"]
+  return work
+
+
+@pytest.mark.parametrize("change, field", [
+    (["--config.seed=1"], "seed"),
+    (["--config.max_size=38"], "plan."),
+    (["--config.partial=False"], "partial"),
+    (["--config.niter=40"], "niter"),
+    ("other_mask", "inputs"),
+])
+def test_incompatible_workdir_is_refused_naming_the_field(tmp_path, inputs, recorded, change,
+                                                          field):
+  work = tmp_path / "work"
+  shutil.copytree(recorded, work)
+  base = ["--mode=train", *TINY, f"--workdir={work}"]
+  saved = (work / "run.json").read_text()
+  if change == "other_mask":
+    hole = np.zeros((32, 40), np.uint8)
+    hole[2:8, 2:8] = 255
+    Image.fromarray(hole).save(tmp_path / "m2.png")
+    change = [f"--config.mask={tmp_path / 'm2.png'}"]
+  p = run_cli([*base, *inputs, *change])
+  assert p.returncode == 2, p.stderr[-2000:]
+  line = _error_line(p)
+  assert f"holds a pyramid trained with a different {field}" in line, line
+  assert "use a new --workdir" in line
+  assert (work / "run.json").read_text() == saved
+  assert not (work / "scales").exists() and not (work / "inscale").exists()
+
+
+def test_identity_compares_after_a_json_round_trip(tmp_path):
+  ckpts = ckpt_lib.PyramidCheckpoints(str(tmp_path))
+  identity = {"plan": {"shapes": ((3, 4), (5, 6))}, "seed": 0}
+  ckpts.check_or_write_identity(identity)
+  ckpts.check_or_write_identity(identity)  # tuples vs saved lists: still the same run
+  with pytest.raises(ckpt_lib.IncompatibleRunError, match=r"different plan\.shapes"):
+    ckpts.check_or_write_identity({"plan": {"shapes": ((3, 4), (5, 7))}, "seed": 0})
+  with pytest.raises(ckpt_lib.IncompatibleRunError, match=r"different extra \(\"\(absent\)"):
+    ckpts.check_or_write_identity({**identity, "extra": 1})
+
+
+def test_checkpoints_without_run_json_are_refused(tmp_path):
+  (tmp_path / "scales" / "0").mkdir(parents=True)
+  ckpts = ckpt_lib.PyramidCheckpoints(str(tmp_path))
+  with pytest.raises(ckpt_lib.CheckpointError, match="no run.json"):
+    ckpts.check_or_write_identity({"seed": 0})
+
+
+def test_a_gap_in_the_finished_scales_is_refused(tmp_path):
+  with ocp.CheckpointManager(str(tmp_path / "scales"),
+                             options=ocp.CheckpointManagerOptions(create=True)) as mngr:
+    for step in (0, 2):
+      mngr.save(step, args=ocp.args.StandardSave({"x": np.zeros(2)}))
+    mngr.wait_until_finished()
+  ckpts = ckpt_lib.PyramidCheckpoints(str(tmp_path))
+  with pytest.raises(ckpt_lib.CheckpointError, match=r"finished scales \[0, 2\]"):
+    ckpts.finished_scales()
+
+
+def test_stale_in_scale_state_of_finished_scales_is_dropped(tmp_path):
+  for n in (0, 1):
+    (tmp_path / "inscale" / str(n) / "10").mkdir(parents=True)
+  ckpts = ckpt_lib.PyramidCheckpoints(str(tmp_path))
+  ckpts.clear_stale_inscale([0])
+  assert sorted(os.listdir(tmp_path / "inscale")) == ["1"]
+
+
+def test_remove_stale_temps(tmp_path):
+  keep = ["run.json", "inpainted.png", "notes.tmp"]
+  stale = ["run.json.tmp-123", ".inpainted.png.0123456789ab.tmp",
+           os.path.join("samples", ".sample_0.png.abcdefabcdef.tmp")]
+  (tmp_path / "samples").mkdir()
+  for name in keep + stale:
+    (tmp_path / name).write_text("x")
+  removed = ckpt_lib.remove_stale_temps(str(tmp_path))
+  assert sorted(removed) == sorted(str(tmp_path / s) for s in stale)
+  assert all((tmp_path / k).exists() for k in keep)
+
+
+def test_kill_hook_ignores_other_points_and_rejects_bad_specs(monkeypatch):
+  monkeypatch.setenv(ckpt_lib.KILL_ENV, "iteration:1:20")
+  ckpt_lib.kill_point("iteration", 0, 20)   # other scale
+  ckpt_lib.kill_point("iteration", 1, 19)   # other step
+  ckpt_lib.kill_point("scale_saved", 1)     # other point
+  monkeypatch.setenv(ckpt_lib.KILL_ENV, "explode:0")
+  with pytest.raises(ValueError, match="is not point:scale"):
+    ckpt_lib.kill_point("iteration", 0, 1)
+  monkeypatch.delenv(ckpt_lib.KILL_ENV)
+  ckpt_lib.kill_point("iteration", 0, 1)    # unset: nothing happens
+
+
+def test_run_json_keeps_its_fields(tmp_path):
+  ckpt_lib.write_json_atomic(str(tmp_path / "r.json"), {"b": 1, "a": [1, 2]})
+  assert json.loads((tmp_path / "r.json").read_text()) == {"a": [1, 2], "b": 1}
+  assert os.listdir(tmp_path) == ["r.json"]
