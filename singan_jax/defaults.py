@@ -56,6 +56,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.progressive_share = 0.2    # ... when the hole covers more than this share of the image
   # Sampling mode.
   c.num_samples = 4
+  c.sample_scale_h = 1.0       # sample height / trained height (any size: fully convolutional)
+  c.sample_scale_w = 1.0       # sample width / trained width
   # Bookkeeping.
   c.checkpoint_every = 500     # in-scale checkpoint every K iterations (0: only per scale)
   c.log_every = 100

@@ -88,6 +88,8 @@ def validate_config(cfg) -> None:
   need(cfg.checkpoint_every >= 0, "checkpoint_every", "must be >= 0", "use 500 or 0")
   need(cfg.log_every >= 1, "log_every", "must be >= 1", "use 100")
   need(cfg.num_samples >= 1, "num_samples", "must be >= 1", "use 4")
+  need(0 < cfg.sample_scale_h <= 8, "sample_scale_h", "must lie in (0, 8]", "use 1.0")
+  need(0 < cfg.sample_scale_w <= 8, "sample_scale_w", "must lie in (0, 8]", "use 1.0")
   need(bool(cfg.image) == bool(cfg.mask) or bool(cfg.image), "mask",
        "is set without --config.image", "give both, or neither for the bundled example")
 
@@ -226,7 +228,10 @@ def run_sample(cfg, workdir, pixels, hole):
   pyr = run_train(cfg, workdir, pixels, hole)
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
   key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 30_000)
-  x = sampling.sample(frozen, pyr.generators(), pyr.plan.shapes, pyr.plan.scale_factor, key,
+  # The nets are fully convolutional: any output size is a rescaled plan (SinGAN's
+  # scale_v / scale_h), e.g. --config.sample_scale_w=2 for a panorama twice as wide.
+  shapes = sampling.scaled_shapes(pyr.plan.shapes, cfg.sample_scale_h, cfg.sample_scale_w)
+  x = sampling.sample(frozen, pyr.generators(), shapes, pyr.plan.scale_factor, key,
                       cfg.num_samples, pyr.net.partial)
   for i in range(cfg.num_samples):
     write_float_image(os.path.join(workdir, "samples", f"sample_{i}.png"), x[i])

@@ -20,10 +20,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(**overrides):
-  """A 3-scale pyramid of a 24x30 image, 2 iterations per scale, nothing written but state."""
+  """A 2-scale pyramid of a 24x30 image, 2 one-step iterations per scale (small programs)."""
   cfg = defaults.get_config()
-  cfg.max_size, cfg.min_size, cfg.nfc, cfg.min_nfc = 30, 16, 4, 4
+  cfg.max_size, cfg.min_size, cfg.nfc, cfg.min_nfc = 30, 20, 4, 4
   cfg.niter, cfg.checkpoint_every, cfg.log_every, cfg.sheets = 2, 0, 1, False
+  cfg.Dsteps, cfg.Gsteps = 1, 1
   cfg.update(overrides)
   return cfg
 
