@@ -114,12 +114,16 @@ def check_hole(hole: np.ndarray, mask_path: str) -> None:
                      "SinGAN learns from the known pixels, keep at least 5% of the image known")
 
 
-def preflight(cfg, mode: str, pixels: np.ndarray, hole: np.ndarray, mask_path: str) -> None:
+def preflight(cfg, mode: str, pixels: np.ndarray, hole: np.ndarray, image_path: str,
+              mask_path: str) -> None:
   """Every input check that needs no training, run before the workdir is touched."""
   if mode == "inpaint" and not hole.any():
     return  # nothing to inpaint: run_inpaint writes the input unchanged
   check_hole(hole, mask_path)
-  plan = trainer.plan_for(cfg, *pixels.shape[:2])
+  try:
+    plan = trainer.plan_for(cfg, *pixels.shape[:2])
+  except ValueError as e:
+    raise UsageError(f"{image_path}: {e}") from e
   coarsest = pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode)[0]
   if not coarsest.any():
     raise UsageError(
@@ -264,8 +268,8 @@ def main(argv):
     validate_config(cfg)
     if cfg.images:
       sys.exit(run_batch(cfg, workdir, _MODE.value))
-    pixels, hole, _, mask_path = load_inputs(cfg)
-    preflight(cfg, _MODE.value, pixels, hole, mask_path)
+    pixels, hole, image_path, mask_path = load_inputs(cfg)
+    preflight(cfg, _MODE.value, pixels, hole, image_path, mask_path)
     fresh = not os.path.lexists(workdir)
     lock = WorkdirLock(workdir)
     try:

@@ -61,6 +61,7 @@ class Conv(nn.Module):
   partial: bool = False
   normalization: str = "sum"
   kernel_size: int = 3
+  compute_dtype: str | None = None  # e.g. 'bfloat16': the conv runs in it (params stay f32)
 
   @nn.compact
   def __call__(self, x, mask):
@@ -70,8 +71,9 @@ class Conv(nn.Module):
     kernel = self.param("kernel", conv_kernel_init, (k, k, cin, self.features), x.dtype)
     bias = self.param("bias", symmetric_uniform_init(bound), (self.features,), x.dtype)
     if self.partial:
-      return pconv_lib.partial_conv(x, mask, kernel, bias, self.normalization)
-    return pconv_lib.conv(x, kernel, bias), mask
+      return pconv_lib.partial_conv(x, mask, kernel, bias, self.normalization,
+                                    self.compute_dtype)
+    return pconv_lib.conv(x, kernel, bias, self.compute_dtype), mask
 
 
 def symmetric_uniform_init(bound: float):
@@ -86,10 +88,12 @@ class ConvBlock(nn.Module):
   features: int
   partial: bool = False
   normalization: str = "sum"
+  compute_dtype: str | None = None
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
-    x, mask = Conv(self.features, self.partial, self.normalization, name="conv")(x, mask)
+    x, mask = Conv(self.features, self.partial, self.normalization,
+                   compute_dtype=self.compute_dtype, name="conv")(x, mask)
     x = BatchNorm(name="bn")(x, train)
     return nn.leaky_relu(x, 0.2), mask
 
@@ -107,14 +111,17 @@ class _Trunk(nn.Module):
   out_features: int
   partial: bool
   normalization: str
+  compute_dtype: str | None = None
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
     widths = body_widths(self.nfc, self.min_nfc, self.num_layer)
     names = ["head"] + [f"body_{i}" for i in range(len(widths) - 1)]
     for width, name in zip(widths, names):
-      x, mask = ConvBlock(width, self.partial, self.normalization, name=name)(x, mask, train)
-    x, _ = Conv(self.out_features, self.partial, self.normalization, name="tail")(x, mask)
+      x, mask = ConvBlock(width, self.partial, self.normalization, self.compute_dtype,
+                          name=name)(x, mask, train)
+    x, _ = Conv(self.out_features, self.partial, self.normalization,
+                compute_dtype=self.compute_dtype, name="tail")(x, mask)
     return x
 
 
@@ -129,12 +136,13 @@ class Generator(nn.Module):
   num_layer: int = 5
   partial: bool = False
   normalization: str = "sum"
+  compute_dtype: str | None = None  # conv dtype, e.g. 'bfloat16' (opt-in for TPU / GPU)
 
   @nn.compact
   def __call__(self, x, y, mask=None, train: bool = True):
     mask = _check_mask(x, mask, self.partial)
     out = _Trunk(self.nfc, self.min_nfc, self.num_layer, 3, self.partial, self.normalization,
-                 name="net")(x, mask, train)
+                 self.compute_dtype, name="net")(x, mask, train)
     out = jnp.tanh(out)
     cy = (y.shape[1] - out.shape[1]) // 2
     cx = (y.shape[2] - out.shape[2]) // 2
@@ -148,12 +156,13 @@ class Discriminator(nn.Module):
   num_layer: int = 5
   partial: bool = False
   normalization: str = "sum"
+  compute_dtype: str | None = None
 
   @nn.compact
   def __call__(self, x, mask=None, train: bool = True):
     mask = _check_mask(x, mask, self.partial)
     return _Trunk(self.nfc, self.min_nfc, self.num_layer, 1, self.partial, self.normalization,
-                  name="net")(x, mask, train)
+                  self.compute_dtype, name="net")(x, mask, train)
 
 
 def _check_mask(x, mask, partial: bool):

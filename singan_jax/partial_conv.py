@@ -29,14 +29,26 @@ def window_sum(mask, kh: int = 3, kw: int = 3):
   return conv2d_valid(mask, jnp.ones((kh, kw, 1, 1), mask.dtype))
 
 
-def partial_conv(x, mask, kernel, bias, normalization: str = "sum"):
+def _conv_in(x, kernel, compute_dtype):
+  """conv2d_valid in compute_dtype (None: x's dtype), result back in x's dtype.
+
+  bf16 halves memory traffic and runs on the MXU / tensor cores; XLA accumulates in f32.
+  """
+  if compute_dtype is None or jnp.dtype(compute_dtype) == x.dtype:
+    return conv2d_valid(x, kernel)
+  cd = jnp.dtype(compute_dtype)
+  return conv2d_valid(x.astype(cd), kernel.astype(cd)).astype(x.dtype)
+
+
+def partial_conv(x, mask, kernel, bias, normalization: str = "sum", compute_dtype=None):
   """Partial convolution: (y, new_mask).
 
   y = W(X * M) * s + b where the window holds a known pixel, exactly 0 elsewhere, with
   s = 1 / sum(M) ('sum', report eq. 2) or s = window_size / sum(M) ('ratio', NVIDIA's variant
   that makes a fully known window an ordinary convolution). sum(M) counts the window over all
   input channels. new_mask = 1 where the window holds a known pixel. The mask carries no
-  gradient; x, kernel and bias do, to any order.
+  gradient; x, kernel and bias do, to any order. compute_dtype (e.g. 'bfloat16') runs the
+  convolution of X * M in that dtype; the mask arithmetic stays in x's dtype (exact counts).
   """
   if normalization not in NORMALIZATIONS:
     raise ValueError(f"partial-conv normalization {normalization!r}: use one of "
@@ -47,12 +59,12 @@ def partial_conv(x, mask, kernel, bias, normalization: str = "sum"):
   valid = win > 0
   numerator = 1.0 if normalization == "sum" else float(kh * kw * cin)
   scale = numerator / (cin * jnp.where(valid, win, 1.0))
-  raw = conv2d_valid(x * mask, kernel)
+  raw = _conv_in(x * mask, kernel, compute_dtype)
   y = jnp.where(valid, raw * scale + bias, 0.0)
   return y, valid.astype(x.dtype)
 
 
-def conv(x, kernel, bias):
+def conv(x, kernel, bias, compute_dtype=None):
   """Ordinary VALID convolution with bias: the vanilla counterpart of partial_conv."""
-  return conv2d_valid(x, kernel) + bias
+  return _conv_in(x, kernel, compute_dtype) + bias
 

@@ -31,12 +31,20 @@ class NetConfig:
   num_layer: int = 5
   partial: bool = True
   normalization: str = "sum"
+  compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (README "Performance")
 
   def generator(self, nfc: int, min_nfc: int) -> models.Generator:
-    return models.Generator(nfc, min_nfc, self.num_layer, self.partial, self.normalization)
+    return models.Generator(nfc, min_nfc, self.num_layer, self.partial, self.normalization,
+                            self._conv_dtype())
 
   def discriminator(self, nfc: int, min_nfc: int) -> models.Discriminator:
-    return models.Discriminator(nfc, min_nfc, self.num_layer, self.partial, self.normalization)
+    return models.Discriminator(nfc, min_nfc, self.num_layer, self.partial, self.normalization,
+                                self._conv_dtype())
+
+  def _conv_dtype(self):
+    if self.compute_dtype not in ("float32", "bfloat16"):
+      raise ValueError(f"compute_dtype {self.compute_dtype!r}: use 'float32' or 'bfloat16'")
+    return None if self.compute_dtype == "float32" else self.compute_dtype
 
 
 def pad(x, p: int = PAD):

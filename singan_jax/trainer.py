@@ -45,7 +45,8 @@ class TrainedPyramid:
 
 
 def net_config(cfg) -> sampling.NetConfig:
-  return sampling.NetConfig(cfg.num_layer, bool(cfg.partial), cfg.pconv_norm)
+  return sampling.NetConfig(cfg.num_layer, bool(cfg.partial), cfg.pconv_norm,
+                            cfg.get("compute_dtype", "float32"))
 
 
 def enable_compilation_cache(cfg) -> str:
@@ -278,7 +279,7 @@ def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, 
     bad = [k for k, v in values.items() if not np.isfinite(v).all()]
     if bad:
       raise NonFiniteError(
-          f"scale {n}, iteration {it}: {', '.join(bad)} stopped being finite; the last good "
+          f"scale {n}, iteration {it + 1}: {', '.join(bad)} stopped being finite; the last good "
           f"checkpoint is kept in {workdir}: lower the learning rates (--config.lr_g, "
           "--config.lr_d) or check the input")
     done = it + 1
@@ -293,10 +294,10 @@ def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, 
                      "compile_s": round(compile_s, 2),
                      **{k: v.tolist() for k, v in values.items()}})
     if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < tc.niter:
-      _check_finite_state(state, n, it, workdir)
+      _check_finite_state(state, n, done, workdir)
       ckpts.save_inscale(n, done, state)
     ckpt_lib.kill_point("iteration", n, done)
-  _check_finite_state(state, n, tc.niter - 1, workdir)
+  _check_finite_state(state, n, tc.niter, workdir)
   elapsed = time.time() - t_start
   fs = sampling.FrozenScale({"params": state.g_params, "batch_stats": state.g_stats},
                             z_opt, noise_amp)
@@ -320,8 +321,9 @@ def _check_finite_state(state, n, it, workdir):
   leaves = jax.tree.leaves((state.g_params, state.d_params, state.g_stats, state.d_stats))
   if not all(bool(jnp.isfinite(x).all()) for x in leaves):
     raise NonFiniteError(
-        f"scale {n}, iteration {it}: network parameters stopped being finite; the last good "
-        f"checkpoint is kept in {workdir}: lower the learning rates or check the input")
+        f"scale {n}, iteration {it}: network parameters or statistics stopped being finite; "
+        f"the last good checkpoint is kept in {workdir}: lower the learning rates or check "
+        "the input")
 
 
 def write_sheets(workdir, plan, net, gens, frozen, real, n, seed, ids=None, place=None):

@@ -60,11 +60,18 @@ def main(argv):
   times = common.time_calls(lambda: common.block(compiled(tuple(frozen), finest, key)),
                             args.iters)
   jax_ms = min(times) * 1e3
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  gflop = float(cost.get("flops", float("nan"))) / 1e9 if cost else float("nan")
+  ceil = train_bench.ceilings(cores)["conv_fwd"]
   print(f"# bench infer: {source}, {plan.num_scales} scales, inject at {n} -> {stop}, "
         f"{cores} cores")
+  print(f"# {gflop:.1f} GFLOP per generation; at the conv-forward ceiling measured now "
+        f"({ceil:.0f} GFLOP/s) it cannot take less than {gflop / ceil * 1e3:.0f} ms")
   rows = [["jax (jit)", jax_ms, compile_s]]
   record = {"inject_scale": n, "jax_ms": round(jax_ms, 2), "compile_s": round(compile_s, 2),
-            "cores": cores}
+            "cores": cores, "gflop": round(gflop, 2), "conv_fwd_ceiling_gflops": round(ceil, 1),
+            "bound_ms": round(gflop / ceil * 1e3, 1)}
   if not args.no_port:
     sys.path.insert(0, os.getcwd())
     import torch  # pylint: disable=g-import-not-at-top
