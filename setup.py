@@ -25,6 +25,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest==9.2.0", "torch==2.13.0"],
+        # python -m singan_jax.evaluate: the images (skimage.data), OpenCV baselines
+        "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93"],
     },
     entry_points={"console_scripts": ["singan-jax=singan_jax.main:run"]},
 )

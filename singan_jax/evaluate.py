@@ -352,6 +352,7 @@ _TRAIN_VARIANTS = flags.DEFINE_list("train_variants", list(Options.train_variant
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.INFO)
   if not _OUT.value:
     raise app.UsageError("--out is required: the directory for results, table and sheets")
   opts = Options(_OUT.value, tuple(_IMAGES.value), tuple(_HOLES.value), _SIZE.value,

@@ -85,6 +85,12 @@ def validate_config(cfg) -> None:
   need(0 <= cfg.inject_fraction <= 1, "inject_fraction", "must lie in [0, 1]", "use 0.4")
   need(cfg.blend_radius >= 0 and cfg.blend_sigma >= 0, "blend_radius",
        "blend radius and sigma must be >= 0", "use 7 and 5")
+  need(cfg.num_candidates >= 1, "num_candidates", "must be at least 1",
+       "use 1 (one draw) or e.g. 4 (best of 4)")
+  need(cfg.progressive_rings >= 1, "progressive_rings", "must be at least 1",
+       "use 1 (off) or e.g. 3")
+  need(0 <= cfg.progressive_share <= 1, "progressive_share", "must lie in [0, 1]",
+       "use e.g. 0.2")
   need(cfg.checkpoint_every >= 0, "checkpoint_every", "must be >= 0", "use 500 or 0")
   need(cfg.log_every >= 1, "log_every", "must be >= 1", "use 100")
   need(cfg.num_samples >= 1, "num_samples", "must be >= 1", "use 4")

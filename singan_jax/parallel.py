@@ -256,6 +256,23 @@ def make_place(mesh: Mesh):
   return lambda tree: jax.tree.map(put, tree)
 
 
+class MeshDevices:
+  """The image axis over a 1-D mesh (trainer.train's `devices`): place(tree) shards per-image
+  pytrees, map(fn) runs a batched function as a shard_map, each device on its own images.
+
+  shard_map, not jit's automatic partitioning: with jax 0.10.2 on CPU the SPMD partitioner
+  returns wrong kernel gradients of a vmapped per-image conv on every shard but the first.
+  """
+
+  def __init__(self, mesh: Mesh):
+    self.mesh = mesh
+    self.place = make_place(mesh)
+
+  def map(self, fn):
+    spec = PartitionSpec(MESH_AXIS)
+    return jax.shard_map(fn, mesh=self.mesh, in_specs=spec, out_specs=spec)
+
+
 def padded_size(b: int, multiple: int) -> int:
   """The smallest multiple of `multiple` that is >= b."""
   return -(-b // multiple) * multiple
@@ -280,7 +297,7 @@ def train_bucket(cfg, workdir: str, bucket: Bucket, mesh: Mesh):
   images, holes = [x for x, _ in inputs], [hole for _, hole in inputs]
   logging.info("%s: %d image(s) + %d pad on %d device(s)", bucket.name, b, pad, mesh.size)
   pyr = trainer.train(cfg, os.path.join(workdir, bucket.name), images, holes, image_ids=ids,
-                      place=make_place(mesh))
+                      devices=MeshDevices(mesh))
   frozen = jax.tree.map(lambda x: trainer.to_host(x)[:b], pyr.frozen)
   return dataclasses.replace(pyr, frozen=frozen, reals=[r[:b] for r in pyr.reals],
                              knowns=[k[:b] for k in pyr.knowns])

@@ -173,14 +173,27 @@ def _fmt_time(seconds: float) -> str:
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def train(cfg, workdir: str, images, holes, image_ids=None, place=None) -> TrainedPyramid:
+class LocalDevices:
+  """Default placement: arrays stay where jax puts them, the iteration runs as it is.
+  (singan_jax.parallel.MeshDevices shards the image axis over a device mesh instead.)"""
+
+  @staticmethod
+  def place(tree):
+    return tree
+
+  @staticmethod
+  def map(fn):
+    return fn
+
+
+def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> TrainedPyramid:
   """Trains (or resumes) the pyramid of a batch of images that share one pyramid shape.
 
   images: (B, H, W, 3) float32 in [-1, 1], or a list of (H_i, W_i, 3) (see batch_pyramids);
   holes: (B, H, W) bool (or a list), True = hole. image_ids: (B,) ints that key each image's
   random draws (default 0..B-1), so an image trains the same alone or in any batch.
-  place: puts a pytree with a leading image axis on devices (singan_jax.parallel shards it
-  over a mesh); default: leave it where jax puts it.
+  devices: place(tree) puts per-image pytrees (leading image axis) on devices, map(fn) wraps
+  the batched iteration (parallel.MeshDevices: sharded over a mesh); default LocalDevices.
   """
   os.makedirs(workdir, exist_ok=True)
   enable_compilation_cache(cfg)
@@ -189,7 +202,7 @@ def train(cfg, workdir: str, images, holes, image_ids=None, place=None) -> Train
   ids = np.arange(b) if image_ids is None else np.asarray(image_ids, np.int32)
   if ids.shape != (b,):
     raise ValueError(f"image_ids has shape {ids.shape}: give one id per image ({b})")
-  place = place or (lambda tree: tree)
+  devices = devices or LocalDevices()
   net, tc = net_config(cfg), train_config(cfg)
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
   flat = lambda xs: xs if isinstance(xs, np.ndarray) else np.concatenate(
@@ -218,7 +231,7 @@ def train(cfg, workdir: str, images, holes, image_ids=None, place=None) -> Train
         continue
       fs, d_vars_prev = _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev,
                                      reals[n], knowns[n], ckpts, metrics, workdir, ids,
-                                     place)
+                                     devices)
       frozen.append(fs)
   finally:
     ckpts.close()
@@ -226,11 +239,11 @@ def train(cfg, workdir: str, images, holes, image_ids=None, place=None) -> Train
 
 
 def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, ckpts,
-                 metrics, workdir, ids, place):
+                 metrics, workdir, ids, devices):
   """Trains scale n of every image in the batch; returns (FrozenScale, D variables)."""
   b = real.shape[0]
   h, w = plan.shapes[n]
-  sheet_real = real
+  sheet_real, place = real, devices.place
   real, known = place((jnp.asarray(real), jnp.asarray(known)))
   keys = place(jax.vmap(lambda i: scale_key(cfg.seed, i, n))(jnp.asarray(ids)))
   k_init, k_zopt, k_iter = (jax.vmap(lambda k, s=s: jax.random.fold_in(k, s))(keys)
@@ -264,7 +277,8 @@ def _train_scale(cfg, plan, n, net, tc, gens, frozen, d_vars_prev, real, known, 
     logging.info("scale %d: resuming inside the scale at iteration %d/%d", n, start, tc.niter)
   else:
     start = 0
-  step_fn = jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc)), donate_argnums=0)
+  step_fn = jax.jit(devices.map(jax.vmap(train_step.make_iteration(plan, n, net, tc))),
+                    donate_argnums=0)
   logging.info("scale %d/%d: %dx%d, nfc %d, noise_amp %s, %d iterations", n, plan.stop_scale,
                h, w, plan.nfc[n], np.round(to_host(noise_amp), 4).tolist(), tc.niter)
   t_start = time.time()

@@ -206,17 +206,18 @@ n, b = 1, 6
 f64 = lambda t: jax.tree.map(
     lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x, t)
 state, inputs = f64(bench_batch.batch_inputs(c, plan, n, b))
-step = jax.jit(jax.vmap(train_step.make_iteration(plan, n, trainer.net_config(c),
-                                                  trainer.train_config(c))))
+iteration = jax.vmap(train_step.make_iteration(plan, n, trainer.net_config(c),
+                                              trainer.train_config(c)))
 mesh = parallel.make_mesh()
+devices = parallel.MeshDevices(mesh)
+step, sharded_step = jax.jit(iteration), jax.jit(devices.map(iteration))
 pad = parallel.padded_size(b, mesh.size) - b
 grow = lambda t: jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]), t)
-place = parallel.make_place(mesh)
-sb, ib = place(grow(state)), place(grow(inputs))
+sb, ib = devices.place(grow(state)), devices.place(grow(inputs))
 singles = [jax.tree.map(lambda x: x[i:i + 1], (state, inputs)) for i in range(b)]
 diff, loss_diff = 0.0, 0.0
 for it in range(3):
-  sb, mb = step(sb, ib)
+  sb, mb = sharded_step(sb, ib)
   for i in range(b):
     s1, m1 = step(*singles[i])
     singles[i] = (s1, singles[i][1])
