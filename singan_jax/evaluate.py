@@ -16,6 +16,7 @@ OUT/sheets/<image>_<hole>.png (damaged | each method | truth). Re-running with t
 reuses the trained pyramids in OUT/pyramids/.
 """
 import dataclasses
+import fcntl
 import json
 import os
 import time
@@ -55,6 +56,8 @@ class Options:
   rings: int = 3              # rings of the '+prog' methods
   sweeps: bool = True         # inpainting-side sweeps (fill, injection, blend)
   train_variants: tuple = ("threshold_0.5",)  # extra pyramids: threshold_<t>, ratio
+  train_only: tuple = ()      # train just these pyramids and stop (a second process can
+                              # train 'vanilla' while the first trains the others)
 
 
 # ----------------------------------------------------------------------------- data
@@ -234,12 +237,20 @@ def train_pyramids(opts: Options, cases: list[Case]) -> dict:
   images = np.stack([image_io.to_float(c.damaged) for c in cases])
   holes = np.stack([c.hole for c in cases])
   pyramids = {}
-  for name, overrides in training_variants(opts).items():
+  variants = training_variants(opts)
+  order = [v for v in variants if v != "vanilla"] + ["vanilla"]  # see --train_only
+  for name in order:
+    if opts.train_only and name not in opts.train_only:
+      continue
     cfg = base_config(opts)
-    cfg.update(**overrides)
+    cfg.update(**variants[name])
+    workdir = os.path.join(opts.out, "pyramids", name)
+    os.makedirs(workdir, exist_ok=True)
     t = time.time()
-    pyramids[name] = trainer.train(cfg, os.path.join(opts.out, "pyramids", name), images,
-                                   holes)
+    # A second process may train some pyramids meanwhile (--train_only): wait for it.
+    with open(os.path.join(workdir, ".lock"), "w", encoding="utf-8") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      pyramids[name] = trainer.train(cfg, workdir, images, holes)
     logging.info("pyramid %s: %d images in %.0fs", name, len(cases), time.time() - t)
   return pyramids
 
@@ -285,6 +296,8 @@ def run(opts: Options) -> dict:
   t0 = time.time()
   pyramids = train_pyramids(opts, cases)
   train_s = time.time() - t0
+  if opts.train_only:
+    return {"trained": sorted(pyramids), "train_seconds": train_s}
   variants = inpainting_variants(opts, pyramids["pc"].plan.num_scales)
   results = []
   for i, case in enumerate(cases):
@@ -348,6 +361,7 @@ _RINGS = flags.DEFINE_integer("rings", Options.rings, "Rings of '+prog'.")
 _SWEEPS = flags.DEFINE_bool("sweeps", Options.sweeps, "Fill / injection / blend sweeps.")
 _TRAIN_VARIANTS = flags.DEFINE_list("train_variants", list(Options.train_variants),
                                     "Extra pyramids: threshold_<t>, ratio.")
+_TRAIN_ONLY = flags.DEFINE_list("train_only", [], "Only train these pyramids, then stop.")
 
 
 def main(argv):
@@ -357,8 +371,12 @@ def main(argv):
     raise app.UsageError("--out is required: the directory for results, table and sheets")
   opts = Options(_OUT.value, tuple(_IMAGES.value), tuple(_HOLES.value), _SIZE.value,
                  _MIN_SIZE.value, _NITER.value, _NFC.value, _SEED.value, _CANDIDATES.value,
-                 _RINGS.value, _SWEEPS.value, tuple(v for v in _TRAIN_VARIANTS.value if v))
+                 _RINGS.value, _SWEEPS.value, tuple(v for v in _TRAIN_VARIANTS.value if v),
+                 tuple(_TRAIN_ONLY.value))
   summary = run(opts)
+  if opts.train_only:
+    logging.info("trained %s in %.0fs", summary["trained"], summary["train_seconds"])
+    return
   print(open(os.path.join(opts.out, "table.md"), encoding="utf-8").read())
   logging.info("wrote %s (training %.0fs)", opts.out, summary["train_seconds"])
 

@@ -116,19 +116,22 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, cache_dir):
   assert "scale 0/1: already trained" in p.stderr
   assert "scale 0/1 it " not in p.stderr  # scale 0 was not retrained
   assert not (work / "inscale" / "0").exists()  # the stale in-scale state was dropped
-  assert _leftovers(work), "the kill should have interrupted an orbax write"
-  # 4. Uninterrupted to the end: resumes scale 1 from the last COMPLETE checkpoint (10).
+  # Orbax renames the temporary directory from a background thread; the kill lands before
+  # that in practice, but should the rename win the race the checkpoint at 20 is complete.
+  mid_write = bool(_leftovers(work))
+  resume_at = 10 if mid_write else 20
+  # 4. Uninterrupted to the end: resumes scale 1 from the last COMPLETE checkpoint.
   p = run_cli(wargs, cache_dir)
   assert p.returncode == 0, p.stderr[-3000:]
   assert "scales 0..0 are finished and will not be retrained" in p.stderr
-  assert "scale 1: resuming inside the scale at iteration 10/30" in p.stderr
+  assert f"scale 1: resuming inside the scale at iteration {resume_at}/30" in p.stderr
   assert "scale 0/1 it " not in p.stderr
 
   assert not _leftovers(work) and not (work / "inscale" / "1").exists()
   # Every logged (scale, iteration) once, except scale 1's iteration 20, logged before the
   # kill during its checkpoint and again after resuming from 10.
   expected = collections.Counter({(s, i): 1 for s in (0, 1) for i in (10, 20, 30)})
-  expected[(1, 20)] = 2
+  expected[(1, 20)] = 2 if mid_write else 1
   assert _metric_points(work) == expected
   assert _metric_points(ref) == collections.Counter({k: 1 for k in expected})
   # Bit-identical to the uninterrupted run: outputs and every saved array.

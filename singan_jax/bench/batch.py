@@ -36,11 +36,13 @@ def batch_inputs(cfg, plan, n: int, b: int, seed: int = 0):
   with a square hole. Shapes as trainer._train_scale builds them."""
   net, tc = trainer.net_config(cfg), trainer.train_config(cfg)
   rng = np.random.default_rng(seed)
+  # Jitted: one compile per scale instead of one per eager op of the init.
+  init = jax.jit(trainer.init_networks, static_argnums=(0, 1, 2, 4, 5))
   frozen = []
   for k in range(n + 1):
     h, w = plan.shapes[k]
     keys = jax.vmap(lambda i, k=k: trainer.scale_key(seed, i, k))(jnp.arange(b))
-    g_vars, d_vars = trainer.init_networks(plan, k, net, keys, h, w)
+    g_vars, d_vars = init(plan, k, net, keys, h, w)
     z_opt = jnp.asarray(rng.normal(size=(b, 1, h, w, 3)), jnp.float32)
     if k < n:
       frozen.append(sampling.FrozenScale(g_vars, z_opt, jnp.full((b,), 0.1, jnp.float32)))

@@ -93,18 +93,19 @@ def flatten(tree, prefix: str = '') -> dict:
 
 
 def check_tree(prefix: str, jax_items: dict, torch_items: dict, dtype: str,
-               kind: str = 'grad', zero_keys=()) -> float:
+               kind: str = 'grad', zero_keys=(), tree_relative: bool = False) -> float:
   """check() over two (nested) dicts with the same keys; returns the worst error.
 
   zero_keys: entries that are 0, or a cancellation remainder, by construction (see
   bn_fed_biases): their error is taken relative to the largest entry of the whole tree.
+  tree_relative: every entry is measured that way (see test_parity_training).
   """
   jax_items, torch_items = flatten(dict(jax_items)), flatten(dict(torch_items))
   assert set(jax_items) == set(torch_items), (
       f'{prefix}: keys differ: {sorted(set(jax_items) ^ set(torch_items))}')
   tree_scale = max(float(np.max(np.abs(to_np(v)))) for v in torch_items.values())
   return max([check(f'{prefix}{k}', jax_items[k], torch_items[k], dtype, kind,
-                    scale=tree_scale if k in zero_keys else None)
+                    scale=tree_scale if tree_relative or k in zero_keys else None)
               for k in sorted(torch_items)] or [0.0])
 
 
