@@ -187,7 +187,7 @@ def run_script(tmp_path, code: str, devices: int = 4, env=None) -> dict:
   full_env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
                   JAX_PLATFORMS="cpu", PYTHONPATH=ROOT, **(env or {}))
   proc = subprocess.run([sys.executable, str(script), str(tmp_path)], env=full_env,
-                        capture_output=True, text=True, timeout=900, cwd=ROOT)
+                        capture_output=True, text=True, timeout=1800, cwd=ROOT)
   assert proc.returncode == 0, proc.stderr[-4000:]
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
