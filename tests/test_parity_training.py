@@ -95,10 +95,10 @@ def _check_state(it, state, G, D, optG, optD, dtype, tc):
           2 * tc.lr_g * steps[tag]), k
     keep = lambda d: {k: v for k, v in d.items() if k not in NOISY}
     parity.check_tree(f'it {it} {tag} params ', keep(_named(params)),
-                      keep(_named(want['params'])), dtype, 'grad',
+                      keep(_named(want['params'])), dtype, 'train',
                       tree_relative=dtype == 'float32')
     parity.check_tree(f'it {it} {tag} stats ', keep(parity.flatten(stats)),
-                      keep(parity.flatten(want['batch_stats'])), dtype, 'grad',
+                      keep(parity.flatten(want['batch_stats'])), dtype, 'train',
                       tree_relative=dtype == 'float32')
     mu, nu, count = _adam(opt_state)
     t_mu, t_nu, t_step = _torch_adam(opt, module)
@@ -166,7 +166,7 @@ def test_five_training_iterations(dtype, partial, normalization, n):
                 'errG': abs(out['errG']) + tc.alpha * abs(out['rec'])}
       out['errG'] += tc.alpha * out['rec']  # our errG is the whole G loss
       for k in ('errD', 'errG', 'rec', 'gp'):
-        parity.check(f'it {it} {k}', metrics[k], np.asarray(out[k]), dtype, 'grad',
+        parity.check(f'it {it} {k}', metrics[k], np.asarray(out[k]), dtype, 'train',
                      scale=scales.get(k))
       _check_state(it, state, G, D, optG, optD, dtype, tc)
 

@@ -14,7 +14,10 @@ import numpy as np
 import torch
 
 TOL = {('float64', 'forward'): 1e-10, ('float64', 'grad'): 1e-10,
-       ('float32', 'forward'): 1e-5, ('float32', 'grad'): 1e-4}
+       ('float32', 'forward'): 1e-5, ('float32', 'grad'): 1e-4,
+       # After 5 Adam iterations in float32 (see test_parity_training): Adam's eps turns
+       # rounding-level gradient differences of near-zero entries into ~lr-sized steps.
+       ('float64', 'train'): 1e-10, ('float32', 'train'): 1e-3}
 TORCH_DTYPES = {'float32': torch.float32, 'float64': torch.float64}
 
 
