@@ -18,6 +18,7 @@ are read; `flax_to_torch` writes either.
 import collections
 import os
 import re
+import sys
 
 import numpy as np
 
@@ -227,8 +228,9 @@ def convert(src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray) 
       ref_g, ref_d = jax.eval_shape(
           lambda n=n, h=h, w=w: trainer.init_networks(plan, n, net, jnp.zeros((1, 2), jnp.uint32),
                                                       h, w))
-      check_shapes(g_vars, jax.tree.map(lambda x: x[0], ref_g))
-      check_shapes(d_vars, jax.tree.map(lambda x: x[0], ref_d))
+      unbatched = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), t)
+      check_shapes(g_vars, unbatched(ref_g))
+      check_shapes(d_vars, unbatched(ref_d))
       batched = lambda t: jax.tree.map(lambda x: np.asarray(x)[None], t)
       fs = sampling.FrozenScale(batched(g_vars), pyr["z_opt"][n][None],
                                 np.asarray([pyr["noise_amp"][n]], np.float32))
@@ -258,7 +260,7 @@ def main(argv):
     pixels, hole, _, _ = main_lib.load_inputs(cfg)
     shapes = convert(fl.src, fl.workdir, cfg, image_io.to_float(pixels)[None], hole[None])
   except (ConversionError, image_io.ImageError, main_lib.UsageError, ValueError) as e:
-    print(f"singan-jax convert: error: {e}")
+    print(f"singan-jax convert: error: {e}", file=sys.stderr)
     raise SystemExit(2) from e
   print(f"converted {len(shapes)} scales {shapes} from {fl.src} into {fl.workdir}: run "
         "python -m singan_jax.main --mode=inpaint with the same --config and --workdir")

@@ -29,9 +29,11 @@ except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.
 H, W = 25, 30
 NFC = 8
 ITERS = 5
-# See test_parity_losses.CASES: float32 partial runs use 'ratio' ('sum' is float32-ill-conditioned).
-CASES = [('float32', False, 'sum', 1), ('float32', True, 'ratio', 1), ('float32', True, 'ratio', 0),
-         ('float64', False, 'sum', 1), ('float64', True, 'sum', 1), ('float64', True, 'ratio', 0)]
+# float64 only: in float32 Adam's eps turns rounding-level gradient differences of entries
+# near 0 into ~lr-sized steps, and after a few iterations torch and JAX (like torch float32
+# and torch float64) drift apart chaotically (measured: up to 5e-2 on errD after 4 iterations
+# at scale 0), so a float32 bound would measure that chaos, not the implementation.
+CASES = [('float64', False, 'sum', 1), ('float64', True, 'sum', 1), ('float64', True, 'ratio', 0)]
 
 
 @functools.lru_cache(maxsize=None)
