@@ -62,7 +62,8 @@ def noise(key, batch: int, h: int, w: int, single_channel: bool, dtype=jnp.float
 def run_frozen(gen: models.Generator, g_vars, z, prev, noise_amp, partial: bool):
   """One frozen scale: G(noise_amp * pad(z) + pad(prev), pad(prev)) in eval mode."""
   prev_p = pad(prev)
-  mask = jnp.ones(prev_p.shape[:-1] + (1,), prev.dtype) if partial else None
+  # Zero-padded like the input, as in training (the padding counts as hole).
+  mask = pad(jnp.ones(prev.shape[:-1] + (1,), prev.dtype)) if partial else None
   return gen.apply(g_vars, noise_amp * pad(z) + prev_p, prev_p, mask, train=False)
 
 
