@@ -24,7 +24,7 @@ setup(
         "ml_collections==1.1.0",
     ],
     extras_require={
-        "test": ["pytest==9.2.0", "torch==2.13.0"],
+        "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "torch==2.13.0"],
         # python -m singan_jax.evaluate: the images (skimage.data), OpenCV baselines
         "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93"],
     },

@@ -26,7 +26,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.nfc_cap = 128
   c.num_layer = 5
   c.partial = True             # PC-SinGAN: every conv is a partial conv
-  c.pconv_norm = "sum"         # 'sum' (report eq. 2: 1/sum(M)) or 'ratio' (window/sum(M))
+  c.pconv_norm = "ratio"       # 'ratio' (window/sum(M), NVIDIA) or 'sum' (report eq. 2:
+                               # 1/sum(M), shrinks every layer by 1/(9 Cin) below BatchNorm's
+                               # eps: the nets barely train; README "Quality")
   c.mask_mode = "threshold"    # mask pyramid: 'threshold' or 'bbox'
   c.mask_threshold = 0.01      # a downsampled pixel is hole when its hole share exceeds this
   # Training (per scale).

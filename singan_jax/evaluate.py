@@ -33,6 +33,7 @@ from singan_jax import fill as fill_lib
 from singan_jax import image_io
 from singan_jax import inpaint as inpaint_lib
 from singan_jax import metrics
+from singan_jax import partial_conv
 from singan_jax import trainer
 
 IMAGES = ("chelsea", "coffee", "brick", "astronaut", "gravel", "grass")
@@ -55,7 +56,7 @@ class Options:
   candidates: int = 4         # K of the '+cand' methods
   rings: int = 3              # rings of the '+prog' methods
   sweeps: bool = True         # inpainting-side sweeps (fill, injection, blend)
-  train_variants: tuple = ("threshold_0.5",)  # extra pyramids: threshold_<t>, ratio
+  train_variants: tuple = ("threshold_0.5",)  # extra pyramids: threshold_<t>, sum, ratio
   train_only: tuple = ()      # train just these pyramids and stop (a second process can
                               # train 'vanilla' while the first trains the others)
 
@@ -203,10 +204,10 @@ def training_variants(opts: Options) -> dict:
   for v in opts.train_variants:
     if v.startswith("threshold_"):
       out[v] = {"mask_threshold": float(v.split("_", 1)[1])}
-    elif v == "ratio":
-      out[v] = {"pconv_norm": "ratio"}
+    elif v in partial_conv.NORMALIZATIONS:
+      out[v] = {"pconv_norm": v}
     elif v:
-      raise ValueError(f"training variant {v!r}: use threshold_<t> or ratio")
+      raise ValueError(f"training variant {v!r}: use threshold_<t>, sum or ratio")
   return out
 
 
@@ -366,7 +367,7 @@ _CANDIDATES = flags.DEFINE_integer("candidates", Options.candidates, "K of '+can
 _RINGS = flags.DEFINE_integer("rings", Options.rings, "Rings of '+prog'.")
 _SWEEPS = flags.DEFINE_bool("sweeps", Options.sweeps, "Fill / injection / blend sweeps.")
 _TRAIN_VARIANTS = flags.DEFINE_list("train_variants", list(Options.train_variants),
-                                    "Extra pyramids: threshold_<t>, ratio.")
+                                    "Extra pyramids: threshold_<t> (mask threshold), sum or ratio (pconv_norm).")
 _TRAIN_ONLY = flags.DEFINE_list("train_only", [], "Only train these pyramids, then stop.")
 
 

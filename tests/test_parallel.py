@@ -267,7 +267,7 @@ jobs = parallel.run(cfg, work, "inpaint")
 buckets = [d for d in os.listdir(work) if d.startswith("bucket_")]
 metrics = [json.loads(l) for l in open(os.path.join(work, buckets[0], "metrics.jsonl"))]
 res = {"status": [j.status for j in jobs], "buckets": len(buckets), "out_diff": 0,
-       "gen_diff": 0.0, "loss_diff": 0.0, "shapes_ok": True}
+       "gen_diff": 0.0, "shapes_ok": True}
 for j in jobs:
   pixels = image_io.read_image(j.image)
   hole = image_io.read_mask(j.mask, pixels.shape[:2], j.image)
@@ -281,8 +281,8 @@ for j in jobs:
   first = [r for r in metrics if r["iter"] == 1]  # identical start: keys, data, init
   first1 = [r for r in m1 if r["iter"] == 1]
   for rb, r1_ in zip(first, first1):
-    res["loss_diff"] = max(res["loss_diff"], max(abs(rb[k][j.index] - r1_[k][0])
-                                                 for k in ("errD", "errG", "rec", "gp")))
+    for k in ("errD", "gp", "rec", "errG"):  # relative to the loss (at least 1)
+      res[k] = max(res.get(k, 0.0), abs(rb[k][j.index] - r1_[k][0]) / max(abs(r1_[k][0]), 1.0))
 print(json.dumps(res))
 """
 
@@ -293,5 +293,9 @@ def test_batch_of_six_two_sizes_on_four_devices_equals_single_runs(tmp_path):
   outputs at each input's resolution, equal to six single-image runs with the same keys."""
   out = run_script(tmp_path, PIPELINE_SCRIPT)
   assert out["status"] == ["done"] * 6 and out["buckets"] == 1 and out["shapes_ok"], out
-  assert out["loss_diff"] <= 1e-5, out
+  # errD, gp (the one D step) and rec (G before its update) see the same parameters:
+  # rounding only. errG follows one Adam step of D, which in float32 moves the
+  # zero-gradient BatchNorm-fed biases by +-lr on rounding noise: a looser bound there.
+  assert max(out["errD"], out["gp"], out["rec"]) <= 1e-5, out
+  assert out["errG"] <= 1e-3, out  # other keys, data or masks: ~1e-1
   assert out["out_diff"] <= 1, out  # uint8 levels: float32 drift (see the float64 test)
