@@ -366,8 +366,9 @@ _SEED = flags.DEFINE_integer("seed", Options.seed, "Seed of the holes and of eve
 _CANDIDATES = flags.DEFINE_integer("candidates", Options.candidates, "K of '+cand'.")
 _RINGS = flags.DEFINE_integer("rings", Options.rings, "Rings of '+prog'.")
 _SWEEPS = flags.DEFINE_bool("sweeps", Options.sweeps, "Fill / injection / blend sweeps.")
-_TRAIN_VARIANTS = flags.DEFINE_list("train_variants", list(Options.train_variants),
-                                    "Extra pyramids: threshold_<t> (mask threshold), sum or ratio (pconv_norm).")
+_TRAIN_VARIANTS = flags.DEFINE_list(
+    "train_variants", list(Options.train_variants),
+    "Extra pyramids: threshold_<t> (mask threshold), sum or ratio (pconv_norm).")
 _TRAIN_ONLY = flags.DEFINE_list("train_only", [], "Only train these pyramids, then stop.")
 
 
