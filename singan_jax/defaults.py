@@ -69,4 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
                                  # nothing; "" = $SINGAN_JAX_CACHE_DIR, or off when unset
   c.compute_dtype = "float32"    # "bfloat16": convolutions in bf16 (TPU/GPU opt-in; slower
                                  # on most CPUs), params, BatchNorm and losses stay float32
+  c.conv_batching = "auto"       # B images' convs under vmap: "unrolled" (B single convs; the
+                                 # fast one on XLA:CPU), "grouped" (one grouped conv), "auto"
+                                 # = unrolled on CPU, grouped on TPU/GPU
   return c

@@ -62,6 +62,7 @@ class Conv(nn.Module):
   normalization: str = "sum"
   kernel_size: int = 3
   compute_dtype: str | None = None  # e.g. 'bfloat16': the conv runs in it (params stay f32)
+  conv_batching: str = "auto"  # formulation under vmap over images (partial_conv docstring)
 
   @nn.compact
   def __call__(self, x, mask):
@@ -72,8 +73,8 @@ class Conv(nn.Module):
     bias = self.param("bias", symmetric_uniform_init(bound), (self.features,), x.dtype)
     if self.partial:
       return pconv_lib.partial_conv(x, mask, kernel, bias, self.normalization,
-                                    self.compute_dtype)
-    return pconv_lib.conv(x, kernel, bias, self.compute_dtype), mask
+                                    self.compute_dtype, self.conv_batching)
+    return pconv_lib.conv(x, kernel, bias, self.compute_dtype, self.conv_batching), mask
 
 
 def symmetric_uniform_init(bound: float):
@@ -89,11 +90,13 @@ class ConvBlock(nn.Module):
   partial: bool = False
   normalization: str = "sum"
   compute_dtype: str | None = None
+  conv_batching: str = "auto"
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
     x, mask = Conv(self.features, self.partial, self.normalization,
-                   compute_dtype=self.compute_dtype, name="conv")(x, mask)
+                   compute_dtype=self.compute_dtype, conv_batching=self.conv_batching,
+                   name="conv")(x, mask)
     x = BatchNorm(name="bn")(x, train)
     return nn.leaky_relu(x, 0.2), mask
 
@@ -112,6 +115,7 @@ class _Trunk(nn.Module):
   partial: bool
   normalization: str
   compute_dtype: str | None = None
+  conv_batching: str = "auto"
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
@@ -119,9 +123,10 @@ class _Trunk(nn.Module):
     names = ["head"] + [f"body_{i}" for i in range(len(widths) - 1)]
     for width, name in zip(widths, names):
       x, mask = ConvBlock(width, self.partial, self.normalization, self.compute_dtype,
-                          name=name)(x, mask, train)
+                          self.conv_batching, name=name)(x, mask, train)
     x, _ = Conv(self.out_features, self.partial, self.normalization,
-                compute_dtype=self.compute_dtype, name="tail")(x, mask)
+                compute_dtype=self.compute_dtype, conv_batching=self.conv_batching,
+                name="tail")(x, mask)
     return x
 
 
@@ -137,12 +142,13 @@ class Generator(nn.Module):
   partial: bool = False
   normalization: str = "sum"
   compute_dtype: str | None = None  # conv dtype, e.g. 'bfloat16' (opt-in for TPU / GPU)
+  conv_batching: str = "auto"       # conv formulation under vmap (partial_conv docstring)
 
   @nn.compact
   def __call__(self, x, y, mask=None, train: bool = True):
     mask = _check_mask(x, mask, self.partial)
     out = _Trunk(self.nfc, self.min_nfc, self.num_layer, 3, self.partial, self.normalization,
-                 self.compute_dtype, name="net")(x, mask, train)
+                 self.compute_dtype, self.conv_batching, name="net")(x, mask, train)
     out = jnp.tanh(out)
     cy = (y.shape[1] - out.shape[1]) // 2
     cx = (y.shape[2] - out.shape[2]) // 2
@@ -157,12 +163,13 @@ class Discriminator(nn.Module):
   partial: bool = False
   normalization: str = "sum"
   compute_dtype: str | None = None
+  conv_batching: str = "auto"
 
   @nn.compact
   def __call__(self, x, mask=None, train: bool = True):
     mask = _check_mask(x, mask, self.partial)
     return _Trunk(self.nfc, self.min_nfc, self.num_layer, 1, self.partial, self.normalization,
-                  self.compute_dtype, name="net")(x, mask, train)
+                  self.compute_dtype, self.conv_batching, name="net")(x, mask, train)
 
 
 def _check_mask(x, mask, partial: bool):

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from singan_jax import models
+from singan_jax import partial_conv as pconv_lib
 from singan_jax import resize as resize_lib
 
 PAD = 5  # ((kernel 3 - 1) * 5 layers) / 2: the VALID nets shrink the input by this per side
@@ -32,14 +33,19 @@ class NetConfig:
   partial: bool = True
   normalization: str = "sum"
   compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (README "Performance")
+  conv_batching: str = "auto"     # conv formulation under vmap over images (partial_conv)
 
   def generator(self, nfc: int, min_nfc: int) -> models.Generator:
     return models.Generator(nfc, min_nfc, self.num_layer, self.partial, self.normalization,
-                            self._conv_dtype())
+                            self._conv_dtype(), self._batching())
 
   def discriminator(self, nfc: int, min_nfc: int) -> models.Discriminator:
     return models.Discriminator(nfc, min_nfc, self.num_layer, self.partial, self.normalization,
-                                self._conv_dtype())
+                                self._conv_dtype(), self._batching())
+
+  def _batching(self):
+    pconv_lib.resolve_batching(self.conv_batching)  # validates: a bad value fails here
+    return self.conv_batching
 
   def _conv_dtype(self):
     if self.compute_dtype not in ("float32", "bfloat16"):

@@ -44,9 +44,14 @@ class TrainedPyramid:
             for k in range(self.plan.num_scales)]
 
 
-def net_config(cfg) -> sampling.NetConfig:
+def net_config(cfg, batch: int = 1) -> sampling.NetConfig:
+  """The networks' static settings for a batch of `batch` images. conv_batching 'auto' is
+  JAX's own rule for one image (a plain convolution: nothing to unroll)."""
+  batching = cfg.get("conv_batching", "auto")
+  if batching == "auto" and batch == 1:
+    batching = "grouped"
   return sampling.NetConfig(cfg.num_layer, bool(cfg.partial), cfg.pconv_norm,
-                            cfg.get("compute_dtype", "float32"))
+                            cfg.get("compute_dtype", "float32"), batching)
 
 
 def enable_compilation_cache(cfg) -> str:
@@ -203,7 +208,7 @@ def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> Tra
   if ids.shape != (b,):
     raise ValueError(f"image_ids has shape {ids.shape}: give one id per image ({b})")
   devices = devices or LocalDevices()
-  net, tc = net_config(cfg), train_config(cfg)
+  net, tc = net_config(cfg, b), train_config(cfg)
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
   flat = lambda xs: xs if isinstance(xs, np.ndarray) else np.concatenate(
       [np.ravel(x) for x in xs])

@@ -78,6 +78,49 @@ def test_partial_conv_second_order_gradients_are_finite_under_jit_and_vmap():
   assert grads.shape == (3,) + k.shape and bool(jnp.isfinite(grads).all())
 
 
+@pytest.mark.parametrize("in_axes", [(0, 0, 0), (0, 0, None), (None, None, 0)])
+def test_unrolled_batching_equals_grouped_to_second_order(in_axes):
+  """Per-image kernels under vmap: B single convs (custom_vmap) == one grouped conv, for the
+  partial conv's value, its gradient-penalty-style second-order gradient, and vmap nesting."""
+  rng = np.random.default_rng(7)
+  b = 3
+  x, m, k = rng.normal(size=(b, 1, 9, 10, 2)), rng.random((b, 1, 9, 10, 1)) > 0.3, rng.normal(
+      size=(b, 3, 3, 2, 4))
+
+  def loss(x, m, k, batching):
+    pconv = lambda x: partial_conv.partial_conv(x, m, k, jnp.zeros(4), "ratio", None,
+                                                batching)[0]
+    g = jax.grad(lambda x: jnp.sum(jnp.tanh(pconv(x))))(x)
+    return jnp.sum(pconv(x) ** 2) + (jnp.sqrt(jnp.sum(g ** 2)) - 1) ** 2
+
+  with jax.enable_x64(True):
+    x, m, k = (jnp.asarray(a, jnp.float64) for a in (x, m, k))
+    args = tuple(a if ax == 0 else a[0] for a, ax in zip((x, m, k), in_axes))
+    run = lambda batching: jax.jit(jax.vmap(jax.value_and_grad(
+        lambda x, m, k: loss(x, m, k, batching), argnums=(0, 2)), in_axes=in_axes))(*args)
+    got, want = run("unrolled"), run("grouped")
+    for a, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(w), rtol=1e-12, atol=1e-12)
+    nested = lambda batching: jax.vmap(jax.vmap(
+        lambda x, k: partial_conv.conv2d_valid(x, k, batching)))(x[:, None], k[:, None])
+    np.testing.assert_allclose(np.asarray(nested("unrolled")), np.asarray(nested("grouped")),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_unrolled_batching_runs_single_convolutions():
+  """The point of 'unrolled': no grouped convolution reaches XLA (slow on XLA:CPU)."""
+  x, k = jnp.ones((4, 1, 8, 8, 2)), jnp.ones((4, 3, 3, 2, 3))
+  f = lambda batching: jax.jit(jax.vmap(jax.grad(lambda x, k: jnp.sum(
+      partial_conv.conv2d_valid(x, k, batching) ** 2), argnums=(0, 1)))).lower(
+          x, k).compile().as_text()  # the optimised HLO XLA runs
+  grouped, unrolled = f("grouped"), f("unrolled")
+  assert "feature_group_count=4" in grouped and grouped.count(" convolution(") == 3
+  assert "feature_group_count=4" not in unrolled and "batch_group_count=4" not in unrolled
+  assert unrolled.count(" convolution(") == 3 * 4  # value, dx, dW per image: nothing extra
+  with pytest.raises(ValueError, match="conv_batching 'loop'"):
+    partial_conv.conv2d_valid(x[0], k[0], "loop")
+
+
 def test_bad_normalization_is_refused():
   with pytest.raises(ValueError, match="use one of"):
     partial_conv.partial_conv(jnp.ones((1, 5, 5, 1)), jnp.ones((1, 5, 5, 1)),

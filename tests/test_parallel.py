@@ -294,7 +294,7 @@ def test_batch_of_six_two_sizes_on_four_devices_equals_single_runs(tmp_path):
   out = run_script(tmp_path, PIPELINE_SCRIPT)
   assert out["status"] == ["done"] * 6 and out["buckets"] == 1 and out["shapes_ok"], out
   # errD, gp (the one D step) and rec (G before its update) see the same parameters:
-  # float32 rounding of grouped vs single convs only (measured 3.7e-5 relative; the float64
+  # float32 rounding of batched vs single programs only (measured 3.0e-5 relative; the float64
   # test above holds 1e-5 absolute). errG follows one Adam step of D, which in float32
   # moves the zero-gradient BatchNorm-fed biases by +-lr on rounding noise: looser there.
   assert max(out["errD"], out["gp"], out["rec"]) <= 1e-4, out

@@ -1,7 +1,7 @@
 r"""Batched training throughput: images/s of one vmapped iteration for B images vs B = 1.
 
   python -m singan_jax.bench batch [--batch_sizes=1,2,4,8] [--scales=coarse,middle,finest]
-      [--repeats=5] [--iters=2]
+      [--repeats=5] [--iters=2] [--conv_batching=auto,grouped]
 
 Runs the default plan of the bundled example (paper defaults): at each chosen scale, one
 jit-compiled, warmed-up iteration (Dsteps + Gsteps, coarser frozen scales included) for each B,
@@ -19,6 +19,7 @@ import numpy as np
 
 from singan_jax import defaults
 from singan_jax import image_io
+from singan_jax import partial_conv
 from singan_jax import sampling
 from singan_jax import train_step
 from singan_jax import trainer
@@ -34,7 +35,7 @@ def scale_indices(plan) -> dict:
 def batch_inputs(cfg, plan, n: int, b: int, seed: int = 0):
   """(state, inputs) of scale n for b images: random networks for scales 0..n, a real image
   with a square hole. Shapes as trainer._train_scale builds them."""
-  net, tc = trainer.net_config(cfg), trainer.train_config(cfg)
+  net, tc = trainer.net_config(cfg, b), trainer.train_config(cfg)
   rng = np.random.default_rng(seed)
   # Jitted: one compile per scale instead of one per eager op of the init.
   init = jax.jit(trainer.init_networks, static_argnums=(0, 1, 2, 4, 5))
@@ -56,12 +57,18 @@ def batch_inputs(cfg, plan, n: int, b: int, seed: int = 0):
   return state, inputs
 
 
-def images_per_second(cfg, plan, n: int, b: int, repeats: int, iters: int) -> float:
-  """b / median seconds per iteration of the jitted, vmapped scale-n iteration."""
-  net, tc = trainer.net_config(cfg), trainer.train_config(cfg)
-  step = jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc)))
+def images_per_second(cfg, plan, n: int, b: int, repeats: int,
+                      iters: int) -> tuple[float, float]:
+  """(images/s, achieved GFLOP/s) of the jitted, vmapped scale-n iteration for b images:
+  b / the median seconds per iteration; FLOPs from XLA's cost analysis of the program."""
+  net, tc = trainer.net_config(cfg, b), trainer.train_config(cfg)
   state, inputs = batch_inputs(cfg, plan, n, b)
-  state = jax.block_until_ready(step(state, inputs)[0])  # compile + warm up
+  step = jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc))).lower(
+      state, inputs).compile()
+  cost = step.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  state = jax.block_until_ready(step(state, inputs)[0])  # warm up
 
   def run():
     nonlocal state
@@ -70,7 +77,20 @@ def images_per_second(cfg, plan, n: int, b: int, repeats: int, iters: int) -> fl
     jax.block_until_ready(state)
 
   per_iter = statistics.median(common.time_calls(run, repeats, warmup=1)) / iters
-  return b / per_iter
+  return b / per_iter, flops / per_iter / 1e9
+
+
+def layer_gflops(h: int, w: int, c: int, repeats: int) -> float:
+  """GFLOP/s of ONE image's 3x3 conv layer of this scale (padded input h+10 x w+10, c -> c):
+  forward, input gradient and weight gradient, jitted. What a single image's convolutions
+  reach on this machine: once B = 1 runs at it, batching has no idle compute to fill."""
+  hp, wp = h + 2 * sampling.PAD, w + 2 * sampling.PAD
+  x = jnp.ones((1, hp, wp, c), jnp.float32)
+  k = jnp.full((3, 3, c, c), 0.01, jnp.float32)
+  f = jax.jit(jax.grad(lambda x, k: jnp.sum(partial_conv.conv2d_valid(x, k) ** 2),
+                       argnums=(0, 1)))
+  t = min(common.time_calls(lambda: jax.block_until_ready(f(x, k)), repeats, warmup=1))
+  return 3 * 2 * (hp - 2) * (wp - 2) * 9 * c * c / t / 1e9
 
 
 def main(argv):
@@ -80,11 +100,18 @@ def main(argv):
                       help="comma list of coarse, middle, finest")
   parser.add_argument("--repeats", type=int, default=5, help="timed runs (median)")
   parser.add_argument("--iters", type=int, default=2, help="iterations per timed run")
+  parser.add_argument("--conv_batching", default="auto",
+                      help="comma list of auto, unrolled, grouped (partial_conv docstring); "
+                           "the first gives ratio_b<B>_<scale>, the others add a _<name> suffix")
   args = parser.parse_args(argv[1:])
   sizes = [int(v) for v in args.batch_sizes.split(",")]
   if 1 not in sizes:
     sizes = [1] + sizes  # the ratios need B = 1
   cfg = defaults.get_config()
+  variants = args.conv_batching.split(",")
+  for v in variants:
+    if v not in partial_conv.BATCHINGS:
+      parser.error(f"--conv_batching: unknown {v!r}, use {','.join(partial_conv.BATCHINGS)}")
   pixels = image_io.read_image(image_io.example_paths()[0])
   plan = trainer.plan_for(cfg, *pixels.shape[:2])
   named = scale_indices(plan)
@@ -98,14 +125,27 @@ def main(argv):
   t0 = time.time()
   for name in args.scales.split(","):
     n = named[name]
-    ips = {b: images_per_second(cfg, plan, n, b, args.repeats, args.iters) for b in sizes}
-    for b in sizes:
-      record[f"ips_b{b}_{name}"] = round(ips[b], 4)
-      record[f"ratio_b{b}_{name}"] = round(ips[b] / ips[1], 3)
-      rows.append([name, n, f"{plan.shapes[n][0]}x{plan.shapes[n][1]}", plan.nfc[n], b,
-                   ips[b], ips[b] / ips[1]])
-      print(f"scale {name} ({n}) B={b}: {ips[b]:.3f} images/s, x{ips[b] / ips[1]:.2f}",
-            flush=True)
-  common.print_table(["scale", "n", "shape", "nfc", "B", "images/s", "ratio to B=1"], rows)
+    h, w = plan.shapes[n]
+    ceiling = layer_gflops(h, w, plan.nfc[n], args.repeats)
+    record[f"layer_gflops_{name}"] = round(ceiling, 1)
+    print(f"scale {name} ({n}): one conv layer (fwd + both gradients) {ceiling:.1f} GFLOP/s",
+          flush=True)
+    for v_i, variant in enumerate(variants):
+      cfg.conv_batching = variant
+      suffix = "" if v_i == 0 else f"_{variant}"
+      # Side by side: every B of this scale and variant in a row ('auto' at B = 1 is JAX's
+      # own rule, a plain convolution; 'unrolled' at B = 1 adds custom_vjp bookkeeping).
+      res = {b: images_per_second(cfg, plan, n, b, args.repeats, args.iters) for b in sizes}
+      ips = {b: r[0] for b, r in res.items()}
+      for b in sizes:
+        record[f"ips_b{b}_{name}{suffix}"] = round(ips[b], 4)
+        record[f"ratio_b{b}_{name}{suffix}"] = round(ips[b] / ips[1], 3)
+        record[f"gflops_b{b}_{name}{suffix}"] = round(res[b][1], 1)
+        rows.append([name, n, f"{h}x{w}", plan.nfc[n], variant, b, ips[b], ips[b] / ips[1],
+                     res[b][1], ceiling])
+        print(f"scale {name} ({n}) {variant} B={b}: {ips[b]:.3f} images/s, "
+              f"x{ips[b] / ips[1]:.2f}, {res[b][1]:.1f} GFLOP/s", flush=True)
+  common.print_table(["scale", "n", "shape", "nfc", "conv_batching", "B", "images/s",
+                      "ratio to B=1", "GFLOP/s", "one-layer GFLOP/s"], rows)
   record["seconds"] = round(time.time() - t0, 1)
   common.print_json(record)
