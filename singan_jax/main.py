@@ -71,7 +71,8 @@ def validate_config(cfg) -> None:
        "5 px, which five 3x3 layers consume)", "use 5")
   need(cfg.nfc >= 1 and cfg.min_nfc >= 1, "nfc", "must be positive", "use 32")
   need(cfg.lr_g > 0 and cfg.lr_d > 0, "lr_g", "learning rates must be positive", "use 5e-4")
-  need(0 < cfg.mask_threshold < 1, "mask_threshold", "must lie in (0, 1)", "use 0.01")
+  need(0 < cfg.mask_threshold < 1, "mask_threshold", "must lie in (0, 1)",
+       "use 0.5 (the default) or 0.01 (the 2019 code)")
   need(cfg.mask_mode in ("threshold", "bbox"), "mask_mode", "is unknown",
        "use 'threshold' or 'bbox'")
   need(cfg.pconv_norm in partial_conv.NORMALIZATIONS, "pconv_norm", "is unknown",
