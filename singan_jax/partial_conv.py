@@ -6,8 +6,9 @@ single-channel convolution (the 2019 code ran it as a full Cin -> Cout convoluti
 
 Batching (B images with B kernels under jax.vmap, as the batched trainer runs): 'grouped' is
 JAX's own rule, one convolution with B feature groups; 'unrolled' runs B ordinary convolutions
-in the same program (custom_vmap), because XLA:CPU's grouped convolution ran 3-4x slower than
-B single ones (README "Batched throughput"). 'auto' = unrolled on CPU, grouped elsewhere.
+in the same program (custom_vmap), because XLA:CPU's grouped convolution ran 2-4x slower than
+B single ones (README "Batched throughput"). 'auto' = unrolled on CPU, grouped elsewhere (and
+trainer.net_config picks grouped for one image: JAX's rule is then a plain convolution).
 """
 import jax
 from jax import custom_batching
@@ -103,6 +104,7 @@ _input_grad_vm = custom_batching.custom_vmap(_xla_input_grad)
 _input_grad_vm.def_vmap(_unrolled_rule(_input_grad, merge_first=True))
 _kernel_grad_vm = custom_batching.custom_vmap(_xla_kernel_grad)
 _kernel_grad_vm.def_vmap(_unrolled_rule(_kernel_grad, merge_first=False))
+
 
 def _like(ct, primal):
   """ct typed over the shard_map axes the primal varies over, as custom_vjp requires: made
