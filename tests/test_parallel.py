@@ -297,8 +297,9 @@ def test_batch_of_six_two_sizes_on_four_devices_equals_single_runs(tmp_path):
   # float32 rounding of batched vs single programs only (the float64 test above holds 1e-5
   # absolute). Measured 3.0e-5 relative with mask_threshold 0.01, 2.3e-4 with 0.5
   # (presumably the 'ratio' partial conv scales windows with few known pixels by up to 9 Cin,
-  # which amplifies rounding where the coarse masks' edges fall). errG follows one Adam step of D, which in
-  # float32 moves the zero-gradient BatchNorm-fed biases by +-lr on rounding noise.
+  # which amplifies rounding where the coarse masks' edges fall). errG follows one Adam step
+  # of D, which in float32 moves the zero-gradient BatchNorm-fed biases by +-lr on rounding
+  # noise.
   assert max(out["errD"], out["gp"], out["rec"]) <= 1e-3, out
   assert out["errG"] <= 1e-3, out  # other keys, data or masks: ~1e-1
   assert out["out_diff"] <= 1, out  # uint8 levels: float32 drift (see the float64 test)
