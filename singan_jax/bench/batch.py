@@ -65,9 +65,7 @@ def images_per_second(cfg, plan, n: int, b: int, repeats: int,
   state, inputs = batch_inputs(cfg, plan, n, b)
   step = jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc))).lower(
       state, inputs).compile()
-  cost = step.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  flops = common.compiled_flops(step)
   state = jax.block_until_ready(step(state, inputs)[0])  # warm up
 
   def run():

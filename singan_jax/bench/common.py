@@ -53,6 +53,13 @@ def best_and_median(times: list[float]) -> tuple[float, float]:
   return min(times), statistics.median(times)
 
 
+def compiled_flops(compiled) -> float:
+  """FLOPs of one call of a jax Compiled, from XLA's cost analysis (nan when it has none)."""
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", float("nan"))) if cost else float("nan")
+
+
 def peak_rss_mb() -> float:
   """Peak resident memory of this process so far, MiB (Linux ru_maxrss is KiB)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -60,9 +60,7 @@ def main(argv):
   times = common.time_calls(lambda: common.block(compiled(tuple(frozen), finest, key)),
                             args.iters)
   jax_ms = min(times) * 1e3
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  gflop = float(cost.get("flops", float("nan"))) / 1e9 if cost else float("nan")
+  gflop = common.compiled_flops(compiled) / 1e9
   ceil = train_bench.ceilings(cores)["conv_fwd"]
   print(f"# bench infer: {source}, {plan.num_scales} scales, inject at {n} -> {stop}, "
         f"{cores} cores")

@@ -86,9 +86,7 @@ def jax_case(plan, n, seed=0):
   t0 = time.perf_counter()
   compiled = step.lower(state, inputs).compile()
   compile_s = time.perf_counter() - t0
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  flops = common.compiled_flops(compiled)
   mem = compiled.memory_analysis()
   mem_mb = float("nan")
   if mem is not None:
