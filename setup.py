@@ -1,32 +1,33 @@
 """singan-jax: SinGAN and PC-SinGAN inpainting in JAX/Flax."""
+
 from setuptools import find_packages, setup
 
 setup(
-    name="singan_jax",
-    version="0.1.0",
-    description="SinGAN / PC-SinGAN image inpainting in JAX and Flax (linen)",
-    long_description=open("README.md", encoding="utf-8").read(),
-    long_description_content_type="text/markdown",
-    python_requires=">=3.10",
-    packages=find_packages(include=["singan_jax", "singan_jax.*"]),
-    package_data={"singan_jax": ["data/*.png"]},
-    install_requires=[
-        "jax==0.10.2",
-        "jaxlib==0.10.2",
-        "flax==0.12.8",
-        "optax==0.2.8",
-        "orbax-checkpoint==0.12.8",
-        "numpy==2.4.6",
-        "imageio==2.38.1",
-        "pillow==13.0.0",
-        "absl-py==2.5.1",
-        "chex==0.1.92",
-        "ml_collections==1.1.0",
-    ],
-    extras_require={
-        "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "torch==2.13.0"],
-        # python -m singan_jax.evaluate: the images (skimage.data), OpenCV baselines
-        "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93"],
-    },
-    entry_points={"console_scripts": ["singan-jax=singan_jax.main:run"]},
+  name="singan_jax",
+  version="0.1.0",
+  description="SinGAN / PC-SinGAN image inpainting in JAX and Flax (linen)",
+  long_description=open("README.md", encoding="utf-8").read(),
+  long_description_content_type="text/markdown",
+  python_requires=">=3.10",
+  packages=find_packages(include=["singan_jax", "singan_jax.*"]),
+  package_data={"singan_jax": ["data/*.png"]},
+  install_requires=[
+    "jax==0.10.2",
+    "jaxlib==0.10.2",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "numpy==2.4.6",
+    "imageio==2.38.1",
+    "pillow==13.0.0",
+    "absl-py==2.5.1",
+    "chex==0.1.92",
+    "ml_collections==1.1.0",
+  ],
+  extras_require={
+    "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "torch==2.13.0"],
+    # python -m singan_jax.evaluate: the images (skimage.data), OpenCV baselines
+    "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93"],
+  },
+  entry_points={"console_scripts": ["singan-jax=singan_jax.main:run"]},
 )

@@ -8,7 +8,8 @@ results, but inpainting: the facade, people and pavement continue into it.
 
   python -m singan_jax.main --mode=inpaint --config=configs/demo.py --workdir=/tmp/singan_demo
 """
-from singan_jax import defaults
+
+from singan_jax import config as defaults
 
 
 def get_config():

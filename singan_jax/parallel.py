@@ -5,6 +5,7 @@ that trains as ONE vmapped batch (trainer.train) with its image axis sharded ove
 devices of all hosts (padded to a multiple of the device count; the pad is dropped). Each image
 is then inpainted at its own input resolution by the one process that owns it.
 """
+
 import csv
 import dataclasses
 import glob
@@ -18,11 +19,11 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import numpy as np
 
-from singan_jax import image_io
-from singan_jax import inpaint as inpaint_lib
-from singan_jax import pyramid
-from singan_jax import resize as resize_lib
-from singan_jax import trainer
+from singan_jax.io import images as image_io
+from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.core import pyramid
+from singan_jax.core import resize as resize_lib
+from singan_jax.train import loop as trainer
 
 MESH_AXIS = "images"
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".json")
@@ -32,28 +33,36 @@ MIN_KNOWN_SHARE = 0.05  # as the single-image CLI: keep at least 5% of an image 
 @dataclasses.dataclass
 class Job:
   """One image of a batched run and what became of it."""
-  index: int                 # position in the job list: keys the image's random draws
+
+  index: int  # position in the job list: keys the image's random draws
   image: str
   mask: str
-  output: str                # the inpainted image's path
-  status: str = "pending"    # pending | done | failed
+  output: str  # the inpainted image's path
+  status: str = "pending"  # pending | done | failed
   reason: str = ""
   pixels: np.ndarray | None = dataclasses.field(default=None, repr=False)  # (H, W, 3) uint
-  hole: np.ndarray | None = dataclasses.field(default=None, repr=False)    # (H, W) bool
+  hole: np.ndarray | None = dataclasses.field(default=None, repr=False)  # (H, W) bool
 
   def fail(self, reason: str) -> None:
     self.status, self.reason = "failed", reason
     self.pixels = self.hole = None
 
   def record(self) -> dict:
-    return {"index": self.index, "image": self.image, "mask": self.mask,
-            "output": self.output, "status": self.status, "reason": self.reason}
+    return {
+      "index": self.index,
+      "image": self.image,
+      "mask": self.mask,
+      "output": self.output,
+      "status": self.status,
+      "reason": self.reason,
+    }
 
 
 @dataclasses.dataclass
 class Bucket:
   """Jobs whose pyramids have the same shapes: they train as one batch."""
-  plan: pyramid.ScalePlan    # the first job's plan (shapes shared by all)
+
+  plan: pyramid.ScalePlan  # the first job's plan (shapes shared by all)
   jobs: list
   size: tuple | None = None  # (H, W) every image was resized to (common_size), or None
 
@@ -61,12 +70,14 @@ class Bucket:
   def name(self) -> str:
     """Directory name: finest shape + a hash of the members, so another batch never resumes it."""
     h, w = self.plan.shapes[-1]
-    digest = hashlib.sha256(json.dumps([[j.index, j.image, j.mask] for j in self.jobs])
-                            .encode()).hexdigest()[:10]
+    digest = hashlib.sha256(
+      json.dumps([[j.index, j.image, j.mask] for j in self.jobs]).encode()
+    ).hexdigest()[:10]
     return f"bucket_{h}x{w}_{self.plan.num_scales}s_{digest}"
 
 
 # -- jobs ----------------------------------------------------------------------------------
+
 
 def _mask_beside(image_path: str) -> str:
   """NAME_mask.png (or NAME_mask.<image's extension>) beside NAME.<ext>; '' if none."""
@@ -88,8 +99,10 @@ def read_manifest(path: str) -> list[dict]:
       reader = csv.DictReader(f)
       missing = {"image", "mask"} - set(reader.fieldnames or ())
       if missing:
-        raise ValueError(f"manifest {path} has no column {sorted(missing)}: its first line "
-                         "must be the header image,mask,output (output optional)")
+        raise ValueError(
+          f"manifest {path} has no column {sorted(missing)}: its first line "
+          "must be the header image,mask,output (output optional)"
+        )
       rows = [dict(r) for r in reader]
     else:
       rows = []
@@ -99,17 +112,25 @@ def read_manifest(path: str) -> list[dict]:
         try:
           row = json.loads(line)
         except json.JSONDecodeError as e:
-          raise ValueError(f"manifest {path} line {line_no} is not JSON ({e.msg}): write one "
-                           'object per line, e.g. {"image": "a.png", "mask": "a_mask.png"}'
-                           ) from e
+          raise ValueError(
+            f"manifest {path} line {line_no} is not JSON ({e.msg}): write one "
+            'object per line, e.g. {"image": "a.png", "mask": "a_mask.png"}'
+          ) from e
         if not isinstance(row, dict) or "image" not in row:
-          raise ValueError(f"manifest {path} line {line_no} has no 'image' field: write one "
-                           'object per line, e.g. {"image": "a.png", "mask": "a_mask.png"}')
+          raise ValueError(
+            f"manifest {path} line {line_no} has no 'image' field: write one "
+            'object per line, e.g. {"image": "a.png", "mask": "a_mask.png"}'
+          )
         rows.append(row)
-  resolve = lambda p: (p if not p or os.path.isabs(p) else os.path.join(base, p))
-  return [{"image": resolve((r.get("image") or "").strip()),
-           "mask": resolve((r.get("mask") or "").strip()),
-           "output": (r.get("output") or "").strip()} for r in rows]
+  resolve = lambda p: p if not p or os.path.isabs(p) else os.path.join(base, p)
+  return [
+    {
+      "image": resolve((r.get("image") or "").strip()),
+      "mask": resolve((r.get("mask") or "").strip()),
+      "output": (r.get("output") or "").strip(),
+    }
+    for r in rows
+  ]
 
 
 def list_jobs(spec: str, workdir: str) -> list[Job]:
@@ -120,17 +141,23 @@ def list_jobs(spec: str, workdir: str) -> list[Job]:
   """
   if spec.endswith(MANIFEST_SUFFIXES):
     if not os.path.isfile(spec):
-      raise ValueError(f"manifest {spec} does not exist: give an existing .csv/.jsonl file "
-                       "or a glob such as 'photos/*.png'")
+      raise ValueError(
+        f"manifest {spec} does not exist: give an existing .csv/.jsonl file "
+        "or a glob such as 'photos/*.png'"
+      )
     rows = read_manifest(spec)
   else:
-    paths = sorted(p for p in glob.glob(os.path.expanduser(spec))
-                   if os.path.isfile(p)
-                   and not os.path.splitext(os.path.basename(p))[0].endswith("_mask"))
+    paths = sorted(
+      p
+      for p in glob.glob(os.path.expanduser(spec))
+      if os.path.isfile(p) and not os.path.splitext(os.path.basename(p))[0].endswith("_mask")
+    )
     rows = [{"image": p, "mask": _mask_beside(p), "output": ""} for p in paths]
   if not rows:
-    raise ValueError(f"--config.images={spec!r} matches no image: give a glob such as "
-                     "'photos/*.png' (masks beside them as NAME_mask.png) or a manifest")
+    raise ValueError(
+      f"--config.images={spec!r} matches no image: give a glob such as "
+      "'photos/*.png' (masks beside them as NAME_mask.png) or a manifest"
+    )
   jobs, taken = [], {}
   for i, r in enumerate(rows):
     name = os.path.splitext(os.path.basename(r["image"]))[0] or f"image_{i}"
@@ -139,8 +166,10 @@ def list_jobs(spec: str, workdir: str) -> list[Job]:
     job = Job(i, r["image"], r["mask"], out)
     key = os.path.abspath(out)
     if key in taken:
-      job.fail(f"output {out} is also job {taken[key]}'s output: give distinct outputs "
-               "(manifest column 'output')")
+      job.fail(
+        f"output {out} is also job {taken[key]}'s output: give distinct outputs "
+        "(manifest column 'output')"
+      )
     else:
       taken[key] = i
     jobs.append(job)
@@ -164,8 +193,10 @@ def parse_size(text: str) -> tuple[int, int] | None:
   except ValueError:
     h = w = 0
   if h < 1 or w < 1:
-    raise ValueError(f"--config.common_size={text!r} is not a size: use HxW, e.g. 192x256, "
-                     "or '' to keep each image's size")
+    raise ValueError(
+      f"--config.common_size={text!r} is not a size: use HxW, e.g. 192x256, "
+      "or '' to keep each image's size"
+    )
   return h, w
 
 
@@ -182,21 +213,27 @@ def train_inputs(job: Job, size) -> tuple[np.ndarray, np.ndarray]:
 def load_job(job: Job, cfg, size=None):
   """Reads and checks a job's image and mask; returns its scale plan, or fails the job."""
   if not job.mask:
-    job.fail(f"no mask for {job.image}: put NAME_mask.png beside it (white = hole) or "
-             "list it in a manifest")
+    job.fail(
+      f"no mask for {job.image}: put NAME_mask.png beside it (white = hole) or "
+      "list it in a manifest"
+    )
     return None
   try:
     job.pixels = image_io.read_image(job.image)
     job.hole = image_io.read_mask(job.mask, job.pixels.shape[:2], job.image)
     if job.hole.any() and 1.0 - job.hole.mean() < MIN_KNOWN_SHARE:
-      raise ValueError(f"mask {job.mask} marks {100 * job.hole.mean():.1f}% of the image as "
-                       "hole: keep at least 5% of the image known")
+      raise ValueError(
+        f"mask {job.mask} marks {100 * job.hole.mean():.1f}% of the image as "
+        "hole: keep at least 5% of the image known"
+      )
     x, hole = train_inputs(job, size)
     plan = trainer.plan_for(cfg, *x.shape[:2])
     coarse = pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode)[0]
     if coarse.sum() == 0:
-      raise ValueError(f"the hole covers the whole coarsest scale {plan.shapes[0]}: use a "
-                       "smaller hole, a larger mask_threshold, or mask_mode=bbox")
+      raise ValueError(
+        f"the hole covers the whole coarsest scale {plan.shapes[0]}: use a "
+        "smaller hole, a larger mask_threshold, or mask_mode=bbox"
+      )
     return plan
   except (ValueError, OSError) as e:  # image_io.ImageError is a ValueError
     job.fail(str(e))
@@ -222,13 +259,18 @@ def make_buckets(jobs: list[Job], cfg) -> list[Bucket]:
 
 # -- devices -------------------------------------------------------------------------------
 
+
 def initialize_distributed(coordinator_address=None, num_processes=None, process_id=None):
   """jax.distributed.initialize, called only when --multihost asks for it (a TPU pod slice
   detects every argument; elsewhere give all three). Must run before any other jax call."""
   jax.distributed.initialize(coordinator_address or None, num_processes, process_id)
-  logging.info("multi-host: process %d of %d, %d local / %d global devices",
-               jax.process_index(), jax.process_count(), jax.local_device_count(),
-               jax.device_count())
+  logging.info(
+    "multi-host: process %d of %d, %d local / %d global devices",
+    jax.process_index(),
+    jax.process_count(),
+    jax.local_device_count(),
+    jax.device_count(),
+  )
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -285,6 +327,7 @@ def owner(job: Job) -> int:
 
 # -- running -------------------------------------------------------------------------------
 
+
 def train_bucket(cfg, workdir: str, bucket: Bucket, mesh: Mesh):
   """Trains a bucket as one batch sharded over the mesh; returns the pyramid (host copy)
   of the bucket's images, pad dropped."""
@@ -296,11 +339,13 @@ def train_bucket(cfg, workdir: str, bucket: Bucket, mesh: Mesh):
   ids += [ids[-1]] * pad
   images, holes = [x for x, _ in inputs], [hole for _, hole in inputs]
   logging.info("%s: %d image(s) + %d pad on %d device(s)", bucket.name, b, pad, mesh.size)
-  pyr = trainer.train(cfg, os.path.join(workdir, bucket.name), images, holes, image_ids=ids,
-                      devices=MeshDevices(mesh))
+  pyr = trainer.train(
+    cfg, os.path.join(workdir, bucket.name), images, holes, image_ids=ids, devices=MeshDevices(mesh)
+  )
   frozen = jax.tree.map(lambda x: trainer.to_host(x)[:b], pyr.frozen)
-  return dataclasses.replace(pyr, frozen=frozen, reals=[r[:b] for r in pyr.reals],
-                             knowns=[k[:b] for k in pyr.knowns])
+  return dataclasses.replace(
+    pyr, frozen=frozen, reals=[r[:b] for r in pyr.reals], knowns=[k[:b] for k in pyr.knowns]
+  )
 
 
 def inpaint_job(cfg, pyr, bucket: Bucket, slot: int, job: Job) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Shared pytest setup: markers, and parity tests that may not silently skip in CI."""
+
 import os
 import tempfile
 
@@ -7,15 +8,16 @@ import pytest
 # One persistent XLA compilation cache for the whole test session, shared with the CLI
 # subprocesses the tests start: the same tiny scale compiled twice costs one compile. Set
 # before any test module imports jax.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
-                      tempfile.mkdtemp(prefix="singan-jax-test-xla-cache-"))
+os.environ.setdefault(
+  "JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="singan-jax-test-xla-cache-")
+)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
 def pytest_configure(config):
   config.addinivalue_line("markers", "slow: end-to-end runs (seconds to minutes); CI runs them")
-  config.addinivalue_line("markers", "parity: JAX vs the PyTorch port in tests/torch_reference")
+  config.addinivalue_line("markers", "parity: JAX vs the PyTorch port in singan_jax/reference")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -27,5 +29,7 @@ def pytest_collection_modifyitems(config, items):
   try:
     import torch  # noqa: F401
   except ImportError as e:
-    raise pytest.UsageError("CI=true but torch is not installed, so the parity tests cannot "
-                            "run: pip install -e .[test] (torch==2.13.0 CPU)") from e
+    raise pytest.UsageError(
+      "CI=true but torch is not installed, so the parity tests cannot "
+      "run: pip install -e .[test] (torch==2.13.0 CPU)"
+    ) from e

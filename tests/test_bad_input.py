@@ -6,6 +6,7 @@ keeps its contents). The refused cases all fail before training, so they run con
 in one fixture. Odd but supported formats (greyscale, RGBA, palette, 16-bit) must give the
 same result as the RGB file with the same pixels: they reuse one tiny trained pyramid.
 """
+
 import concurrent.futures
 import os
 import shutil
@@ -16,16 +17,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from singan_jax import image_io
+from singan_jax.io import images as image_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 32, 40
 # 2-scale pyramid (25x32, 29x36), 30 iterations per scale: the same as tests/test_resume.py,
 # so both share the session's compilation cache.
-TINY = ["--config.max_size=36", "--config.min_size=25", "--config.niter=30",
-        "--config.checkpoint_every=10", "--config.log_every=10", "--config.nfc=8",
-        "--config.min_nfc=8", "--config.Dsteps=1", "--config.Gsteps=1", "--config.fill=mean",
-        "--config.sheets=False"]
+TINY = [
+  "--config.max_size=36",
+  "--config.min_size=25",
+  "--config.niter=30",
+  "--config.checkpoint_every=10",
+  "--config.log_every=10",
+  "--config.nfc=8",
+  "--config.min_nfc=8",
+  "--config.Dsteps=1",
+  "--config.Gsteps=1",
+  "--config.fill=mean",
+  "--config.sheets=False",
+]
 
 
 def grey_pixels():
@@ -44,19 +54,30 @@ def hole_mask():
 
 
 def env(cache_dir):
-  e = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache_dir),
-           JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-           JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  e = dict(
+    os.environ,
+    JAX_PLATFORMS="cpu",
+    JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+  )
   # Halves XLA:CPU compile time; every run in a comparison uses the same flags.
-  e = dict(e, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") +
-                         " --xla_backend_optimization_level=0").strip())
+  e = dict(
+    e, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+  )
   e.pop("SINGAN_JAX_TEST_KILL_AT", None)
   return e
 
 
 def run_cli(args, cache_dir):
-  return subprocess.run([sys.executable, "-m", "singan_jax.main", *args], cwd=REPO,
-                        env=env(cache_dir), capture_output=True, text=True, timeout=900)
+  return subprocess.run(
+    [sys.executable, "-m", "singan_jax.main", *args],
+    cwd=REPO,
+    env=env(cache_dir),
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
 
 
 def save(path, pixels, mode=None):
@@ -114,8 +135,11 @@ def _stripes():
 
 
 def _good(d, *extra):
-  return [f"--config.image={save_rgb(d / 'i.png')}",
-          f"--config.mask={save_mask(d / 'm.png')}", *extra]
+  return [
+    f"--config.image={save_rgb(d / 'i.png')}",
+    f"--config.mask={save_mask(d / 'm.png')}",
+    *extra,
+  ]
 
 
 def _workdir_is_file(d):
@@ -136,61 +160,104 @@ def _output_taken(d):
 
 
 REFUSED = {
-    # id: (builder(d) -> args, fragment expected in the one error line)
-    "image_missing": (lambda d: _image_only(d, d / "nope.png"), "does not exist"),
-    "image_empty": (lambda d: _image_only(d, _empty(d, "e.png")), "is empty (0 bytes)"),
-    "image_truncated": (lambda d: _image_only(d, _truncated(d / "t.png", save_rgb(d / "s.png"))),
-                        "truncated"),
-    "image_not_an_image": (lambda d: _image_only(d, _text(d, "t.png")),
-                           "not an image Pillow can identify"),
-    "image_unsupported_extension": (lambda d: _image_only(d, _text(d, "i.txt")),
-                                    "unsupported extension '.txt'"),
-    "image_is_directory": (lambda d: _image_only(d, _directory(d, "dir.png")),
-                           "is a directory"),
-    "image_without_mask": (lambda d: [f"--config.image={save_rgb(d / 'i.png')}"],
-                           "needs a hole mask"),
-    "mask_missing": (lambda d: [f"--config.image={save_rgb(d / 'i.png')}",
-                                f"--config.mask={d / 'nope.png'}"],
-                     ("mask ", "nope.png does not exist")),
-    "mask_truncated": (lambda d: [f"--config.image={save_rgb(d / 'i.png')}",
-                                  f"--config.mask={_truncated(d / 't.png', save_mask(d / 's.png'))}"],
-                       "truncated"),
-    "mask_size_mismatch": (lambda d: [f"--config.image={save_rgb(d / 'i.png')}",
-                                      f"--config.mask={save(d / 'm.png', np.zeros((H, W + 1), np.uint8))}"],
-                           "give a mask with the image's height and width"),
-    "mask_full": (lambda d: [f"--config.image={save_rgb(d / 'i.png')}",
-                             f"--config.mask={save(d / 'm.png', np.full((H, W), 255, np.uint8))}"],
-                  "keep at least 5% of the image known"),
-    "mask_no_known_at_coarsest": (lambda d: [f"--config.image={save_rgb(d / 'i.png')}",
-                                             f"--config.mask={save(d / 'm.png', _stripes())}",
-                                             "--config.mask_threshold=0.01"],
-                                  "no known pixel at the coarsest scale"),
-    "mask_non_binary": (lambda d: [f"--config.image={save_rgb(d / 'i.png')}",
-                                   f"--config.mask={save(d / 'm.png', np.tile(np.linspace(0, 255, W).astype(np.uint8), (H, 1)))}"],
-                        "is not black and white"),
-    "image_below_min_size": (lambda d: [f"--config.image={save(d / 'i.png', grey_pixels()[:16, :20])}",
-                                        f"--config.mask={save(d / 'm.png', hole_mask()[:16, :20])}"],
-                             "smaller than min_size 25"),
-    "niter_negative": (lambda d: _good(d, "--config.niter=-5"), "--config.niter=-5"),
-    "scale_factor_one": (lambda d: _good(d, "--config.scale_factor=1.0"),
-                         "--config.scale_factor=1.0 must lie in (0, 1)"),
-    "scale_factor_above_one": (lambda d: _good(d, "--config.scale_factor=1.5"),
-                               "--config.scale_factor=1.5 must lie in (0, 1)"),
-    "min_size_absurd": (lambda d: _good(d, "--config.min_size=3"), "--config.min_size=3"),
-    "inject_scale_zero": (lambda d: _good(d, "--config.inject_scale=0"),
-                          "--config.inject_scale=0 is out of range"),
-    "inject_scale_beyond_pyramid": (lambda d: _good(d, "--config.inject_scale=7"),
-                                    "use --config.inject_scale in 1..1"),
-    "unknown_fill": (lambda d: _good(d, "--config.fill=magic"), "--config.fill='magic'"),
-    "workdir_is_file": (_workdir_is_file, "is a file: give a directory path"),
-    "workdir_unwritable": (_workdir_under_file, "cannot create --workdir"),
-    "output_path_is_directory": (_output_taken, "is a directory, so the result cannot be"),
+  # id: (builder(d) -> args, fragment expected in the one error line)
+  "image_missing": (lambda d: _image_only(d, d / "nope.png"), "does not exist"),
+  "image_empty": (lambda d: _image_only(d, _empty(d, "e.png")), "is empty (0 bytes)"),
+  "image_truncated": (
+    lambda d: _image_only(d, _truncated(d / "t.png", save_rgb(d / "s.png"))),
+    "truncated",
+  ),
+  "image_not_an_image": (
+    lambda d: _image_only(d, _text(d, "t.png")),
+    "not an image Pillow can identify",
+  ),
+  "image_unsupported_extension": (
+    lambda d: _image_only(d, _text(d, "i.txt")),
+    "unsupported extension '.txt'",
+  ),
+  "image_is_directory": (lambda d: _image_only(d, _directory(d, "dir.png")), "is a directory"),
+  "image_without_mask": (
+    lambda d: [f"--config.image={save_rgb(d / 'i.png')}"],
+    "needs a hole mask",
+  ),
+  "mask_missing": (
+    lambda d: [f"--config.image={save_rgb(d / 'i.png')}", f"--config.mask={d / 'nope.png'}"],
+    ("mask ", "nope.png does not exist"),
+  ),
+  "mask_truncated": (
+    lambda d: [
+      f"--config.image={save_rgb(d / 'i.png')}",
+      f"--config.mask={_truncated(d / 't.png', save_mask(d / 's.png'))}",
+    ],
+    "truncated",
+  ),
+  "mask_size_mismatch": (
+    lambda d: [
+      f"--config.image={save_rgb(d / 'i.png')}",
+      f"--config.mask={save(d / 'm.png', np.zeros((H, W + 1), np.uint8))}",
+    ],
+    "give a mask with the image's height and width",
+  ),
+  "mask_full": (
+    lambda d: [
+      f"--config.image={save_rgb(d / 'i.png')}",
+      f"--config.mask={save(d / 'm.png', np.full((H, W), 255, np.uint8))}",
+    ],
+    "keep at least 5% of the image known",
+  ),
+  "mask_no_known_at_coarsest": (
+    lambda d: [
+      f"--config.image={save_rgb(d / 'i.png')}",
+      f"--config.mask={save(d / 'm.png', _stripes())}",
+      "--config.mask_threshold=0.01",
+    ],
+    "no known pixel at the coarsest scale",
+  ),
+  "mask_non_binary": (
+    lambda d: [
+      f"--config.image={save_rgb(d / 'i.png')}",
+      f"--config.mask={save(d / 'm.png', np.tile(np.linspace(0, 255, W).astype(np.uint8), (H, 1)))}",  # noqa: E501
+    ],
+    "is not black and white",
+  ),
+  "image_below_min_size": (
+    lambda d: [
+      f"--config.image={save(d / 'i.png', grey_pixels()[:16, :20])}",
+      f"--config.mask={save(d / 'm.png', hole_mask()[:16, :20])}",
+    ],
+    "smaller than min_size 25",
+  ),
+  "niter_negative": (lambda d: _good(d, "--config.niter=-5"), "--config.niter=-5"),
+  "scale_factor_one": (
+    lambda d: _good(d, "--config.scale_factor=1.0"),
+    "--config.scale_factor=1.0 must lie in (0, 1)",
+  ),
+  "scale_factor_above_one": (
+    lambda d: _good(d, "--config.scale_factor=1.5"),
+    "--config.scale_factor=1.5 must lie in (0, 1)",
+  ),
+  "min_size_absurd": (lambda d: _good(d, "--config.min_size=3"), "--config.min_size=3"),
+  "inject_scale_zero": (
+    lambda d: _good(d, "--config.inject_scale=0"),
+    "--config.inject_scale=0 is out of range",
+  ),
+  "inject_scale_beyond_pyramid": (
+    lambda d: _good(d, "--config.inject_scale=7"),
+    "use --config.inject_scale in 1..1",
+  ),
+  "unknown_fill": (lambda d: _good(d, "--config.fill=magic"), "--config.fill='magic'"),
+  "workdir_is_file": (_workdir_is_file, "is a file: give a directory path"),
+  "workdir_unwritable": (_workdir_under_file, "cannot create --workdir"),
+  "output_path_is_directory": (_output_taken, "is a directory, so the result cannot be"),
 }
 
 
 def _snapshot(folder):
-  return sorted(os.path.relpath(os.path.join(root, n), folder)
-                for root, dirs, files in os.walk(folder) for n in dirs + files)
+  return sorted(
+    os.path.relpath(os.path.join(root, n), folder)
+    for root, dirs, files in os.walk(folder)
+    for n in dirs + files
+  )
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +271,7 @@ def refused_runs(tmp_path_factory):
     args = build(d)
     if not any(a.startswith("--workdir=") for a in args):
       args.append(f"--workdir={d / 'work'}")
-    workdir = next(a for a in args if a.startswith("--workdir="))[len("--workdir="):]
+    workdir = next(a for a in args if a.startswith("--workdir="))[len("--workdir=") :]
     before = _snapshot(workdir) if os.path.isdir(workdir) else None
     jobs[case] = (["--mode=inpaint", *TINY, *args], workdir, before)
   with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -222,12 +289,12 @@ def test_refused_with_one_line_and_nothing_left(case, refused_runs):
   after = _snapshot(workdir) if os.path.isdir(workdir) else None
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
   assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-  lines = [l for l in proc.stderr.splitlines() if l.startswith("singan-jax: error:")]
+  lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("singan-jax: error:")]
   assert len(lines) == 1, proc.stderr[-2000:]
   expected = REFUSED[case][1]
   for fragment in (expected,) if isinstance(expected, str) else expected:
     assert fragment in lines[0], lines[0]
-  assert ": " in lines[0][len("singan-jax: error: "):], "the line must name a fix"
+  assert ": " in lines[0][len("singan-jax: error: ") :], "the line must name a fix"
   if before is None:
     assert after is None or not os.path.isdir(workdir), f"{workdir} was left: {after}"
   else:  # a workdir that existed keeps what it held (plus the lock file)
@@ -241,8 +308,16 @@ def test_empty_mask_writes_the_input_unchanged(tmp_path, tmp_path_factory):
   image = save(tmp_path / "i.png", grey_pixels(), "RGBA")
   mask = save(tmp_path / "m.png", np.zeros((H, W), np.uint8))
   work = tmp_path / "work"
-  p = run_cli(["--mode=inpaint", *TINY, f"--config.image={image}", f"--config.mask={mask}",
-               f"--workdir={work}"], tmp_path_factory.getbasetemp() / "jax_cache")
+  p = run_cli(
+    [
+      "--mode=inpaint",
+      *TINY,
+      f"--config.image={image}",
+      f"--config.mask={mask}",
+      f"--workdir={work}",
+    ],
+    tmp_path_factory.getbasetemp() / "jax_cache",
+  )
   assert p.returncode == 0, p.stderr[-2000:]
   assert "nothing to inpaint" in p.stderr
   out = image_io.read_image(work / "inpainted.png")
@@ -255,8 +330,10 @@ def trained(tmp_path_factory):
   """One tiny pyramid trained on the RGB file, and its inpainted output."""
   d = tmp_path_factory.mktemp("trained")
   work = d / "work"
-  p = run_cli(["--mode=inpaint", *TINY, *_good(d), f"--workdir={work}"],
-              tmp_path_factory.getbasetemp() / "jax_cache")
+  p = run_cli(
+    ["--mode=inpaint", *TINY, *_good(d), f"--workdir={work}"],
+    tmp_path_factory.getbasetemp() / "jax_cache",
+  )
   assert p.returncode == 0, p.stderr[-3000:]
   return work, image_io.read_image(work / "inpainted.png")
 
@@ -279,11 +356,11 @@ def _sixteen(path, grey_only):
 
 
 ODD = {
-    "greyscale": lambda p: save(p, grey_pixels(), "L"),
-    "rgba": lambda p: _rgba(p),
-    "palette": _palette,
-    "rgb_16bit": lambda p: _sixteen(p, False),
-    "grey_16bit": lambda p: _sixteen(p, True),
+  "greyscale": lambda p: save(p, grey_pixels(), "L"),
+  "rgba": lambda p: _rgba(p),
+  "palette": _palette,
+  "rgb_16bit": lambda p: _sixteen(p, False),
+  "grey_16bit": lambda p: _sixteen(p, True),
 }
 
 
@@ -303,9 +380,16 @@ def test_odd_formats_give_the_rgb_result(kind, tmp_path, tmp_path_factory, train
   for name in ("inpainted.png", "filled.png", "generated.png", "soft_mask.png"):
     (work / name).unlink()
   image = ODD[kind](tmp_path / "odd.png")
-  p = run_cli(["--mode=inpaint", *TINY, f"--config.image={image}",
-               f"--config.mask={save_mask(tmp_path / 'm.png')}", f"--workdir={work}"],
-              tmp_path_factory.getbasetemp() / "jax_cache")
+  p = run_cli(
+    [
+      "--mode=inpaint",
+      *TINY,
+      f"--config.image={image}",
+      f"--config.mask={save_mask(tmp_path / 'm.png')}",
+      f"--workdir={work}",
+    ],
+    tmp_path_factory.getbasetemp() / "jax_cache",
+  )
   assert p.returncode == 0, p.stderr[-3000:]
   assert "scales 0..1 are finished" in p.stderr  # same pixels: the pyramid is reused
   pixels = image_io.read_image(image)

@@ -1,24 +1,38 @@
 """Best-of-K inpainting: the vmapped draws, the ground-truth-free choice, the K = 1 default."""
+
 import jax
 import numpy as np
 import pytest
 
-from singan_jax import candidates
-from singan_jax import defaults
-from singan_jax import fill as fill_lib
-from singan_jax import image_io
-from singan_jax import inpaint as inpaint_lib
-from singan_jax import pyramid
-from singan_jax import resize as resize_lib
-from singan_jax import trainer
+from singan_jax.inpaint import candidates
+from singan_jax import config as defaults
+from singan_jax.inpaint import fill as fill_lib
+from singan_jax.io import images as image_io
+from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.core import pyramid
+from singan_jax.core import resize as resize_lib
+from singan_jax.train import loop as trainer
 
 
 def tiny_config():
   """A 2-scale pyramid (25x32, 29x36) of narrow nets, 4 iterations per scale."""
   cfg = defaults.get_config()
-  cfg.update(max_size=36, min_size=25, niter=4, nfc=8, min_nfc=8, Dsteps=1, Gsteps=1,
-             checkpoint_every=0, log_every=4, sheets=False, fill="mean", inject_scale=1,
-             blend_radius=1.0, blend_sigma=0.5)
+  cfg.update(
+    max_size=36,
+    min_size=25,
+    niter=4,
+    nfc=8,
+    min_nfc=8,
+    Dsteps=1,
+    Gsteps=1,
+    checkpoint_every=0,
+    log_every=4,
+    sheets=False,
+    fill="mean",
+    inject_scale=1,
+    blend_radius=1.0,
+    blend_sigma=0.5,
+  )
   return cfg
 
 
@@ -26,8 +40,9 @@ def tiny_inputs():
   """A textured 32x40 uint8 image and a rectangular hole."""
   rng = np.random.default_rng(0)
   yy, xx = np.mgrid[0:32, 0:40]
-  img = np.stack([128 + 90 * np.sin(xx / 2.0), 128 + 90 * np.cos(yy / 3.0),
-                  60 + 3 * xx], -1) + rng.normal(0, 8, (32, 40, 3))
+  img = np.stack(
+    [128 + 90 * np.sin(xx / 2.0), 128 + 90 * np.cos(yy / 3.0), 60 + 3 * xx], -1
+  ) + rng.normal(0, 8, (32, 40, 3))
   hole = np.zeros((32, 40), bool)
   hole[10:20, 12:26] = True
   return np.clip(img, 0, 255).astype(np.uint8), hole
@@ -37,8 +52,9 @@ def tiny_inputs():
 def trained(tmp_path_factory):
   cfg = tiny_config()
   pixels, hole = tiny_inputs()
-  pyr = trainer.train(cfg, str(tmp_path_factory.mktemp("pyr")),
-                      image_io.to_float(pixels)[None], hole[None])
+  pyr = trainer.train(
+    cfg, str(tmp_path_factory.mktemp("pyr")), image_io.to_float(pixels)[None], hole[None]
+  )
   return cfg, pyr, pixels, hole
 
 
@@ -75,7 +91,6 @@ def test_generate_many_matches_one_draw_per_key(trained):
     np.testing.assert_allclose(many[i], one, atol=1e-5)
 
 
-
 def test_k_candidates_returns_the_chosen_draw_and_keeps_known_pixels(trained):
   cfg, pyr, pixels, hole = trained
   cfg = cfg.copy_and_resolve_references()
@@ -88,8 +103,7 @@ def test_k_candidates_returns_the_chosen_draw_and_keeps_known_pixels(trained):
   # The kept output is the blend of the kept draw, and the choice is reproducible.
   want, _ = inpaint_lib.blend(pixels, hole, r["generated"], cfg, 1.0 / pyr.plan.scale1)
   np.testing.assert_array_equal(r["output"], want)
-  np.testing.assert_array_equal(inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"],
-                                r["output"])
+  np.testing.assert_array_equal(inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"], r["output"])
 
 
 def test_one_candidate_is_the_plain_pipeline(trained):
@@ -101,8 +115,9 @@ def test_one_candidate_is_the_plain_pipeline(trained):
   k_fill, k_gen = jax.random.split(key)
   x = jax.numpy.asarray(image_io.to_float(pixels))
   filled = fill_lib.fill(x, jax.numpy.asarray(~hole), cfg.fill, key=k_fill)
-  gen = inpaint_lib.generate(pyr, inpaint_lib.select_image(pyr.frozen, 0),
-                             pyramid.finest(filled[None], pyr.plan), 1, k_gen)
+  gen = inpaint_lib.generate(
+    pyr, inpaint_lib.select_image(pyr.frozen, 0), pyramid.finest(filled[None], pyr.plan), 1, k_gen
+  )
   full = resize_lib.resize(gen, 1.0 / pyr.plan.scale1, pyr.plan.input_hw)[0]
   want, _ = inpaint_lib.blend(pixels, hole, full, cfg, 1.0 / pyr.plan.scale1)
   np.testing.assert_array_equal(r["output"], want)
@@ -112,6 +127,11 @@ def test_one_candidate_is_the_plain_pipeline(trained):
 def test_zero_candidates_is_refused(trained):
   cfg, pyr, pixels, hole = trained
   with pytest.raises(ValueError, match="num_candidates"):
-    candidates.generate_many(pyr, inpaint_lib.select_image(pyr.frozen, 0),
-                             np.zeros((1,) + pyr.plan.shapes[-1] + (3,), np.float32), 1,
-                             jax.random.PRNGKey(0), 0)
+    candidates.generate_many(
+      pyr,
+      inpaint_lib.select_image(pyr.frozen, 0),
+      np.zeros((1,) + pyr.plan.shapes[-1] + (3,), np.float32),
+      1,
+      jax.random.PRNGKey(0),
+      0,
+    )

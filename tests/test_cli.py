@@ -1,5 +1,6 @@
 """Workdir safety through the real CLI (lock, identity guard) and the checkpoint helpers that
 make resuming safe (test hook, identity diff, gap and leftover detection)."""
+
 import fcntl
 import json
 import os
@@ -13,13 +14,21 @@ import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 
-from singan_jax import checkpoint as ckpt_lib
+from singan_jax.train import checkpoint as ckpt_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--config.max_size=36", "--config.min_size=25", "--config.niter=30",
-        "--config.checkpoint_every=10", "--config.nfc=8", "--config.min_nfc=8",
-        "--config.Dsteps=1", "--config.Gsteps=1", "--config.fill=mean",
-        "--config.sheets=False"]
+TINY = [
+  "--config.max_size=36",
+  "--config.min_size=25",
+  "--config.niter=30",
+  "--config.checkpoint_every=10",
+  "--config.nfc=8",
+  "--config.min_nfc=8",
+  "--config.Dsteps=1",
+  "--config.Gsteps=1",
+  "--config.fill=mean",
+  "--config.sheets=False",
+]
 
 
 def run_cli(args, kill_at=None):
@@ -27,8 +36,14 @@ def run_cli(args, kill_at=None):
   env.pop(ckpt_lib.KILL_ENV, None)
   if kill_at:
     env[ckpt_lib.KILL_ENV] = kill_at
-  return subprocess.run([sys.executable, "-m", "singan_jax.main", *args], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=600)
+  return subprocess.run(
+    [sys.executable, "-m", "singan_jax.main", *args],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +59,7 @@ def inputs(tmp_path_factory):
 
 
 def _error_line(proc):
-  lines = [l for l in proc.stderr.splitlines() if l.startswith("singan-jax: error:")]
+  lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("singan-jax: error:")]
   assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
   return lines[0]
 
@@ -64,22 +79,25 @@ def test_second_run_on_a_locked_workdir_is_refused(tmp_path, inputs):
 def recorded(tmp_path_factory, inputs):
   """A workdir where a real run recorded run.json, killed before its first compile."""
   work = tmp_path_factory.mktemp("recorded") / "work"
-  p = run_cli(["--mode=train", *TINY, *inputs, f"--workdir={work}"],
-              kill_at="identity_written:0")
+  p = run_cli(["--mode=train", *TINY, *inputs, f"--workdir={work}"], kill_at="identity_written:0")
   assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
   assert sorted(os.listdir(work)) == [".lock", "run.json"]
   return work
 
 
-@pytest.mark.parametrize("change, field", [
+@pytest.mark.parametrize(
+  "change, field",
+  [
     (["--config.seed=1"], "seed"),
     (["--config.max_size=38"], "plan."),
     (["--config.partial=False"], "partial"),
     (["--config.niter=40"], "niter"),
     ("other_mask", "inputs"),
-])
-def test_incompatible_workdir_is_refused_naming_the_field(tmp_path, inputs, recorded, change,
-                                                          field):
+  ],
+)
+def test_incompatible_workdir_is_refused_naming_the_field(
+  tmp_path, inputs, recorded, change, field
+):
   work = tmp_path / "work"
   shutil.copytree(recorded, work)
   base = ["--mode=train", *TINY, f"--workdir={work}"]
@@ -117,8 +135,9 @@ def test_checkpoints_without_run_json_are_refused(tmp_path):
 
 
 def test_a_gap_in_the_finished_scales_is_refused(tmp_path):
-  with ocp.CheckpointManager(str(tmp_path / "scales"),
-                             options=ocp.CheckpointManagerOptions(create=True)) as mngr:
+  with ocp.CheckpointManager(
+    str(tmp_path / "scales"), options=ocp.CheckpointManagerOptions(create=True)
+  ) as mngr:
     for step in (0, 2):
       mngr.save(step, args=ocp.args.StandardSave({"x": np.zeros(2)}))
     mngr.wait_until_finished()
@@ -137,8 +156,11 @@ def test_stale_in_scale_state_of_finished_scales_is_dropped(tmp_path):
 
 def test_remove_stale_temps(tmp_path):
   keep = ["run.json", "inpainted.png", "notes.tmp"]
-  stale = ["run.json.tmp-123", ".inpainted.png.0123456789ab.tmp",
-           os.path.join("samples", ".sample_0.png.abcdefabcdef.tmp")]
+  stale = [
+    "run.json.tmp-123",
+    ".inpainted.png.0123456789ab.tmp",
+    os.path.join("samples", ".sample_0.png.abcdefabcdef.tmp"),
+  ]
   (tmp_path / "samples").mkdir()
   for name in keep + stale:
     (tmp_path / name).write_text("x")
@@ -149,14 +171,14 @@ def test_remove_stale_temps(tmp_path):
 
 def test_kill_hook_ignores_other_points_and_rejects_bad_specs(monkeypatch):
   monkeypatch.setenv(ckpt_lib.KILL_ENV, "iteration:1:20")
-  ckpt_lib.kill_point("iteration", 0, 20)   # other scale
-  ckpt_lib.kill_point("iteration", 1, 19)   # other step
-  ckpt_lib.kill_point("scale_saved", 1)     # other point
+  ckpt_lib.kill_point("iteration", 0, 20)  # other scale
+  ckpt_lib.kill_point("iteration", 1, 19)  # other step
+  ckpt_lib.kill_point("scale_saved", 1)  # other point
   monkeypatch.setenv(ckpt_lib.KILL_ENV, "explode:0")
   with pytest.raises(ValueError, match="is not point:scale"):
     ckpt_lib.kill_point("iteration", 0, 1)
   monkeypatch.delenv(ckpt_lib.KILL_ENV)
-  ckpt_lib.kill_point("iteration", 0, 1)    # unset: nothing happens
+  ckpt_lib.kill_point("iteration", 0, 1)  # unset: nothing happens
 
 
 def test_run_json_keeps_its_fields(tmp_path):

@@ -1,5 +1,6 @@
 """launch/*.sh: valid bash, loud failure on every unset variable, and the commands they run
 (checked with stand-in `python` and `gcloud` programs that record their arguments)."""
+
 import os
 import subprocess
 
@@ -7,13 +8,24 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = {
-    "local.sh": {"IMAGES": "photos/*.png", "WORKDIR": "runs/x", "CONFIG": "configs/demo.py"},
-    "gpu.sh": {"VENV": "VENV_DIR", "IMAGES": "photos/*.png", "WORKDIR": "runs/x",
-               "CONFIG": "configs/default.py"},
-    "tpu_vm.sh": {"PROJECT": "proj", "ZONE": "us-central2-b", "TPU_NAME": "singan",
-                  "ACCELERATOR": "v4-16", "RUNTIME": "tpu-ubuntu2204-base",
-                  "IMAGES_DIR": "photos", "RESULTS_DIR": "RESULTS", "WORKDIR": "/mnt/shared/w",
-                  "CONFIG": "configs/tpu.py"},
+  "local.sh": {"IMAGES": "photos/*.png", "WORKDIR": "runs/x", "CONFIG": "configs/demo.py"},
+  "gpu.sh": {
+    "VENV": "VENV_DIR",
+    "IMAGES": "photos/*.png",
+    "WORKDIR": "runs/x",
+    "CONFIG": "configs/default.py",
+  },
+  "tpu_vm.sh": {
+    "PROJECT": "proj",
+    "ZONE": "us-central2-b",
+    "TPU_NAME": "singan",
+    "ACCELERATOR": "v4-16",
+    "RUNTIME": "tpu-ubuntu2204-base",
+    "IMAGES_DIR": "photos",
+    "RESULTS_DIR": "RESULTS",
+    "WORKDIR": "/mnt/shared/w",
+    "CONFIG": "configs/tpu.py",
+  },
 }
 
 
@@ -22,20 +34,31 @@ def stub_bin(tmp_path):
   bin_dir = tmp_path / "bin"
   bin_dir.mkdir()
   for name in ("python", "gcloud"):
-    (bin_dir / name).write_text(f'#!/bin/bash\necho "{name} $*" | tr "\\n" " " >> "{tmp_path}/calls.log"\n'
-                                f'echo >> "{tmp_path}/calls.log"\n'
-                                '[[ "$*" == *" describe "* ]] && exit 1\nexit 0\n')
+    (bin_dir / name).write_text(
+      f'#!/bin/bash\necho "{name} $*" | tr "\\n" " " >> "{tmp_path}/calls.log"\n'
+      f'echo >> "{tmp_path}/calls.log"\n'
+      '[[ "$*" == *" describe "* ]] && exit 1\nexit 0\n'
+    )
     (bin_dir / name).chmod(0o755)
   return bin_dir
 
 
 def run(script, env_vars, tmp_path, unset=()):
   env = {"PATH": f"{stub_bin(tmp_path)}:/usr/bin:/bin", "HOME": str(tmp_path)}
-  env.update({k: v.replace("VENV_DIR", str(tmp_path / "venv"))
-                  .replace("RESULTS", str(tmp_path / "results"))
-              for k, v in env_vars.items() if k not in unset})
-  return subprocess.run(["bash", os.path.join(ROOT, "launch", script)], env=env,
-                        capture_output=True, text=True, timeout=60)
+  env.update(
+    {
+      k: v.replace("VENV_DIR", str(tmp_path / "venv")).replace("RESULTS", str(tmp_path / "results"))
+      for k, v in env_vars.items()
+      if k not in unset
+    }
+  )
+  return subprocess.run(
+    ["bash", os.path.join(ROOT, "launch", script)],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=60,
+  )
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
@@ -60,8 +83,10 @@ def test_local_runs_the_batched_cli(tmp_path):
   proc = run("local.sh", SCRIPTS["local.sh"], tmp_path)
   assert proc.returncode == 0, proc.stderr
   calls = (tmp_path / "calls.log").read_text()
-  assert ("python -m singan_jax.main --mode=inpaint --config=configs/demo.py "
-          "--config.images=photos/*.png --workdir=runs/x") in calls
+  assert (
+    "python -m singan_jax.main --mode=inpaint --config=configs/demo.py "
+    "--config.images=photos/*.png --workdir=runs/x"
+  ) in calls
 
 
 def test_tpu_vm_creates_copies_installs_runs_everywhere_and_collects(tmp_path):

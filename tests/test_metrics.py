@@ -1,16 +1,16 @@
 """Quality scores: known values, directions, and that flat fills score worse than the truth."""
+
 import numpy as np
 import pytest
 
-from singan_jax import metrics
+from singan_jax.evaluate import metrics
 
 
 def _texture(h=48, w=48, seed=0):
   """A textured [-1, 1] image: stripes, a gradient and noise (structure at several scales)."""
   rng = np.random.default_rng(seed)
   yy, xx = np.mgrid[0:h, 0:w]
-  x = np.stack([0.5 * np.sin(xx / 2.0 + yy / 5.0), 0.4 * np.cos(yy / 3.0),
-                xx / w - 0.5], -1)
+  x = np.stack([0.5 * np.sin(xx / 2.0 + yy / 5.0), 0.4 * np.cos(yy / 3.0), xx / w - 0.5], -1)
   return np.clip(x + rng.normal(0, 0.15, x.shape), -1, 1).astype(np.float32)
 
 
@@ -48,9 +48,9 @@ def test_ssim_is_one_for_the_truth_and_lower_for_a_flat_fill():
 def test_ssim_matches_the_textbook_formula_on_constant_images():
   # Constant images: variances vanish, SSIM = (2 mu_a mu_b + c1) / (mu_a^2 + mu_b^2 + c1).
   a = np.full((16, 16, 3), -0.5, np.float32)  # 0.25 on [0, 1]
-  b = np.full((16, 16, 3), 0.0, np.float32)   # 0.5
-  c1 = 0.01 ** 2
-  want = (2 * 0.25 * 0.5 + c1) / (0.25 ** 2 + 0.5 ** 2 + c1)
+  b = np.full((16, 16, 3), 0.0, np.float32)  # 0.5
+  c1 = 0.01**2
+  want = (2 * 0.25 * 0.5 + c1) / (0.25**2 + 0.5**2 + c1)
   np.testing.assert_allclose(metrics.ssim_map(a, b), want, rtol=1e-9)
 
 

@@ -1,11 +1,12 @@
 """Partial convolution against a direct numpy computation; G and D shapes and BatchNorm modes."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from singan_jax import models
-from singan_jax import partial_conv
+from singan_jax.core import models
+from singan_jax.core import partial_conv
 
 
 def _direct_partial_conv(x, mask, kernel, bias, normalization):
@@ -18,10 +19,10 @@ def _direct_partial_conv(x, mask, kernel, bias, normalization):
   for b in range(n):
     for i in range(h - kh + 1):
       for j in range(w - kw + 1):
-        msum = mask[b, i:i + kh, j:j + kw, 0].sum() * cin  # over every input channel
+        msum = mask[b, i : i + kh, j : j + kw, 0].sum() * cin  # over every input channel
         if msum == 0:
           continue
-        raw = np.einsum("hwc,hwco->o", xm[b, i:i + kh, j:j + kw], kernel)
+        raw = np.einsum("hwc,hwco->o", xm[b, i : i + kh, j : j + kw], kernel)
         scale = 1.0 / msum if normalization == "sum" else kh * kw * cin / msum
         y[b, i, j] = raw * scale + bias
         new[b, i, j] = 1.0
@@ -33,14 +34,18 @@ def test_partial_conv_matches_direct_computation(normalization):
   rng = np.random.default_rng(0)
   x = rng.normal(size=(2, 9, 11, 4))
   mask = np.ones((2, 9, 11, 1))
-  mask[0, 2:7, 3:9] = 0          # a hole larger than the kernel: some windows see nothing
+  mask[0, 2:7, 3:9] = 0  # a hole larger than the kernel: some windows see nothing
   mask[1] = rng.random((9, 11, 1)) > 0.5
   kernel = rng.normal(size=(3, 3, 4, 5))
   bias = rng.normal(size=(5,))
   want_y, want_m = _direct_partial_conv(x, mask, kernel, bias, normalization)
-  y, new = partial_conv.partial_conv(jnp.asarray(x, jnp.float32), jnp.asarray(mask, jnp.float32),
-                                     jnp.asarray(kernel, jnp.float32),
-                                     jnp.asarray(bias, jnp.float32), normalization)
+  y, new = partial_conv.partial_conv(
+    jnp.asarray(x, jnp.float32),
+    jnp.asarray(mask, jnp.float32),
+    jnp.asarray(kernel, jnp.float32),
+    jnp.asarray(bias, jnp.float32),
+    normalization,
+  )
   np.testing.assert_allclose(np.asarray(y), want_y, rtol=1e-5, atol=1e-5)
   np.testing.assert_array_equal(np.asarray(new), want_m)
   assert (np.asarray(y)[want_m[..., 0] == 0] == 0).all()  # hole outputs exactly 0
@@ -59,10 +64,12 @@ def test_ratio_partial_conv_on_a_full_mask_is_an_ordinary_conv():
 def test_conv2d_valid_equals_lax_valid():
   x = jax.random.normal(jax.random.PRNGKey(2), (2, 10, 13, 3))
   k = jax.random.normal(jax.random.PRNGKey(3), (3, 3, 3, 6))
-  want = jax.lax.conv_general_dilated(x, k, (1, 1), "VALID",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(np.asarray(partial_conv.conv2d_valid(x, k)), np.asarray(want),
-                             atol=1e-5)
+  want = jax.lax.conv_general_dilated(
+    x, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
+  np.testing.assert_allclose(
+    np.asarray(partial_conv.conv2d_valid(x, k)), np.asarray(want), atol=1e-5
+  )
 
 
 def test_partial_conv_second_order_gradients_are_finite_under_jit_and_vmap():
@@ -72,7 +79,7 @@ def test_partial_conv_second_order_gradients_are_finite_under_jit_and_vmap():
 
   def gp(k, x, m):
     g = jax.grad(lambda x: jnp.sum(partial_conv.partial_conv(x, m, k, jnp.zeros(2))[0] ** 2))(x)
-    return jnp.sum(g ** 2)
+    return jnp.sum(g**2)
 
   grads = jax.jit(jax.vmap(jax.grad(gp), in_axes=(None, 0, 0)))(k, x, mask)
   assert grads.shape == (3,) + k.shape and bool(jnp.isfinite(grads).all())
@@ -84,35 +91,51 @@ def test_unrolled_batching_equals_grouped_to_second_order(in_axes):
   partial conv's value, its gradient-penalty-style second-order gradient, and vmap nesting."""
   rng = np.random.default_rng(7)
   b = 3
-  x, m, k = rng.normal(size=(b, 1, 9, 10, 2)), rng.random((b, 1, 9, 10, 1)) > 0.3, rng.normal(
-      size=(b, 3, 3, 2, 4))
+  x, m, k = (
+    rng.normal(size=(b, 1, 9, 10, 2)),
+    rng.random((b, 1, 9, 10, 1)) > 0.3,
+    rng.normal(size=(b, 3, 3, 2, 4)),
+  )
 
   def loss(x, m, k, batching):
-    pconv = lambda x: partial_conv.partial_conv(x, m, k, jnp.zeros(4), "ratio", None,
-                                                batching)[0]
+    pconv = lambda x: partial_conv.partial_conv(x, m, k, jnp.zeros(4), "ratio", None, batching)[0]
     g = jax.grad(lambda x: jnp.sum(jnp.tanh(pconv(x))))(x)
-    return jnp.sum(pconv(x) ** 2) + (jnp.sqrt(jnp.sum(g ** 2)) - 1) ** 2
+    return jnp.sum(pconv(x) ** 2) + (jnp.sqrt(jnp.sum(g**2)) - 1) ** 2
 
   with jax.enable_x64(True):
     x, m, k = (jnp.asarray(a, jnp.float64) for a in (x, m, k))
     args = tuple(a if ax == 0 else a[0] for a, ax in zip((x, m, k), in_axes))
-    run = lambda batching: jax.jit(jax.vmap(jax.value_and_grad(
-        lambda x, m, k: loss(x, m, k, batching), argnums=(0, 2)), in_axes=in_axes))(*args)
+    run = lambda batching: jax.jit(
+      jax.vmap(
+        jax.value_and_grad(lambda x, m, k: loss(x, m, k, batching), argnums=(0, 2)), in_axes=in_axes
+      )
+    )(*args)
     got, want = run("unrolled"), run("grouped")
     for a, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
       np.testing.assert_allclose(np.asarray(a), np.asarray(w), rtol=1e-12, atol=1e-12)
-    nested = lambda batching: jax.vmap(jax.vmap(
-        lambda x, k: partial_conv.conv2d_valid(x, k, batching)))(x[:, None], k[:, None])
-    np.testing.assert_allclose(np.asarray(nested("unrolled")), np.asarray(nested("grouped")),
-                               rtol=1e-12, atol=1e-12)
+    nested = lambda batching: jax.vmap(
+      jax.vmap(lambda x, k: partial_conv.conv2d_valid(x, k, batching))
+    )(x[:, None], k[:, None])
+    np.testing.assert_allclose(
+      np.asarray(nested("unrolled")), np.asarray(nested("grouped")), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_unrolled_batching_runs_single_convolutions():
   """The point of 'unrolled': no grouped convolution reaches XLA (slow on XLA:CPU)."""
   x, k = jnp.ones((4, 1, 8, 8, 2)), jnp.ones((4, 3, 3, 2, 3))
-  f = lambda batching: jax.jit(jax.vmap(jax.grad(lambda x, k: jnp.sum(
-      partial_conv.conv2d_valid(x, k, batching) ** 2), argnums=(0, 1)))).lower(
-          x, k).compile().as_text()  # the optimised HLO XLA runs
+  f = lambda batching: (
+    jax.jit(
+      jax.vmap(
+        jax.grad(
+          lambda x, k: jnp.sum(partial_conv.conv2d_valid(x, k, batching) ** 2), argnums=(0, 1)
+        )
+      )
+    )
+    .lower(x, k)
+    .compile()
+    .as_text()
+  )  # the optimised HLO XLA runs
   grouped, unrolled = f("grouped"), f("unrolled")
   assert "feature_group_count=4" in grouped and grouped.count(" convolution(") == 3
   assert "feature_group_count=4" not in unrolled and "batch_group_count=4" not in unrolled
@@ -123,8 +146,9 @@ def test_unrolled_batching_runs_single_convolutions():
 
 def test_bad_normalization_is_refused():
   with pytest.raises(ValueError, match="use one of"):
-    partial_conv.partial_conv(jnp.ones((1, 5, 5, 1)), jnp.ones((1, 5, 5, 1)),
-                              jnp.ones((3, 3, 1, 1)), jnp.zeros(1), "mean")
+    partial_conv.partial_conv(
+      jnp.ones((1, 5, 5, 1)), jnp.ones((1, 5, 5, 1)), jnp.ones((3, 3, 1, 1)), jnp.zeros(1), "mean"
+    )
 
 
 @pytest.mark.parametrize("partial", [False, True])
@@ -143,8 +167,10 @@ def test_generator_and_discriminator_shapes(partial):
   md = jnp.ones((1, h, w, 1)) if partial else None
   dv = d.init(jax.random.PRNGKey(2), xd, md)
   assert d.apply(dv, xd, md, train=False).shape == (1, h - 10, w - 10, 1)
-  widths = [gv["params"]["net"][n]["conv"]["kernel"].shape[-1]
-            for n in ("head", "body_0", "body_1", "body_2")]
+  widths = [
+    gv["params"]["net"][n]["conv"]["kernel"].shape[-1]
+    for n in ("head", "body_0", "body_1", "body_2")
+  ]
   assert widths == [8, 8, 8, 8]
 
 
@@ -164,11 +190,12 @@ def test_batchnorm_train_uses_batch_stats_and_updates_running_averages():
   mean = np.asarray(x).mean((0, 1, 2))
   var_unbiased = np.asarray(x).var((0, 1, 2), ddof=1)
   np.testing.assert_allclose(np.asarray(upd["batch_stats"]["mean"]), 0.1 * mean, rtol=1e-5)
-  np.testing.assert_allclose(np.asarray(upd["batch_stats"]["var"]), 0.9 + 0.1 * var_unbiased,
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+    np.asarray(upd["batch_stats"]["var"]), 0.9 + 0.1 * var_unbiased, rtol=1e-5
+  )
   # eval mode: the running averages, not the batch
   y_eval = bn.apply({**v, "batch_stats": upd["batch_stats"]}, x, train=False)
-  want = ((np.asarray(x) - 0.1 * mean) / np.sqrt(0.9 + 0.1 * var_unbiased + 1e-5) * scale + bias)
+  want = (np.asarray(x) - 0.1 * mean) / np.sqrt(0.9 + 0.1 * var_unbiased + 1e-5) * scale + bias
   np.testing.assert_allclose(np.asarray(y_eval), want, rtol=1e-4, atol=1e-4)
 
 
@@ -179,5 +206,6 @@ def test_partial_generator_ignores_hole_content():
   m = jnp.ones((1, 20, 20, 1)).at[:, 6:12, 6:12].set(0.0)
   v = d.init(jax.random.PRNGKey(1), x, m)
   x2 = x.at[:, 6:12, 6:12].set(100.0)
-  np.testing.assert_allclose(np.asarray(d.apply(v, x, m, train=False)),
-                             np.asarray(d.apply(v, x2, m, train=False)), atol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(d.apply(v, x, m, train=False)), np.asarray(d.apply(v, x2, m, train=False)), atol=1e-6
+  )

@@ -1,5 +1,6 @@
 """A 2-process run on localhost (jax.distributed, coordinator 127.0.0.1): one mesh over both
 processes' devices; it completes and writes every output exactly once."""
+
 import json
 import os
 import re
@@ -12,9 +13,19 @@ import pytest
 from test_parallel import write_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--config.max_size=20", "--config.min_size=16", "--config.nfc=8", "--config.min_nfc=8",
-        "--config.niter=2", "--config.Dsteps=1", "--config.Gsteps=1", "--config.sheets=False",
-        "--config.checkpoint_every=0", "--config.inject_scale=1", "--config.fill=mean"]
+TINY = [
+  "--config.max_size=20",
+  "--config.min_size=16",
+  "--config.nfc=8",
+  "--config.min_nfc=8",
+  "--config.niter=2",
+  "--config.Dsteps=1",
+  "--config.Gsteps=1",
+  "--config.sheets=False",
+  "--config.checkpoint_every=0",
+  "--config.inject_scale=1",
+  "--config.fill=mean",
+]
 
 
 def free_port() -> int:
@@ -32,13 +43,31 @@ def test_two_processes_share_a_mesh_and_write_each_output_once(tmp_path):
   work = tmp_path / "work"
   port = free_port()
   env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", XLA_FLAGS="")
-  procs = [subprocess.Popen(
-      [sys.executable, "-m", "singan_jax.main", "--mode=inpaint", "--config=configs/demo.py",
-       f"--config.images={data}/*.png", f"--workdir={work}", "--multihost",
-       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={p}",
-       "--alsologtostderr", *TINY],
-      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for p in range(2)]
+  procs = [
+    subprocess.Popen(
+      [
+        sys.executable,
+        "-m",
+        "singan_jax.main",
+        "--mode=inpaint",
+        "--config=configs/demo.py",
+        f"--config.images={data}/*.png",
+        f"--workdir={work}",
+        "--multihost",
+        f"--coordinator_address=127.0.0.1:{port}",
+        "--num_processes=2",
+        f"--process_id={p}",
+        "--alsologtostderr",
+        *TINY,
+      ],
+      cwd=ROOT,
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for p in range(2)
+  ]
   try:
     outs = [p.communicate(timeout=600) for p in procs]
   finally:

@@ -1,5 +1,6 @@
 """Batched runs: jobs from globs and manifests, buckets, padding, sharding, and batched ==
 single runs (slow ones in a subprocess that sees 4 CPU devices)."""
+
 import json
 import os
 import subprocess
@@ -10,8 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from singan_jax import defaults
-from singan_jax import image_io
+from singan_jax import config as defaults
+from singan_jax.io import images as image_io
 from singan_jax import parallel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,13 +37,14 @@ def write_pair(folder, name, h, w, seed, hole=True):
   x = ((x - x.min()) / (x.max() - x.min() + 1e-9) * 255).astype(np.uint8)
   mask = np.zeros((h, w), np.uint8)
   if hole:
-    mask[h // 3:h // 2, w // 3:w // 2] = 255
+    mask[h // 3 : h // 2, w // 3 : w // 2] = 255
   image_io.write_image(os.path.join(folder, f"{name}.png"), x)
   image_io.write_image(os.path.join(folder, f"{name}_mask.png"), mask)
   return os.path.join(folder, f"{name}.png"), os.path.join(folder, f"{name}_mask.png")
 
 
 # -- jobs ----------------------------------------------------------------------------------
+
 
 def test_glob_pairs_masks_and_reports_a_missing_one(tmp_path):
   write_pair(tmp_path, "a", 16, 20, 0)
@@ -63,16 +65,20 @@ def test_csv_and_jsonl_manifests_resolve_paths(tmp_path):
   sub.mkdir()
   write_pair(sub, "a", 16, 20, 0)
   write_pair(sub, "b", 16, 20, 1)
-  (sub / "list.csv").write_text("image,mask,output\na.png,a_mask.png,one.png\n"
-                                f"b.png,{sub / 'b_mask.png'},\n")
+  (sub / "list.csv").write_text(
+    f"image,mask,output\na.png,a_mask.png,one.png\nb.png,{sub / 'b_mask.png'},\n"
+  )
   jobs = parallel.list_jobs(str(sub / "list.csv"), str(tmp_path / "w"))
   assert jobs[0].image == str(sub / "a.png") and jobs[0].mask == str(sub / "a_mask.png")
   assert jobs[0].output == str(tmp_path / "w" / "one.png")
   assert jobs[1].mask == str(sub / "b_mask.png")
   assert jobs[1].output == str(tmp_path / "w" / "b" / "inpainted.png")
-  (sub / "list.jsonl").write_text(json.dumps({"image": "a.png", "mask": "a_mask.png"}) + "\n\n"
-                                  + json.dumps({"image": "b.png", "mask": "b_mask.png",
-                                                "output": str(tmp_path / "b.png")}) + "\n")
+  (sub / "list.jsonl").write_text(
+    json.dumps({"image": "a.png", "mask": "a_mask.png"})
+    + "\n\n"
+    + json.dumps({"image": "b.png", "mask": "b_mask.png", "output": str(tmp_path / "b.png")})
+    + "\n"
+  )
   jobs = parallel.list_jobs(str(sub / "list.jsonl"), str(tmp_path / "w"))
   assert [j.mask for j in jobs] == [str(sub / "a_mask.png"), str(sub / "b_mask.png")]
   assert jobs[1].output == str(tmp_path / "b.png")
@@ -80,18 +86,22 @@ def test_csv_and_jsonl_manifests_resolve_paths(tmp_path):
 
 def test_duplicate_outputs_fail_the_later_job(tmp_path):
   write_pair(tmp_path, "a", 16, 20, 0)
-  (tmp_path / "m.csv").write_text("image,mask,output\na.png,a_mask.png,x.png\n"
-                                  "a.png,a_mask.png,x.png\n")
+  (tmp_path / "m.csv").write_text(
+    "image,mask,output\na.png,a_mask.png,x.png\na.png,a_mask.png,x.png\n"
+  )
   jobs = parallel.list_jobs(str(tmp_path / "m.csv"), str(tmp_path))
   assert jobs[0].status == "pending"
   assert jobs[1].status == "failed" and "also job 0's output" in jobs[1].reason
 
 
-@pytest.mark.parametrize("name,text,message", [
+@pytest.mark.parametrize(
+  "name,text,message",
+  [
     ("m.csv", "picture,hole\na.png,b.png\n", "header image,mask,output"),
     ("m.jsonl", '{"image": "a.png"}\nnot json\n', "line 2 is not JSON"),
     ("m.jsonl", '["a.png"]\n', "line 1 has no 'image' field"),
-])
+  ],
+)
 def test_bad_manifests_name_the_problem(tmp_path, name, text, message):
   (tmp_path / name).write_text(text)
   with pytest.raises(ValueError, match=message):
@@ -107,12 +117,13 @@ def test_empty_glob_and_missing_manifest_are_errors(tmp_path):
 
 # -- buckets -------------------------------------------------------------------------------
 
+
 def test_buckets_group_equal_pyramids_and_skip_bad_images(tmp_path):
-  write_pair(tmp_path, "a", 16, 20, 0)   # pyramid 16x20, 2 scales
-  write_pair(tmp_path, "b", 32, 40, 1)   # shrunk to 16x20 first: the same pyramid
-  write_pair(tmp_path, "c", 20, 16, 2)   # portrait: another pyramid
+  write_pair(tmp_path, "a", 16, 20, 0)  # pyramid 16x20, 2 scales
+  write_pair(tmp_path, "b", 32, 40, 1)  # shrunk to 16x20 first: the same pyramid
+  write_pair(tmp_path, "c", 20, 16, 2)  # portrait: another pyramid
   write_pair(tmp_path, "d", 16, 20, 3, hole=False)  # nothing to inpaint
-  (tmp_path / "e.png").write_bytes(b"not a png")   # unreadable
+  (tmp_path / "e.png").write_bytes(b"not a png")  # unreadable
   write_pair(tmp_path, "f", 16, 20, 4)
   image_io.write_image(str(tmp_path / "f_mask.png"), np.full((16, 20), 255, np.uint8))
   (tmp_path / "e_mask.png").write_bytes(b"")
@@ -150,6 +161,7 @@ def test_resize_to_keeps_constants_and_hits_the_size():
 
 # -- devices -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("b,multiple,padded", [(1, 1, 1), (6, 4, 8), (8, 4, 8), (3, 8, 8)])
 def test_padded_size(b, multiple, padded):
   assert parallel.padded_size(b, multiple) == padded
@@ -169,8 +181,10 @@ def test_place_shards_the_image_axis_and_keeps_values():
 
 
 def test_report_lists_every_image(tmp_path):
-  jobs = [parallel.Job(0, "a.png", "a_mask.png", "out/a.png", "done"),
-          parallel.Job(1, "b.png", "b_mask.png", "out/b.png")]
+  jobs = [
+    parallel.Job(0, "a.png", "a_mask.png", "out/a.png", "done"),
+    parallel.Job(1, "b.png", "b_mask.png", "out/b.png"),
+  ]
   jobs[1].fail("mask b_mask.png is 3x3, image is 4x4")
   text = parallel.report(jobs)
   assert "done    a.png -> out/a.png" in text
@@ -180,14 +194,26 @@ def test_report_lists_every_image(tmp_path):
 
 # -- batched == single (4 CPU devices, subprocess) -----------------------------------------
 
+
 def run_script(tmp_path, code: str, devices: int = 4, env=None) -> dict:
   """Runs code in a fresh python with `devices` CPU devices; returns its last line as JSON."""
   script = tmp_path / "script.py"
   script.write_text(textwrap.dedent(code))
-  full_env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-                  JAX_PLATFORMS="cpu", PYTHONPATH=ROOT, **(env or {}))
-  proc = subprocess.run([sys.executable, str(script), str(tmp_path)], env=full_env,
-                        capture_output=True, text=True, timeout=1800, cwd=ROOT)
+  full_env = dict(
+    os.environ,
+    XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    JAX_PLATFORMS="cpu",
+    PYTHONPATH=ROOT,
+    **(env or {}),
+  )
+  proc = subprocess.run(
+    [sys.executable, str(script), str(tmp_path)],
+    env=full_env,
+    capture_output=True,
+    text=True,
+    timeout=1800,
+    cwd=ROOT,
+  )
   assert proc.returncode == 0, proc.stderr[-4000:]
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -196,7 +222,10 @@ ITERATION_SCRIPT = """
 import json, sys
 import jax, jax.numpy as jnp, numpy as np
 jax.config.update("jax_enable_x64", True)
-from singan_jax import defaults, parallel, train_step, trainer
+from singan_jax import config as defaults
+from singan_jax import parallel
+from singan_jax.train import step as train_step
+from singan_jax.train import loop as trainer
 from singan_jax.bench import batch as bench_batch
 
 c = defaults.get_config()
@@ -252,7 +281,10 @@ jax.config.update("jax_compilation_cache_dir", os.path.join(tmp, "xla_cache"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
 from test_parallel import tiny_config, write_pair
-from singan_jax import image_io, inpaint, parallel, trainer
+from singan_jax.io import images as image_io
+from singan_jax.inpaint import inpaint
+from singan_jax import parallel
+from singan_jax.train import loop as trainer
 
 data = os.path.join(tmp, "data"); os.makedirs(data)
 rows = []

@@ -1,23 +1,24 @@
 """The weight bridge (state_dict <-> params / batch_stats) and the 2019-pyramid converter."""
+
 import numpy as np
 import pytest
 
-torch = pytest.importorskip('torch')
+torch = pytest.importorskip("torch")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from singan_jax import defaults  # noqa: E402
-from singan_jax import image_io  # noqa: E402
-from singan_jax import inpaint as inpaint_lib  # noqa: E402
-from singan_jax import sampling  # noqa: E402
-from singan_jax import torch_convert  # noqa: E402
-from singan_jax import trainer  # noqa: E402
+from singan_jax import config as defaults  # noqa: E402
+from singan_jax.io import images as image_io  # noqa: E402
+from singan_jax.inpaint import inpaint as inpaint_lib  # noqa: E402
+from singan_jax.core import sampling  # noqa: E402
+from singan_jax import convert as torch_convert  # noqa: E402
+from singan_jax.train import loop as trainer  # noqa: E402
 
 try:
-  from tests import torch_reference as ref
-  from tests.torch_reference import export
-  from tests.torch_reference import parity
+  from singan_jax import reference as ref
+  from singan_jax.reference import export
+  from singan_jax.reference import parity
 except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
   import torch_reference as ref
   from torch_reference import export
@@ -27,40 +28,53 @@ pytestmark = pytest.mark.parity
 NFC = 8
 
 
-@pytest.mark.parametrize('style', torch_convert.STYLES)
-@pytest.mark.parametrize('net', ['G', 'D'])
+@pytest.mark.parametrize("style", torch_convert.STYLES)
+@pytest.mark.parametrize("net", ["G", "D"])
 def test_bridge_round_trip_is_exact(style, net):
   g = torch.Generator().manual_seed(3)
-  cls = ref.Generator if net == 'G' else ref.Discriminator
+  cls = ref.Generator if net == "G" else ref.Discriminator
   module = parity.perturb(cls(16, 4, partial=True, generator=g), g).double()
   sd = module.state_dict()
-  if style == '2019':
-    sd = export.to_2019_keys(sd, generator=net == 'G')
+  if style == "2019":
+    sd = export.to_2019_keys(sd, generator=net == "G")
   variables = torch_convert.torch_to_flax(sd, np.float64)
-  assert variables['params']['net']['head']['conv']['kernel'].shape == (3, 3, 3, 16)  # HWIO
-  back = torch_convert.flax_to_torch(variables, style, generator=net == 'G')
+  assert variables["params"]["net"]["head"]["conv"]["kernel"].shape == (3, 3, 3, 16)  # HWIO
+  back = torch_convert.flax_to_torch(variables, style, generator=net == "G")
   assert list(back) == list(sd)
   for k, v in sd.items():
-    if 'num_batches' not in k:
+    if "num_batches" not in k:
       assert torch.equal(back[k], v), k
   # and the flax tree fits our models exactly
-  ours = (sampling.NetConfig(5, True).generator(16, 4) if net == 'G' else
-          sampling.NetConfig(5, True).discriminator(16, 4))
+  ours = (
+    sampling.NetConfig(5, True).generator(16, 4)
+    if net == "G"
+    else sampling.NetConfig(5, True).discriminator(16, 4)
+  )
   x = jnp.zeros((1, 20, 20, 3))
   m = jnp.ones((1, 20, 20, 1))
-  shapes = jax.eval_shape(lambda: ours.init(jax.random.PRNGKey(0), x, x, m) if net == 'G'
-                          else ours.init(jax.random.PRNGKey(0), x, m))
+  shapes = jax.eval_shape(
+    lambda: (
+      ours.init(jax.random.PRNGKey(0), x, x, m)
+      if net == "G"
+      else ours.init(jax.random.PRNGKey(0), x, m)
+    )
+  )
   torch_convert.check_shapes(variables, shapes)
 
 
 def test_bridge_rejects_foreign_state_dicts():
-  with pytest.raises(torch_convert.ConversionError, match='unexpected state_dict entry'):
-    torch_convert.torch_to_flax({'features.0.weight': np.zeros((3, 3, 3, 3))})
+  with pytest.raises(torch_convert.ConversionError, match="unexpected state_dict entry"):
+    torch_convert.torch_to_flax({"features.0.weight": np.zeros((3, 3, 3, 3))})
   sd = ref.Generator(16, 16).state_dict()
   v = torch_convert.torch_to_flax(sd)
-  want = jax.eval_shape(lambda: sampling.NetConfig(5, False).generator(32, 32).init(
-      jax.random.PRNGKey(0), jnp.zeros((1, 20, 20, 3)), jnp.zeros((1, 20, 20, 3))))
-  with pytest.raises(torch_convert.ConversionError, match='--config.nfc'):
+  want = jax.eval_shape(
+    lambda: (
+      sampling.NetConfig(5, False)
+      .generator(32, 32)
+      .init(jax.random.PRNGKey(0), jnp.zeros((1, 20, 20, 3)), jnp.zeros((1, 20, 20, 3)))
+    )
+  )
+  with pytest.raises(torch_convert.ConversionError, match="--config.nfc"):
     torch_convert.check_shapes(v, want)
 
 
@@ -68,13 +82,13 @@ def _config(tmp_path, h, w):
   cfg = defaults.get_config()
   cfg.max_size, cfg.min_size = 40, 25
   cfg.nfc = cfg.min_nfc = cfg.nfc_cap = NFC
-  cfg.partial, cfg.pconv_norm = True, 'sum'
-  cfg.inject_scale, cfg.fill = 1, 'local_means'
+  cfg.partial, cfg.pconv_norm = True, "sum"
+  cfg.inject_scale, cfg.fill = 1, "local_means"
   rng = np.random.default_rng(0)
   pixels = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
   hole = np.zeros((h, w), bool)
   hole[10:18, 12:24] = True
-  cfg.image, cfg.mask = str(tmp_path / 'img.png'), str(tmp_path / 'mask.png')
+  cfg.image, cfg.mask = str(tmp_path / "img.png"), str(tmp_path / "mask.png")
   image_io.write_image(cfg.image, pixels)
   image_io.write_image(cfg.mask, (hole * 255).astype(np.uint8))
   return cfg, pixels, hole
@@ -90,43 +104,54 @@ def test_converted_2019_pyramid_restores_and_inpaints(tmp_path):
   for k, (hk, wk) in enumerate(plan.shapes):
     Gs.append(parity.perturb(ref.Generator(NFC, NFC, partial=True, generator=g), g).eval())
     Ds.append(parity.perturb(ref.Discriminator(NFC, NFC, partial=True, generator=g), g))
-    z_opts.append(torch.randn(1, 1, hk, wk, generator=g).expand(1, 3, hk, wk) if k == 0
-                  else torch.zeros(1, 3, hk, wk))
+    z_opts.append(
+      torch.randn(1, 1, hk, wk, generator=g).expand(1, 3, hk, wk)
+      if k == 0
+      else torch.zeros(1, 3, hk, wk)
+    )
     amps.append(1.0 if k == 0 else 0.1 * (k + 1))
   x = torch.from_numpy(image_io.to_float(pixels).transpose(2, 0, 1)[None].copy())
   reals = ref.reals_pyramid(x, ref.scale_plan(h, w, 40, 25, 0.75))
-  src = tmp_path / 'TrainedModels' / 'img' / 'scale_factor=0.750000,alpha=10'
+  src = tmp_path / "TrainedModels" / "img" / "scale_factor=0.750000,alpha=10"
   export.save_2019_run(str(src), Gs, Ds, z_opts, amps, reals)
 
   images, holes = image_io.to_float(pixels)[None], hole[None]
-  workdir = str(tmp_path / 'converted')
+  workdir = str(tmp_path / "converted")
   assert torch_convert.convert(str(src), workdir, cfg, images, holes) == list(plan.shapes)
-  with pytest.raises(torch_convert.ConversionError, match='already holds trained scales'):
+  with pytest.raises(torch_convert.ConversionError, match="already holds trained scales"):
     torch_convert.convert(str(src), workdir, cfg, images, holes)
 
   pyr = trainer.train(cfg, workdir, images, holes)  # every scale is restored, none trained
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
   x0 = jnp.zeros((1, *plan.shapes[0], 3))
-  rec = sampling.chain(frozen, pyr.generators(), plan.shapes, plan.scale_factor, x0, 0, 'rec',
-                       None, True)
+  rec = sampling.chain(
+    frozen, pyr.generators(), plan.shapes, plan.scale_factor, x0, 0, "rec", None, True
+  )
   want = ref.sample(Gs, amps, plan.shapes, z_opts, sf=plan.scale_factor, partial=True)
-  parity.check('converted pyramid reconstruction', rec, parity.nhwc(want), 'float32')
+  parity.check("converted pyramid reconstruction", rec, parity.nhwc(want), "float32")
 
   result = inpaint_lib.inpaint(pyr, pixels, hole, cfg)
-  assert result['output'].shape == pixels.shape and result['n'] == 1
+  assert result["output"].shape == pixels.shape and result["n"] == 1
   far = inpaint_lib.soft_mask(hole, cfg.blend_radius, cfg.blend_sigma) == 0
-  np.testing.assert_array_equal(result['output'][far], pixels[far])
+  np.testing.assert_array_equal(result["output"][far], pixels[far])
 
 
 def test_converter_refuses_a_pyramid_of_another_image(tmp_path):
   cfg, pixels, hole = _config(tmp_path, 30, 40)
-  src = tmp_path / 'run'
+  src = tmp_path / "run"
   G = ref.Generator(NFC, NFC, partial=True)
   D = ref.Discriminator(NFC, NFC, partial=True)
-  export.save_2019_run(str(src), [G, G], [D, D], [torch.zeros(1, 3, 25, 25), torch.zeros(1, 3, 30, 30)], [1.0, 0.1],
-                       [torch.zeros(1, 3, 25, 25), torch.zeros(1, 3, 30, 30)])
-  with pytest.raises(torch_convert.ConversionError, match='use the image the PyTorch run'):
-    torch_convert.convert(str(src), str(tmp_path / 'out'), cfg, image_io.to_float(pixels)[None],
-                          hole[None])
-  with pytest.raises(torch_convert.ConversionError, match='is missing'):
-    torch_convert.read_pyramid(str(tmp_path / 'nowhere'))
+  export.save_2019_run(
+    str(src),
+    [G, G],
+    [D, D],
+    [torch.zeros(1, 3, 25, 25), torch.zeros(1, 3, 30, 30)],
+    [1.0, 0.1],
+    [torch.zeros(1, 3, 25, 25), torch.zeros(1, 3, 30, 30)],
+  )
+  with pytest.raises(torch_convert.ConversionError, match="use the image the PyTorch run"):
+    torch_convert.convert(
+      str(src), str(tmp_path / "out"), cfg, image_io.to_float(pixels)[None], hole[None]
+    )
+  with pytest.raises(torch_convert.ConversionError, match="is missing"):
+    torch_convert.read_pyramid(str(tmp_path / "nowhere"))

@@ -1,35 +1,35 @@
 """Parity of the Generator and Discriminator forwards (train- and eval-mode BatchNorm)."""
+
 import pytest
 
-torch = pytest.importorskip('torch')
+torch = pytest.importorskip("torch")
 
 import jax.numpy as jnp  # noqa: E402
 
-from singan_jax import models  # noqa: E402
-from singan_jax import torch_convert  # noqa: E402
+from singan_jax.core import models  # noqa: E402
+from singan_jax import convert as torch_convert  # noqa: E402
 
 try:
-  from tests import torch_reference as ref
-  from tests.torch_reference import parity
+  from singan_jax import reference as ref
+  from singan_jax.reference import parity
 except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
   import torch_reference as ref
   from torch_reference import parity
 
 pytestmark = pytest.mark.parity
-DTYPES = ('float32', 'float64')
+DTYPES = ("float32", "float64")
 SEEDS = (0, 1, 2)
 H, W = 25, 30
 # (nfc, min_nfc): equal widths as at the paper's scales, and halving widths floored at min_nfc.
 WIDTHS = ((8, 8), (16, 4))
 
 
-def make_nets(seed, dtype, nfc, min_nfc, partial, normalization='sum'):
+def make_nets(seed, dtype, nfc, min_nfc, partial, normalization="sum"):
   """Port G and D with fresh random weights (and perturbed BN statistics)."""
   g = torch.Generator().manual_seed(seed)
   td = parity.TORCH_DTYPES[dtype]
   G = ref.Generator(nfc, min_nfc, partial=partial, normalization=normalization, generator=g)
-  D = ref.Discriminator(nfc, min_nfc, partial=partial, normalization=normalization,
-                        generator=g)
+  D = ref.Discriminator(nfc, min_nfc, partial=partial, normalization=normalization, generator=g)
   return parity.perturb(G, g).to(td), parity.perturb(D, g).to(td)
 
 
@@ -39,17 +39,16 @@ def flax_vars(module, dtype):
 
 def check_stats(prefix, batch_stats, module, dtype):
   """Our updated BatchNorm running averages against the port module's after its forward."""
-  want = flax_vars(module, dtype)['batch_stats']['net']
-  assert set(batch_stats['net']) == set(want)
+  want = flax_vars(module, dtype)["batch_stats"]["net"]
+  assert set(batch_stats["net"]) == set(want)
   for layer, bn in want.items():
-    for k, v in bn['bn'].items():
-      parity.check(f'{prefix} {layer} running {k}', batch_stats['net'][layer]['bn'][k], v, dtype)
+    for k, v in bn["bn"].items():
+      parity.check(f"{prefix} {layer} running {k}", batch_stats["net"][layer]["bn"][k], v, dtype)
 
 
-@pytest.mark.parametrize('dtype', DTYPES)
-@pytest.mark.parametrize('partial,normalization', [(False, 'sum'), (True, 'sum'),
-                                                   (True, 'ratio')])
-@pytest.mark.parametrize('train', [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("partial,normalization", [(False, "sum"), (True, "sum"), (True, "ratio")])
+@pytest.mark.parametrize("train", [True, False])
 def test_generator(dtype, partial, normalization, train):
   for seed in SEEDS:
     nfc, min_nfc = WIDTHS[seed % 2]
@@ -65,20 +64,22 @@ def test_generator(dtype, partial, normalization, train):
       want = G(x, y, mask if partial else None)
     with parity.precision(dtype):
       ours = models.Generator(nfc, min_nfc, 5, partial, normalization)
-      args = (jnp.asarray(parity.nhwc(x)), jnp.asarray(parity.nhwc(y)),
-              jnp.asarray(parity.nhwc(mask)) if partial else None)
+      args = (
+        jnp.asarray(parity.nhwc(x)),
+        jnp.asarray(parity.nhwc(y)),
+        jnp.asarray(parity.nhwc(mask)) if partial else None,
+      )
       if train:
-        got, upd = ours.apply(variables, *args, train=True, mutable=['batch_stats'])
-        check_stats(f'G seed {seed}', upd['batch_stats'], G, dtype)
+        got, upd = ours.apply(variables, *args, train=True, mutable=["batch_stats"])
+        check_stats(f"G seed {seed}", upd["batch_stats"], G, dtype)
       else:
         got = ours.apply(variables, *args, train=False)
-      parity.check(f'G seed {seed}', got, parity.nhwc(want), dtype)
+      parity.check(f"G seed {seed}", got, parity.nhwc(want), dtype)
 
 
-@pytest.mark.parametrize('dtype', DTYPES)
-@pytest.mark.parametrize('partial,normalization', [(False, 'sum'), (True, 'sum'),
-                                                   (True, 'ratio')])
-@pytest.mark.parametrize('train', [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("partial,normalization", [(False, "sum"), (True, "sum"), (True, "ratio")])
+@pytest.mark.parametrize("train", [True, False])
 def test_discriminator(dtype, partial, normalization, train):
   for seed in SEEDS:
     nfc, min_nfc = WIDTHS[seed % 2]
@@ -96,8 +97,8 @@ def test_discriminator(dtype, partial, normalization, train):
       xj, kj = jnp.asarray(parity.nhwc(x)), jnp.asarray(parity.nhwc(known))
       args = (xj * kj, kj) if partial else (xj, None)
       if train:
-        got, upd = ours.apply(variables, *args, train=True, mutable=['batch_stats'])
-        check_stats(f'D seed {seed}', upd['batch_stats'], D, dtype)
+        got, upd = ours.apply(variables, *args, train=True, mutable=["batch_stats"])
+        check_stats(f"D seed {seed}", upd["batch_stats"], D, dtype)
       else:
         got = ours.apply(variables, *args, train=False)
-      parity.check(f'D seed {seed}', got, parity.nhwc(want), dtype)
+      parity.check(f"D seed {seed}", got, parity.nhwc(want), dtype)

@@ -1,5 +1,6 @@
 """Performance guarantees that can be checked without timing: one trace per scale, the
 persistent compilation cache, the convolution's exact gradients, the bf16 opt-in."""
+
 import os
 import subprocess
 import sys
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 from jax import lax
 
-from singan_jax import defaults
-from singan_jax import partial_conv
+from singan_jax import config as defaults
+from singan_jax.core import partial_conv
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,7 +49,8 @@ _CACHE_SCRIPT = textwrap.dedent("""
     monitoring.register_event_listener(listen)
     sys.path.insert(0, sys.argv[3])
     from tests.test_perf import tiny_config, tiny_inputs
-    from singan_jax import train_step, trainer
+    from singan_jax.train import step as train_step
+    from singan_jax.train import loop as trainer
     traces, make = {}, train_step.make_iteration
     def counting_make(plan, n, net, tc):  # counts traces of each scale's iteration
       fn = make(plan, n, net, tc)
@@ -65,11 +67,18 @@ _CACHE_SCRIPT = textwrap.dedent("""
 
 def _train_in_subprocess(cache_dir, workdir):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  out = subprocess.run([sys.executable, "-c", _CACHE_SCRIPT, str(cache_dir), str(workdir), REPO],
-                       capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
-                       check=False)
+  out = subprocess.run(
+    [sys.executable, "-c", _CACHE_SCRIPT, str(cache_dir), str(workdir), REPO],
+    capture_output=True,
+    text=True,
+    env=env,
+    cwd=REPO,
+    timeout=600,
+    check=False,
+  )
   assert out.returncode == 0, out.stderr[-3000:]
   import json  # pylint: disable=g-import-not-at-top
+
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -89,8 +98,7 @@ def test_one_trace_per_scale_and_a_second_run_compiles_nothing(tmp_path):
 
 
 def _reference_conv(x, k):
-  return lax.conv_general_dilated(x, k, (1, 1), "VALID",
-                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 @pytest.mark.parametrize("shape", [(2, 9, 11, 3, 5), (1, 7, 6, 4, 1)])
@@ -105,10 +113,12 @@ def test_conv2d_valid_matches_lax_to_second_order(shape):
     def f(k, x):
       g = jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, k)) ** 2))(x)
       return jnp.sum(jnp.square(g)) + jnp.sum(conv(x, k) ** 3)
+
     return f
 
-  np.testing.assert_allclose(partial_conv.conv2d_valid(x, k), _reference_conv(x, k),
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    partial_conv.conv2d_valid(x, k), _reference_conv(x, k), rtol=1e-5, atol=1e-5
+  )
   got = jax.grad(objective(partial_conv.conv2d_valid), argnums=(0, 1))(k, x)
   want = jax.grad(objective(_reference_conv), argnums=(0, 1))(k, x)
   for a, b in zip(got, want):
@@ -117,16 +127,18 @@ def test_conv2d_valid_matches_lax_to_second_order(shape):
 
 def test_bfloat16_compute_is_an_opt_in_within_the_stated_tolerance():
   """compute_dtype='bfloat16' keeps params f32 and the critic within 2% of float32 (README)."""
-  from singan_jax import sampling  # pylint: disable=g-import-not-at-top
+  from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
+
   x = jax.random.normal(jax.random.PRNGKey(0), (1, 30, 36, 3))
   mask = jnp.ones((1, 30, 36, 1)).at[:, 8:16, 10:20].set(0.0)
   d32 = sampling.NetConfig().discriminator(16, 16)
   d16 = sampling.NetConfig(compute_dtype="bfloat16").discriminator(16, 16)
   variables = d32.init(jax.random.PRNGKey(1), x, mask)
   # Larger weights than the N(0, 0.02) init so the scores are far from 0.
-  variables = {"params": jax.tree.map(lambda a: a * 10 if a.ndim == 4 else a,
-                                      variables["params"]),
-               "batch_stats": variables["batch_stats"]}
+  variables = {
+    "params": jax.tree.map(lambda a: a * 10 if a.ndim == 4 else a, variables["params"]),
+    "batch_stats": variables["batch_stats"],
+  }
   out32 = d32.apply(variables, x, mask, train=False)
   out16 = d16.apply(variables, x, mask, train=False)
   assert out16.dtype == jnp.float32

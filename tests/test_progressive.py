@@ -1,21 +1,35 @@
 """Progressive filling: the ring decomposition, when it applies, and the ring-by-ring result."""
+
 import numpy as np
 import pytest
 
-from singan_jax import defaults
-from singan_jax import image_io
-from singan_jax import inpaint as inpaint_lib
-from singan_jax import metrics
-from singan_jax import progressive
-from singan_jax import trainer
+from singan_jax import config as defaults
+from singan_jax.io import images as image_io
+from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.evaluate import metrics
+from singan_jax.inpaint import progressive
+from singan_jax.train import loop as trainer
 
 
 def tiny_config():
   """A 2-scale pyramid (25x32, 29x36) of narrow nets, 4 iterations per scale."""
   cfg = defaults.get_config()
-  cfg.update(max_size=36, min_size=25, niter=4, nfc=8, min_nfc=8, Dsteps=1, Gsteps=1,
-             checkpoint_every=0, log_every=4, sheets=False, fill="mean", inject_scale=1,
-             blend_radius=1.0, blend_sigma=0.5)
+  cfg.update(
+    max_size=36,
+    min_size=25,
+    niter=4,
+    nfc=8,
+    min_nfc=8,
+    Dsteps=1,
+    Gsteps=1,
+    checkpoint_every=0,
+    log_every=4,
+    sheets=False,
+    fill="mean",
+    inject_scale=1,
+    blend_radius=1.0,
+    blend_sigma=0.5,
+  )
   return cfg
 
 
@@ -23,8 +37,9 @@ def tiny_inputs():
   """A textured 32x40 uint8 image."""
   rng = np.random.default_rng(0)
   yy, xx = np.mgrid[0:32, 0:40]
-  img = np.stack([128 + 90 * np.sin(xx / 2.0), 128 + 90 * np.cos(yy / 3.0),
-                  60 + 3 * xx], -1) + rng.normal(0, 8, (32, 40, 3))
+  img = np.stack(
+    [128 + 90 * np.sin(xx / 2.0), 128 + 90 * np.cos(yy / 3.0), 60 + 3 * xx], -1
+  ) + rng.normal(0, 8, (32, 40, 3))
   return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -67,10 +82,10 @@ def test_thin_holes_get_fewer_rings():
 def test_applies_only_above_the_share_and_with_rings():
   cfg = tiny_config()
   hole = _big_hole()
-  assert not progressive.applies(hole, cfg)           # default: 1 ring, off
+  assert not progressive.applies(hole, cfg)  # default: 1 ring, off
   cfg.progressive_rings = 3
   cfg.progressive_share = 0.5
-  assert not progressive.applies(hole, cfg)           # 37.5% < 50%
+  assert not progressive.applies(hole, cfg)  # 37.5% < 50%
   cfg.progressive_share = 0.2
   assert progressive.applies(hole, cfg)
 
@@ -80,8 +95,9 @@ def trained(tmp_path_factory):
   cfg = tiny_config()
   pixels = tiny_inputs()
   hole = _big_hole()
-  pyr = trainer.train(cfg, str(tmp_path_factory.mktemp("pyr")),
-                      image_io.to_float(pixels)[None], hole[None])
+  pyr = trainer.train(
+    cfg, str(tmp_path_factory.mktemp("pyr")), image_io.to_float(pixels)[None], hole[None]
+  )
   return cfg, pyr, pixels, hole
 
 
@@ -105,8 +121,8 @@ def test_progressive_inpaint_fills_ring_by_ring(trained):
   np.testing.assert_array_equal(r["output"][outside], pixels[outside])
   assert (r["output"][hole] != single["output"][hole]).any()  # the inner rings were redone
   # inpaint() dispatches to the same thing when the hole is above the share.
-  np.testing.assert_array_equal(inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"],
-                                r["output"])
+  np.testing.assert_array_equal(inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"], r["output"])
   cfg.progressive_share = 0.9  # below the share: the single pass, unchanged
-  np.testing.assert_array_equal(inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"],
-                                single["output"])
+  np.testing.assert_array_equal(
+    inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"], single["output"]
+  )

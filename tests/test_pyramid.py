@@ -1,10 +1,9 @@
 """Scale plan against hand-computed cases; image and mask pyramids."""
-import math
 
 import numpy as np
 import pytest
 
-from singan_jax import pyramid
+from singan_jax.core import pyramid
 
 
 def test_plan_of_the_report_example():
@@ -15,8 +14,16 @@ def test_plan_of_the_report_example():
   assert plan.scale1 == pytest.approx(250 / 887)
   assert plan.stop_scale == 7
   assert plan.scale_factor == pytest.approx((25 / 167) ** (1 / 7))
-  assert plan.shapes == ((25, 38), (33, 50), (44, 65), (57, 85), (75, 111), (98, 146),
-                         (128, 191), (167, 250))
+  assert plan.shapes == (
+    (25, 38),
+    (33, 50),
+    (44, 65),
+    (57, 85),
+    (75, 111),
+    (98, 146),
+    (128, 191),
+    (167, 250),
+  )
   assert plan.nfc == (32, 32, 32, 32, 64, 64, 64, 64)
 
 
@@ -39,11 +46,14 @@ def test_plan_portrait_and_min_size_on_the_shorter_side():
   assert hs == sorted(hs)
 
 
-@pytest.mark.parametrize("kwargs,message", [
+@pytest.mark.parametrize(
+  "kwargs,message",
+  [
     (dict(h=20, w=40), "smaller than min_size"),
     (dict(h=100, w=100, scale_factor=1.0), "scale_factor"),
     (dict(h=100, w=100, min_size=50, max_size=40), "max_size"),
-])
+  ],
+)
 def test_plan_rejects_bad_inputs_with_a_fix(kwargs, message):
   h, w = kwargs.pop("h"), kwargs.pop("w")
   with pytest.raises(ValueError, match=message):
@@ -66,8 +76,8 @@ def test_image_pyramid_shapes_and_constant_image():
 
 def _hole(h, w):
   hole = np.zeros((h, w), bool)
-  hole[20:31, 40:47] = True   # a rectangle
-  hole[50, 10] = True         # and a single pixel
+  hole[20:31, 40:47] = True  # a rectangle
+  hole[50, 10] = True  # and a single pixel
   return hole
 
 
@@ -96,8 +106,8 @@ def test_mask_pyramid_far_pixels_stay_known():
   plan = pyramid.make_plan(64, 96, max_size=96, min_size=20)
   finest = pyramid.mask_pyramid(hole, plan)[-1][..., 0]
   dist_ok = np.ones_like(hole)
-  dist_ok[14:37, 34:53] = False   # the rectangle grown by 6 px
-  dist_ok[44:57, 4:17] = False    # the pixel grown by 6 px
+  dist_ok[14:37, 34:53] = False  # the rectangle grown by 6 px
+  dist_ok[44:57, 4:17] = False  # the pixel grown by 6 px
   assert finest[dist_ok].all()
 
 

@@ -1,15 +1,17 @@
 """MATLAB-style antialiased bicubic resize: known values, linearity, gradients, jit."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from singan_jax import resize
+from singan_jax.core import resize
 
 
 def test_cubic_kernel_values():
-  np.testing.assert_allclose(resize.cubic(np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])),
-                             [1.0, 0.5625, 0.0, -0.0625, 0.0, 0.0])
+  np.testing.assert_allclose(
+    resize.cubic(np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])), [1.0, 0.5625, 0.0, -0.0625, 0.0, 0.0]
+  )
 
 
 def test_downscale_by_half_hand_computed_row():

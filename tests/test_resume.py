@@ -1,11 +1,12 @@
 """Interrupted runs: a real `python -m singan_jax.main` process is SIGKILLed at named points
-(test hook SINGAN_JAX_TEST_KILL_AT, see singan_jax/checkpoint.py), restarted, and must finish
+(test hook SINGAN_JAX_TEST_KILL_AT, see singan_jax/train/checkpoint.py), restarted, and must finish
 with exactly the output of an uninterrupted run, without retraining finished scales.
 
 The tiny run: a 32x40 image, max_size 36 and min_size 25 give a 2-scale pyramid (25x32, 29x36);
 30 iterations per scale, in-scale checkpoints every 10. A persistent XLA compilation cache
 shared by the session's runs keeps the repeated compiles cheap.
 """
+
 import collections
 import glob
 import json
@@ -21,13 +22,22 @@ import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 
-from singan_jax import checkpoint as ckpt_lib
+from singan_jax.train import checkpoint as ckpt_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--config.max_size=36", "--config.min_size=25", "--config.niter=30",
-        "--config.checkpoint_every=10", "--config.log_every=10", "--config.nfc=8",
-        "--config.min_nfc=8", "--config.Dsteps=1", "--config.Gsteps=1", "--config.fill=mean",
-        "--config.sheets=False"]
+TINY = [
+  "--config.max_size=36",
+  "--config.min_size=25",
+  "--config.niter=30",
+  "--config.checkpoint_every=10",
+  "--config.log_every=10",
+  "--config.nfc=8",
+  "--config.min_nfc=8",
+  "--config.Dsteps=1",
+  "--config.Gsteps=1",
+  "--config.fill=mean",
+  "--config.sheets=False",
+]
 
 
 def make_inputs(folder):
@@ -45,12 +55,17 @@ def make_inputs(folder):
 
 
 def cli_env(cache_dir, kill_at=None):
-  env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache_dir),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  env = dict(
+    os.environ,
+    JAX_PLATFORMS="cpu",
+    JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+  )
   # Halves XLA:CPU compile time; every run in a comparison uses the same flags.
-  env = dict(env, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") +
-                             " --xla_backend_optimization_level=0").strip())
+  env = dict(
+    env, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+  )
   env.pop(ckpt_lib.KILL_ENV, None)
   if kill_at:
     env[ckpt_lib.KILL_ENV] = kill_at
@@ -59,9 +74,14 @@ def cli_env(cache_dir, kill_at=None):
 
 def run_cli(args, cache_dir, kill_at=None):
   """Runs the CLI to completion (or to its self-kill); returns the CompletedProcess."""
-  return subprocess.run([sys.executable, "-m", "singan_jax.main", *args], cwd=REPO,
-                        env=cli_env(cache_dir, kill_at), capture_output=True, text=True,
-                        timeout=900)
+  return subprocess.run(
+    [sys.executable, "-m", "singan_jax.main", *args],
+    cwd=REPO,
+    env=cli_env(cache_dir, kill_at),
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +168,13 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, cache_dir):
 def test_non_finite_stops_and_keeps_the_last_good_checkpoint(tmp_path, cache_dir):
   image, mask = make_inputs(tmp_path)
   work = tmp_path / "nan"
-  args = ["--mode=train", f"--config.image={image}", f"--config.mask={mask}", *TINY,
-          f"--workdir={work}"]
+  args = [
+    "--mode=train",
+    f"--config.image={image}",
+    f"--config.mask={mask}",
+    *TINY,
+    f"--workdir={work}",
+  ]
   p = run_cli(args, cache_dir, kill_at="iteration:0:15")
   assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
   # Learning rates are not part of the run's identity (so a diverged run can be resumed

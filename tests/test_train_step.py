@@ -1,13 +1,14 @@
 """One SinGAN iteration: finite losses, parameters move, deterministic given the key."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from singan_jax import pyramid
-from singan_jax import sampling
-from singan_jax import train_step
-from singan_jax import trainer
+from singan_jax.core import pyramid
+from singan_jax.core import sampling
+from singan_jax.train import step as train_step
+from singan_jax.train import loop as trainer
 
 H, W = 22, 26
 
@@ -23,8 +24,9 @@ def _setup(partial: bool):
   real = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (1, 1, h, w, 3)))
   known = jnp.ones((1, 1, h, w, 1)).at[:, :, 5:10, 6:12].set(0.0)
   z_opt = sampling.noise(jax.random.PRNGKey(2), 1, h, w, single_channel=True)[None]
-  inputs = train_step.ScaleInputs(real, known, z_opt, jnp.zeros_like(z_opt), jnp.ones((1,)),
-                                  jax.random.PRNGKey(3)[None], ())
+  inputs = train_step.ScaleInputs(
+    real, known, z_opt, jnp.zeros_like(z_opt), jnp.ones((1,)), jax.random.PRNGKey(3)[None], ()
+  )
   step = jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc)))
   return state, inputs, step
 

@@ -1,4 +1,5 @@
 """Dispatches `python -m singan_jax.bench <subcommand> [flags]` to singan_jax.bench.<subcommand>."""
+
 import importlib
 import sys
 

@@ -9,6 +9,7 @@ timed side by side in this process; the median of --repeats runs of --iters iter
 last line is one JSON object with images/s per (scale, B) and ratio_b<B>_<scale> (images/s at
 B over images/s at B = 1).
 """
+
 import argparse
 import statistics
 import time
@@ -17,12 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from singan_jax import defaults
-from singan_jax import image_io
-from singan_jax import partial_conv
-from singan_jax import sampling
-from singan_jax import train_step
-from singan_jax import trainer
+from singan_jax import config as defaults
+from singan_jax.io import images as image_io
+from singan_jax.core import partial_conv
+from singan_jax.core import sampling
+from singan_jax.train import step as train_step
+from singan_jax.train import loop as trainer
 from singan_jax.bench import common
 
 
@@ -50,21 +51,28 @@ def batch_inputs(cfg, plan, n: int, b: int, seed: int = 0):
   h, w = plan.shapes[n]
   real = jnp.asarray(np.tanh(rng.normal(size=(b, 1, h, w, 3))), jnp.float32)
   known = np.ones((b, 1, h, w, 1), np.float32)
-  known[:, :, h // 3:h // 2, w // 3:w // 2] = 0
+  known[:, :, h // 3 : h // 2, w // 3 : w // 2] = 0
   state = jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars)
-  inputs = train_step.ScaleInputs(real, jnp.asarray(known), z_opt, jnp.zeros_like(real),
-                                  jnp.full((b,), 0.1, jnp.float32), keys, tuple(frozen))
+  inputs = train_step.ScaleInputs(
+    real,
+    jnp.asarray(known),
+    z_opt,
+    jnp.zeros_like(real),
+    jnp.full((b,), 0.1, jnp.float32),
+    keys,
+    tuple(frozen),
+  )
   return state, inputs
 
 
-def images_per_second(cfg, plan, n: int, b: int, repeats: int,
-                      iters: int) -> tuple[float, float]:
+def images_per_second(cfg, plan, n: int, b: int, repeats: int, iters: int) -> tuple[float, float]:
   """(images/s, achieved GFLOP/s) of the jitted, vmapped scale-n iteration for b images:
   b / the median seconds per iteration; FLOPs from XLA's cost analysis of the program."""
   net, tc = trainer.net_config(cfg, b), trainer.train_config(cfg)
   state, inputs = batch_inputs(cfg, plan, n, b)
-  step = jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc))).lower(
-      state, inputs).compile()
+  step = (
+    jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc))).lower(state, inputs).compile()
+  )
   flops = common.compiled_flops(step)
   state = jax.block_until_ready(step(state, inputs)[0])  # warm up
 
@@ -85,8 +93,7 @@ def layer_gflops(h: int, w: int, c: int, repeats: int) -> float:
   hp, wp = h + 2 * sampling.PAD, w + 2 * sampling.PAD
   x = jnp.ones((1, hp, wp, c), jnp.float32)
   k = jnp.full((3, 3, c, c), 0.01, jnp.float32)
-  f = jax.jit(jax.grad(lambda x, k: jnp.sum(partial_conv.conv2d_valid(x, k) ** 2),
-                       argnums=(0, 1)))
+  f = jax.jit(jax.grad(lambda x, k: jnp.sum(partial_conv.conv2d_valid(x, k) ** 2), argnums=(0, 1)))
   t = min(common.time_calls(lambda: jax.block_until_ready(f(x, k)), repeats, warmup=1))
   return 3 * 2 * (hp - 2) * (wp - 2) * 9 * c * c / t / 1e9
 
@@ -94,13 +101,17 @@ def layer_gflops(h: int, w: int, c: int, repeats: int) -> float:
 def main(argv):
   parser = argparse.ArgumentParser(prog=argv[0], description=__doc__.splitlines()[0])
   parser.add_argument("--batch_sizes", default="1,2,4,8")
-  parser.add_argument("--scales", default="coarse,middle,finest",
-                      help="comma list of coarse, middle, finest")
+  parser.add_argument(
+    "--scales", default="coarse,middle,finest", help="comma list of coarse, middle, finest"
+  )
   parser.add_argument("--repeats", type=int, default=5, help="timed runs (median)")
   parser.add_argument("--iters", type=int, default=2, help="iterations per timed run")
-  parser.add_argument("--conv_batching", default="auto",
-                      help="comma list of auto, unrolled, grouped (partial_conv docstring); "
-                           "the first gives ratio_b<B>_<scale>, the others add a _<name> suffix")
+  parser.add_argument(
+    "--conv_batching",
+    default="auto",
+    help="comma list of auto, unrolled, grouped (partial_conv docstring); "
+    "the first gives ratio_b<B>_<scale>, the others add a _<name> suffix",
+  )
   args = parser.parse_args(argv[1:])
   sizes = [int(v) for v in args.batch_sizes.split(",")]
   if 1 not in sizes:
@@ -116,9 +127,12 @@ def main(argv):
   unknown = set(args.scales.split(",")) - set(named)
   if unknown:
     parser.error(f"--scales: unknown {sorted(unknown)}, use {','.join(named)}")
-  print(f"default plan: {plan.num_scales} scales {plan.shapes}, nfc {plan.nfc}; "
-        f"{jax.device_count()} {jax.default_backend()} device(s), "
-        f"median of {args.repeats} x {args.iters} iterations", flush=True)
+  print(
+    f"default plan: {plan.num_scales} scales {plan.shapes}, nfc {plan.nfc}; "
+    f"{jax.device_count()} {jax.default_backend()} device(s), "
+    f"median of {args.repeats} x {args.iters} iterations",
+    flush=True,
+  )
   record, rows = {"devices": jax.device_count(), "backend": jax.default_backend()}, []
   t0 = time.time()
   for name in args.scales.split(","):
@@ -126,8 +140,9 @@ def main(argv):
     h, w = plan.shapes[n]
     ceiling = layer_gflops(h, w, plan.nfc[n], args.repeats)
     record[f"layer_gflops_{name}"] = round(ceiling, 1)
-    print(f"scale {name} ({n}): one conv layer (fwd + both gradients) {ceiling:.1f} GFLOP/s",
-          flush=True)
+    print(
+      f"scale {name} ({n}): one conv layer (fwd + both gradients) {ceiling:.1f} GFLOP/s", flush=True
+    )
     for v_i, variant in enumerate(variants):
       cfg.conv_batching = variant
       suffix = "" if v_i == 0 else f"_{variant}"
@@ -139,11 +154,39 @@ def main(argv):
         record[f"ips_b{b}_{name}{suffix}"] = round(ips[b], 4)
         record[f"ratio_b{b}_{name}{suffix}"] = round(ips[b] / ips[1], 3)
         record[f"gflops_b{b}_{name}{suffix}"] = round(res[b][1], 1)
-        rows.append([name, n, f"{h}x{w}", plan.nfc[n], variant, b, ips[b], ips[b] / ips[1],
-                     res[b][1], ceiling])
-        print(f"scale {name} ({n}) {variant} B={b}: {ips[b]:.3f} images/s, "
-              f"x{ips[b] / ips[1]:.2f}, {res[b][1]:.1f} GFLOP/s", flush=True)
-  common.print_table(["scale", "n", "shape", "nfc", "conv_batching", "B", "images/s",
-                      "ratio to B=1", "GFLOP/s", "one-layer GFLOP/s"], rows)
+        rows.append(
+          [
+            name,
+            n,
+            f"{h}x{w}",
+            plan.nfc[n],
+            variant,
+            b,
+            ips[b],
+            ips[b] / ips[1],
+            res[b][1],
+            ceiling,
+          ]
+        )
+        print(
+          f"scale {name} ({n}) {variant} B={b}: {ips[b]:.3f} images/s, "
+          f"x{ips[b] / ips[1]:.2f}, {res[b][1]:.1f} GFLOP/s",
+          flush=True,
+        )
+  common.print_table(
+    [
+      "scale",
+      "n",
+      "shape",
+      "nfc",
+      "conv_batching",
+      "B",
+      "images/s",
+      "ratio to B=1",
+      "GFLOP/s",
+      "one-layer GFLOP/s",
+    ],
+    rows,
+  )
   record["seconds"] = round(time.time() - t0, 1)
   common.print_json(record)

@@ -3,6 +3,7 @@
 Benchmarks run JAX and PyTorch in ONE process on the same cores, so ratios are meaningful on
 a shared, noisy machine even when absolute times are not.
 """
+
 import json
 import os
 import resource
@@ -25,10 +26,12 @@ def pin_threads(cores: int | None = None) -> int:
   os.environ.setdefault("OMP_WAIT_POLICY", "passive")
   flags = os.environ.get("XLA_FLAGS", "")
   if "intra_op_parallelism_threads" not in flags:
-    os.environ["XLA_FLAGS"] = (flags + f" --xla_cpu_multi_thread_eigen=true "
-                               f"intra_op_parallelism_threads={cores}").strip()
+    os.environ["XLA_FLAGS"] = (
+      flags + f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={cores}"
+    ).strip()
   try:
     import torch  # pylint: disable=g-import-not-at-top
+
     torch.set_num_threads(cores)
     torch.set_num_interop_threads(1)
   except (ImportError, RuntimeError):
@@ -68,6 +71,7 @@ def peak_rss_mb() -> float:
 def block(tree):
   """Blocks until every jax array in tree is computed; returns tree."""
   import jax  # pylint: disable=g-import-not-at-top
+
   return jax.block_until_ready(tree)
 
 

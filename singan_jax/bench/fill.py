@@ -7,6 +7,7 @@ bundled example upsampled to 590x887. Reports the first call (compile included) 
 steady-state call of each initialiser, and the numpy port's local means for comparison. The
 last line is one JSON object.
 """
+
 import argparse
 import os
 import sys
@@ -30,8 +31,9 @@ def parse(argv):
 
 def load_case():
   """(x (H, W, 3) float32 in [-1, 1], known (H, W) bool, source name) at 590x887."""
-  from singan_jax import image_io  # pylint: disable=g-import-not-at-top
-  from singan_jax import resize  # pylint: disable=g-import-not-at-top
+  from singan_jax.io import images as image_io  # pylint: disable=g-import-not-at-top
+  from singan_jax.core import resize  # pylint: disable=g-import-not-at-top
+
   img, msk = os.path.join(DATA, "city1_edit.png"), os.path.join(DATA, "city1_edit_mask.png")
   if os.path.exists(img) and os.path.exists(msk):
     x = image_io.to_float(image_io.read_image(img))
@@ -60,16 +62,17 @@ def main(argv):
   cores = common.pin_threads(args.cores)
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from singan_jax import fill  # pylint: disable=g-import-not-at-top
+  from singan_jax.inpaint import fill  # pylint: disable=g-import-not-at-top
+
   x_np, known_np, source = load_case()
   h, w = known_np.shape
   x, known = jnp.asarray(x_np), jnp.asarray(known_np)
   print(f"# bench fill: {source} {h}x{w}, hole {int((~known_np).sum())} px, {cores} cores")
   key = jax.random.PRNGKey(0)
   cases = {
-      "mean": lambda: fill.fill_mean(x, known),
-      "local_means": lambda: fill.fill_local_means(x, known, radius=4),
-      "patchmatch": lambda: fill.fill_patchmatch(x, known, key),
+    "mean": lambda: fill.fill_mean(x, known),
+    "local_means": lambda: fill.fill_local_means(x, known, radius=4),
+    "patchmatch": lambda: fill.fill_patchmatch(x, known, key),
   }
   rows, record = [], {"source": source, "size": [h, w], "cores": cores}
   for name, fn in cases.items():
@@ -82,7 +85,8 @@ def main(argv):
     record[f"{name}_finite"] = finite
   if not args.no_port:
     sys.path.insert(0, os.getcwd())
-    from tests.torch_reference import inpaint as port  # pylint: disable=g-import-not-at-top
+    from singan_jax.reference import inpaint as port  # pylint: disable=g-import-not-at-top
+
     t0 = time.perf_counter()
     ref = port.local_means(x_np.transpose(2, 0, 1), known_np, 4).transpose(1, 2, 0)
     t_port = time.perf_counter() - t0

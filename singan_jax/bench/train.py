@@ -5,15 +5,15 @@
 One process, threads pinned to the machine's cores. For each scale of the default plan of the
 report's example image (city1_edit.png, or the bundled example when absent) it times one
 training iteration (3 D + 3 G steps, partial convs, coarser-scale draws included):
-  jax       singan_jax.train_step.make_iteration, jit(vmap) with donation, as the trainer runs it
-  lean      the port in tests/torch_reference (single-channel mask sum, as ours), eager torch
+  jax       singan_jax.train.step.make_iteration, jit(vmap) with donation, as the trainer runs it
+  lean      the port in singan_jax/reference (single-channel mask sum, as ours), eager torch
   faithful  the port with the 2019 mask sum (a full Cin -> Cout conv) and the resizes between
             scales done on the host in numpy, standing in for the 2019 code
 and reports FLOPs per iteration, achieved GFLOP/s against ceilings measured in the same run,
 compile time and peak memory. The last line is one JSON object.
 """
+
 import argparse
-import math
 import os
 import sys
 import time
@@ -29,8 +29,11 @@ ANCHOR_HOURS = 5.15  # the 2019 code, default run of city1_edit.png, this machin
 def parse(argv):
   p = argparse.ArgumentParser(prog=argv[0], description=__doc__.split("\n")[0])
   p.add_argument("--size", type=int, default=250, help="max_size of the scale plan")
-  p.add_argument("--scales", default="all",
-                 help="comma-separated scales, 'all', or 'ends' (coarsest, middle, finest)")
+  p.add_argument(
+    "--scales",
+    default="all",
+    help="comma-separated scales, 'all', or 'ends' (coarsest, middle, finest)",
+  )
   p.add_argument("--iters", type=int, default=3, help="timed iterations per variant")
   p.add_argument("--variants", default="jax,lean,faithful")
   p.add_argument("--niter", type=int, default=2000, help="iterations per scale (extrapolation)")
@@ -43,9 +46,11 @@ def image_shape() -> tuple[int, int, str]:
   """(H, W, source) of the benchmark image: the report's example or the bundled one."""
   path = os.path.join(DATA, "city1_edit.png")
   if not os.path.exists(path):
-    from singan_jax import image_io  # pylint: disable=g-import-not-at-top
+    from singan_jax.io import images as image_io  # pylint: disable=g-import-not-at-top
+
     path = image_io.example_paths()[0]
   import imageio.v3 as iio  # pylint: disable=g-import-not-at-top
+
   im = iio.imread(path)
   return im.shape[0], im.shape[1], os.path.basename(path)
 
@@ -53,7 +58,7 @@ def image_shape() -> tuple[int, int, str]:
 def hole_box(h, w):
   """A known mask (h, w) with a central rectangular hole of ~6% of the pixels."""
   known = np.ones((h, w), np.float32)
-  known[int(0.35 * h):int(0.6 * h), int(0.4 * w):int(0.65 * w)] = 0
+  known[int(0.35 * h) : int(0.6 * h), int(0.4 * w) : int(0.65 * w)] = 0
   return known
 
 
@@ -64,7 +69,10 @@ def jax_case(plan, n, seed=0):
   """(step_fn, state, inputs, flops, memory MiB) of scale n with random coarser scales."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from singan_jax import sampling, train_step, trainer  # pylint: disable=g-import-not-at-top
+  from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
+  from singan_jax.train import step as train_step  # pylint: disable=g-import-not-at-top
+  from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
+
   net, tc = sampling.NetConfig(), train_step.TrainConfig()
   key = jax.random.PRNGKey(seed)
   frozen = []
@@ -78,9 +86,15 @@ def jax_case(plan, n, seed=0):
   rng = np.random.default_rng(seed)
   real = jnp.asarray(rng.uniform(-1, 1, (1, 1, h, w, 3)), jnp.float32)
   known = jnp.asarray(hole_box(h, w)[None, None, :, :, None])
-  inputs = train_step.ScaleInputs(real, known, jnp.zeros_like(real), jnp.zeros_like(real) + 0.1,
-                                  jnp.full((1,), 0.1), jax.random.fold_in(key, 7)[None],
-                                  tuple(frozen))
+  inputs = train_step.ScaleInputs(
+    real,
+    known,
+    jnp.zeros_like(real),
+    jnp.zeros_like(real) + 0.1,
+    jnp.full((1,), 0.1),
+    jax.random.fold_in(key, 7)[None],
+    tuple(frozen),
+  )
   state = jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars)
   step = jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc)), donate_argnums=0)
   t0 = time.perf_counter()
@@ -90,8 +104,9 @@ def jax_case(plan, n, seed=0):
   mem = compiled.memory_analysis()
   mem_mb = float("nan")
   if mem is not None:
-    mem_mb = (mem.temp_size_in_bytes + mem.argument_size_in_bytes +
-              mem.output_size_in_bytes) / 2 ** 20
+    mem_mb = (
+      mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes
+    ) / 2**20
   return compiled, state, inputs, flops, mem_mb, compile_s
 
 
@@ -113,7 +128,8 @@ def time_jax(plan, n, iters):
 def _host_resize(x, scale, out_hw):
   """The 2019 code resized between scales on the host (numpy); float here, no uint8."""
   import torch  # pylint: disable=g-import-not-at-top
-  from tests import torch_reference as tr  # pylint: disable=g-import-not-at-top
+  from singan_jax import reference as tr  # pylint: disable=g-import-not-at-top
+
   a = x.detach().numpy().astype(np.float64)
   mh = tr.resize_matrix(a.shape[2], scale, out_hw[0])
   mw = tr.resize_matrix(a.shape[3], scale, out_hw[1])
@@ -125,7 +141,8 @@ def _host_resize(x, scale, out_hw):
 def torch_case(plan, n, faithful: bool, seed=0):
   """A closure running one port iteration at scale n (3 prev draws through the coarser Gs)."""
   import torch  # pylint: disable=g-import-not-at-top
-  from tests import torch_reference as ref  # pylint: disable=g-import-not-at-top
+  from singan_jax import reference as ref  # pylint: disable=g-import-not-at-top
+
   torch.manual_seed(seed)
   gen = torch.Generator().manual_seed(seed)
   sf, shapes = plan.scale_factor, plan.shapes
@@ -162,8 +179,9 @@ def torch_case(plan, n, faithful: bool, seed=0):
     noise = torch.randn(1, 1 if n == 0 else 3, h, w).expand(-1, 3, -1, -1).contiguous()
     prevs = [draw() for _ in range(3)]
     alphas = torch.rand(3).tolist()
-    ref.train_iteration(G, D, optG, optD, real, known, noise, z_opt, z_prev, prevs, alphas,
-                        amps[n], partial=True)
+    ref.train_iteration(
+      G, D, optG, optD, real, known, noise, z_opt, z_prev, prevs, alphas, amps[n], partial=True
+    )
 
   return run
 
@@ -184,6 +202,7 @@ def ceilings(cores: int) -> dict:
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   from jax import lax  # pylint: disable=g-import-not-at-top
+
   out = {}
   m = 1536
   a = jnp.ones((m, m), jnp.float32)
@@ -191,14 +210,17 @@ def ceilings(cores: int) -> dict:
   t = min(common.time_calls(lambda: common.block(mm(a)), 5))
   ta = torch.ones(m, m)
   tt = min(common.time_calls(lambda: ta @ ta, 5))
-  out["matmul"] = 2 * m ** 3 / min(t, tt) / 1e9
+  out["matmul"] = 2 * m**3 / min(t, tt) / 1e9
   h, w, c = 167, 250, 64
   x = jnp.ones((1, h, w, c), jnp.float32)
   k = jnp.ones((3, 3, c, c), jnp.float32) * 0.01
   dn = ("NHWC", "HWIO", "NHWC")
   fwd = jax.jit(lambda x, k: lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=dn))
-  dw = jax.jit(jax.grad(lambda k, x: jnp.sum(
-      lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=dn))))
+  dw = jax.jit(
+    jax.grad(
+      lambda k, x: jnp.sum(lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=dn))
+    )
+  )
   conv_flops = 2 * h * w * c * c * 9
   tf = min(common.time_calls(lambda: common.block(fwd(x, k)), 5))
   tw = min(common.time_calls(lambda: common.block(dw(k, x)), 5))
@@ -249,14 +271,17 @@ def extrapolate(plan, measured: dict, niter: int) -> float:
 def main(argv):
   args = parse(argv)
   cores = common.pin_threads(args.cores)
-  sys.path.insert(0, os.getcwd())  # tests.torch_reference, when run from the repository root
-  from singan_jax import pyramid  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.getcwd())  # singan_jax.reference, when run from the repository root
+  from singan_jax.core import pyramid  # pylint: disable=g-import-not-at-top
+
   h_in, w_in, source = image_shape()
   plan = pyramid.make_plan(h_in, w_in, max_size=args.size)
   scales = pick_scales(args.scales, plan.num_scales)
   variants = args.variants.split(",")
-  print(f"# bench train: {source} {h_in}x{w_in}, max_size {args.size}, {plan.num_scales} scales, "
-        f"{cores} cores, {args.iters} timed iterations (best of), 3 D + 3 G steps")
+  print(
+    f"# bench train: {source} {h_in}x{w_in}, max_size {args.size}, {plan.num_scales} scales, "
+    f"{cores} cores, {args.iters} timed iterations (best of), 3 D + 3 G steps"
+  )
   ceil = {} if args.no_ceilings else ceilings(cores)
   if ceil:
     print("# ceilings GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in ceil.items()))
@@ -270,8 +295,10 @@ def main(argv):
         r[v] = time_torch(plan, n, v == "faithful", args.iters)
       r[v]["best"], r[v]["median"] = common.best_and_median(r[v]["times"])
     results[n] = r
-    print(f"# scale {n} done: " + ", ".join(f"{v} {r[v]['best'] * 1e3:.0f} ms" for v in variants),
-          flush=True)
+    print(
+      f"# scale {n} done: " + ", ".join(f"{v} {r[v]['best'] * 1e3:.0f} ms" for v in variants),
+      flush=True,
+    )
   header = ["scale", "size", "nfc"] + [f"{v} ms" for v in variants]
   if "jax" in variants and "faithful" in variants:
     header.append("jax/faithful")
@@ -288,15 +315,23 @@ def main(argv):
     if "jax/lean" in header:
       row.append(r["jax"]["best"] / r["lean"]["best"])
     j = r.get("jax", {})
-    row += [j.get("flops", float("nan")) / 1e9,
-            j.get("flops", float("nan")) / 1e9 / j.get("best", float("nan")),
-            j.get("compile_s", float("nan")), j.get("mem_mb", float("nan"))]
+    row += [
+      j.get("flops", float("nan")) / 1e9,
+      j.get("flops", float("nan")) / 1e9 / j.get("best", float("nan")),
+      j.get("compile_s", float("nan")),
+      j.get("mem_mb", float("nan")),
+    ]
     rows.append(row)
   print()
   common.print_table(header, rows)
   print()
-  record = {"size": args.size, "scales": scales, "cores": cores, "peak_rss_mb": common.peak_rss_mb(),
-            "ceilings_gflops": {k: round(v, 1) for k, v in ceil.items()}}
+  record = {
+    "size": args.size,
+    "scales": scales,
+    "cores": cores,
+    "peak_rss_mb": common.peak_rss_mb(),
+    "ceilings_gflops": {k: round(v, 1) for k, v in ceil.items()},
+  }
   for v in variants:
     record[f"{v}_ms"] = {str(n): round(results[n][v]["best"] * 1e3, 2) for n in scales}
   for v in variants:
@@ -306,26 +341,35 @@ def main(argv):
   if "jax" in variants:
     for name, k in ends.items():
       if k in results and "faithful" in variants:
-        record[f"ratio_{name}"] = round(results[k]["jax"]["best"] / results[k]["faithful"]["best"], 3)
+        record[f"ratio_{name}"] = round(
+          results[k]["jax"]["best"] / results[k]["faithful"]["best"], 3
+        )
       if k in results and "lean" in variants:
-        record[f"lean_ratio_{name}"] = round(results[k]["jax"]["best"] / results[k]["lean"]["best"], 3)
+        record[f"lean_ratio_{name}"] = round(
+          results[k]["jax"]["best"] / results[k]["lean"]["best"], 3
+        )
     j_times = {n: results[n]["jax"]["best"] for n in scales}
     compile_total = sum(results[n]["jax"]["compile_s"] for n in scales)
     record["pipeline_hours_default"] = round(
-        extrapolate(plan, j_times, args.niter) + compile_total / 3600 * plan.num_scales / len(scales), 3)
+      extrapolate(plan, j_times, args.niter) + compile_total / 3600 * plan.num_scales / len(scales),
+      3,
+    )
     last = scales[-1]
     record["gflops_finest" if last == plan.num_scales - 1 else f"gflops_scale{last}"] = round(
-        results[last]["jax"]["flops"] / 1e9 / results[last]["jax"]["best"], 1)
+      results[last]["jax"]["flops"] / 1e9 / results[last]["jax"]["best"], 1
+    )
     record["gflop_per_iter_finest"] = round(results[last]["jax"]["flops"] / 1e9, 2)
   for v in ("faithful", "lean"):
     if v in variants:
       record[f"{v}_pipeline_hours"] = round(
-          extrapolate(plan, {n: results[n][v]["best"] for n in scales}, args.niter), 3)
+        extrapolate(plan, {n: results[n][v]["best"] for n in scales}, args.niter), 3
+      )
   if "jax" in variants and "faithful" in variants and args.size == 250 and args.niter == 2000:
     # The 2019 code's whole default run took 5.0-5.3 h on this machine unloaded (issue 7):
     # scaling by the side-by-side ratio removes the machine's current load from the estimate.
     record["pipeline_hours_anchored"] = round(
-        ANCHOR_HOURS * record["pipeline_hours_default"] / record["faithful_pipeline_hours"], 3)
+      ANCHOR_HOURS * record["pipeline_hours_default"] / record["faithful_pipeline_hours"], 3
+    )
   common.print_json(record)
 
 

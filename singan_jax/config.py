@@ -1,0 +1,78 @@
+"""Every config field with its paper default (SinGAN 2019 + the PC-SinGAN report).
+
+configs/*.py start from `get_config()` here and override a few fields. Field names follow
+the 2019 code's options where one exists.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Inputs (empty: the bundled example).
+  c.image = ""
+  c.mask = ""
+  c.seed = 0
+  # Batched runs (singan_jax/parallel.py): a glob of images (mask beside each as
+  # NAME_mask.png) or a manifest (.csv / .jsonl: image, mask, output). Empty: one image.
+  c.images = ""
+  c.common_size = ""  # "HxW": resize every image to it (one bucket); "": own size
+  # Scale plan.
+  c.max_size = 250
+  c.min_size = 25
+  c.scale_factor = 0.75
+  # Networks.
+  c.nfc = 32
+  c.min_nfc = 32
+  c.nfc_cap = 128
+  c.num_layer = 5
+  c.partial = True  # PC-SinGAN: every conv is a partial conv
+  c.pconv_norm = "ratio"  # 'ratio' (window/sum(M), NVIDIA) or 'sum' (report eq. 2:
+  # 1/sum(M), shrinks every layer by 1/(9 Cin) below BatchNorm's
+  # eps: the nets barely train; README "Quality")
+  c.mask_mode = "threshold"  # mask pyramid: 'threshold' or 'bbox'
+  c.mask_threshold = 0.5  # a downsampled pixel is hole when its hole share exceeds this
+  # (2019 code: 0.01, every touched pixel; 0.5 measured better,
+  # README "Quality")
+  # Training (per scale).
+  c.niter = 2000
+  c.lr_g = 5e-4
+  c.lr_d = 5e-4
+  c.beta1 = 0.5
+  c.gamma = 0.1
+  c.lr_drop = 0.8  # learning rate x gamma from iteration lr_drop * niter
+  c.Gsteps = 3
+  c.Dsteps = 3
+  c.lambda_grad = 0.1
+  c.alpha = 10.0
+  c.noise_amp = 0.1  # noise_amp_n = noise_amp * RMSE(real, reconstruction)
+  # Inpainting.
+  c.fill = "local_means"  # none | mean | local_means | patchmatch
+  c.fill_radius = 4
+  c.patch_size = 7
+  c.patch_iters = 5
+  c.inject_scale = -1  # 1..N; -1: round(inject_fraction * N)
+  c.inject_fraction = 0.4  # 3 of 0..7 for the report's 8-scale example
+  c.blend_radius = 7.0  # in finest-scale pixels (scaled to the input's resolution)
+  c.blend_sigma = 5.0
+  c.num_candidates = 1  # K > 1: K draws in one vmap, keep the best by seam + patch
+  # statistics (no ground truth; singan_jax/inpaint/candidates.py)
+  c.progressive_rings = 1  # > 1: fill a large hole ring by ring, boundary inwards
+  c.progressive_share = 0.2  # ... when the hole covers more than this share of the image
+  # Sampling mode.
+  c.num_samples = 4
+  c.sample_scale_h = 1.0  # sample height / trained height (any size: fully convolutional)
+  c.sample_scale_w = 1.0  # sample width / trained width
+  # Bookkeeping.
+  c.checkpoint_every = 500  # in-scale checkpoint every K iterations (0: only per scale)
+  c.log_every = 100
+  c.sheets = True  # PNG sheet per scale (real | random sample | reconstruction)
+  # Performance (README "Performance").
+  c.compilation_cache_dir = ""  # persistent XLA compilation cache: a second run compiles
+  # nothing; "" = $SINGAN_JAX_CACHE_DIR, or off when unset
+  c.compute_dtype = "float32"  # "bfloat16": convolutions in bf16 (TPU/GPU opt-in; slower
+  # on most CPUs), params, BatchNorm and losses stay float32
+  c.conv_batching = "auto"  # B images' convs under vmap: "unrolled" (B single convs; the
+  # fast one on XLA:CPU), "grouped" (one grouped conv), "auto"
+  # = unrolled on CPU, grouped on TPU/GPU
+  return c

@@ -1,0 +1,305 @@
+r"""PyTorch SinGAN weights <-> our Flax variables, and a converter for 2019-trained pyramids.
+
+  python -m singan_jax.convert --src=TrainedModels/NAME/scale_factor=0.750000,alpha=10 \
+      --workdir=OUT --config=configs/default.py --config.image=IMG.png --config.mask=MASK.png
+  python -m singan_jax.main --mode=inpaint --workdir=OUT --config=configs/default.py \
+      --config.image=IMG.png --config.mask=MASK.png
+
+SRC holds what the 2019 code saves: one folder per scale (0 = coarsest) with netG.pth and
+netD.pth (state_dicts), and Zs.pth, NoiseAmp.pth, reals.pth beside them. The workdir gets the
+run.json identity of (--config, image, mask), so `--mode=inpaint` finds every scale finished
+and only inpaints. torch is imported lazily: it is needed only to read .pth files.
+
+Bridge: conv weights OIHW <-> HWIO, BatchNorm weight/bias/running_mean/running_var <->
+params scale/bias and batch_stats mean/var. Both the 2019 module names
+(head.norm, body.block1, tail.0 / tail) and the parity port's (head.bn, body.0, tail.conv)
+are read; `flax_to_torch` writes either.
+"""
+
+import collections
+import os
+import re
+import sys
+
+import numpy as np
+
+STYLES = ("port", "2019")
+_BN_TORCH = {
+  "weight": ("params", "scale"),
+  "bias": ("params", "bias"),
+  "running_mean": ("batch_stats", "mean"),
+  "running_var": ("batch_stats", "var"),
+}
+
+
+class ConversionError(ValueError):
+  """A state_dict or pyramid folder that does not fit the networks it should fill."""
+
+
+def canonical_key(key: str) -> str:
+  """A torch state_dict key in the port's naming: head.bn.*, body.<i>.*, tail.conv.*."""
+  key = re.sub(r"^module\.", "", key)  # saved from nn.DataParallel
+  key = re.sub(r"^body\.block(\d+)\.", lambda m: f"body.{int(m.group(1)) - 1}.", key)
+  key = re.sub(r"\.norm\.", ".bn.", key)
+  key = re.sub(r"^tail\.0\.", "tail.conv.", key)
+  return re.sub(r"^tail\.(weight|bias)$", r"tail.conv.\1", key)
+
+
+def _flax_layer(torch_layer: str) -> str:
+  """'head' | 'body.<i>' | 'tail' -> our module name."""
+  return torch_layer.replace("body.", "body_")
+
+
+def torch_to_flax(state_dict, dtype=np.float32) -> dict:
+  """A G or D state_dict -> {'params': ..., 'batch_stats': ...} as our models name them.
+
+  Tensors may be torch tensors or arrays; num_batches_tracked is dropped (momentum 0.1 never
+  reads it).
+  """
+  params, stats = {}, {}
+  for key, value in state_dict.items():
+    key = canonical_key(key)
+    m = re.fullmatch(r"(head|body\.\d+|tail)\.(conv|bn)\.(\w+)", key)
+    if m is None:
+      raise ConversionError(
+        f"unexpected state_dict entry {key!r}: expected head / body.<i> / "
+        "tail with conv.* and bn.* (or norm.*) entries of a SinGAN G or D"
+      )
+    layer, kind, name = _flax_layer(m.group(1)), m.group(2), m.group(3)
+    if name == "num_batches_tracked":
+      continue
+    arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
+    arr = arr.astype(dtype)
+    if kind == "conv":
+      if name not in ("weight", "bias"):
+        raise ConversionError(f"unexpected conv entry {key!r}")
+      conv = params.setdefault(layer, {})
+      if layer != "tail":
+        conv = conv.setdefault("conv", {})
+      if name == "weight":
+        if arr.ndim != 4:
+          raise ConversionError(f"{key!r} has shape {arr.shape}: expected OIHW (4-D)")
+        conv["kernel"] = arr.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+      else:
+        conv["bias"] = arr
+    else:
+      if name not in _BN_TORCH:
+        raise ConversionError(f"unexpected BatchNorm entry {key!r}")
+      collection, ours = _BN_TORCH[name]
+      target = params if collection == "params" else stats
+      target.setdefault(layer, {}).setdefault("bn", {})[ours] = arr
+  if "head" not in params or "tail" not in params:
+    raise ConversionError("state_dict has no head or no tail: not a SinGAN G or D")
+  return {"params": {"net": params}, "batch_stats": {"net": stats}}
+
+
+def flax_to_torch(variables, style: str = "port", generator: bool = True):
+  """{'params', 'batch_stats'} -> an OrderedDict of torch tensors (inverse of torch_to_flax).
+
+  style 'port' names modules as singan_jax/reference; '2019' as the original code, where G's
+  tail is tail.0 and D's is tail (so `generator` matters there).
+  """
+  import torch  # pylint: disable=g-import-not-at-top
+
+  if style not in STYLES:
+    raise ValueError(f"state_dict style {style!r}: use one of {STYLES}")
+  params = variables["params"]["net"]
+  stats = variables.get("batch_stats", {}).get("net", {})
+  out = collections.OrderedDict()
+  t = lambda a: torch.from_numpy(np.array(a))
+
+  def prefix(layer):
+    if layer.startswith("body_"):
+      i = int(layer.split("_")[1])
+      return f"body.block{i + 1}" if style == "2019" else f"body.{i}"
+    return layer
+
+  layers = (
+    ["head"]
+    + sorted((k for k in params if k.startswith("body_")), key=lambda k: int(k.split("_")[1]))
+    + ["tail"]
+  )
+  for layer in layers:
+    p = prefix(layer)
+    if layer == "tail":
+      conv = params["tail"]
+      cp = ("tail.0" if generator else "tail") if style == "2019" else "tail.conv"
+    else:
+      conv = params[layer]["conv"]
+      cp = f"{p}.conv"
+    out[f"{cp}.weight"] = t(np.asarray(conv["kernel"]).transpose(3, 2, 0, 1))  # HWIO -> OIHW
+    out[f"{cp}.bias"] = t(conv["bias"])
+    if layer == "tail":
+      continue
+    bp = f"{p}.norm" if style == "2019" else f"{p}.bn"
+    out[f"{bp}.weight"] = t(params[layer]["bn"]["scale"])
+    out[f"{bp}.bias"] = t(params[layer]["bn"]["bias"])
+    out[f"{bp}.running_mean"] = t(stats[layer]["bn"]["mean"])
+    out[f"{bp}.running_var"] = t(stats[layer]["bn"]["var"])
+    out[f"{bp}.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+  return out
+
+
+def check_shapes(variables, reference) -> None:
+  """Raises ConversionError naming the first leaf whose shape differs from `reference`'s."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  got = {
+    jax.tree_util.keystr(p): np.shape(v) for p, v in jax.tree_util.tree_leaves_with_path(variables)
+  }
+  want = {
+    jax.tree_util.keystr(p): np.shape(v) for p, v in jax.tree_util.tree_leaves_with_path(reference)
+  }
+  for name in sorted(set(got) | set(want)):
+    if got.get(name) != want.get(name):
+      raise ConversionError(
+        f"{name}: the PyTorch weights have shape {got.get(name)}, this config's network "
+        f"{want.get(name)}: set --config.nfc / --config.min_nfc / --config.num_layer to the "
+        "values the PyTorch run used"
+      )
+
+
+# -------------------------------------------------------------------- 2019 pyramid folders
+def _load(path: str):
+  import torch  # pylint: disable=g-import-not-at-top
+
+  if not os.path.exists(path):
+    raise ConversionError(
+      f"{path} is missing: --src must be the 2019 run's folder "
+      "(TrainedModels/<name>/scale_factor=...) holding 0/, 1/, ... and "
+      "Zs.pth, NoiseAmp.pth, reals.pth"
+    )
+  return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _nhwc(t) -> np.ndarray:
+  """(1, C, H, W) torch tensor -> (1, H, W, C) float32 array."""
+  a = np.asarray(t.detach().cpu().numpy(), np.float32)
+  if a.ndim != 4:
+    raise ConversionError(f"expected a (1, C, H, W) tensor, got shape {a.shape}")
+  return a.transpose(0, 2, 3, 1)
+
+
+def _centre_crop(x: np.ndarray, h: int, w: int) -> np.ndarray:
+  """(1, H, W, C) -> (1, h, w, C): the 2019 code saves z_opt zero-padded."""
+  dy, dx = (x.shape[1] - h) // 2, (x.shape[2] - w) // 2
+  if dy < 0 or dx < 0 or x.shape[1] - h != 2 * dy or x.shape[2] - w != 2 * dx:
+    raise ConversionError(f"z_opt of shape {x.shape[1:3]} does not fit a {h}x{w} scale")
+  return x[:, dy : dy + h, dx : dx + w]
+
+
+def read_pyramid(src: str) -> dict:
+  """The 2019 run folder -> {'g': [state_dict], 'd': [...], 'z_opt': [(1, h, w, 3)],
+  'noise_amp': [float], 'shapes': [(h, w)]} per scale, coarsest first."""
+  reals = _load(os.path.join(src, "reals.pth"))
+  zs = _load(os.path.join(src, "Zs.pth"))
+  amps = _load(os.path.join(src, "NoiseAmp.pth"))
+  shapes = [tuple(int(s) for s in r.shape[-2:]) for r in reals]
+  if not len(zs) == len(amps) == len(shapes):
+    raise ConversionError(
+      f"{src}: reals.pth has {len(shapes)} scales, Zs.pth {len(zs)} and "
+      f"NoiseAmp.pth {len(amps)}: the run did not finish; convert a "
+      "finished run"
+    )
+  out = {"g": [], "d": [], "z_opt": [], "noise_amp": [], "shapes": shapes}
+  for n, (h, w) in enumerate(shapes):
+    out["g"].append(_load(os.path.join(src, str(n), "netG.pth")))
+    out["d"].append(_load(os.path.join(src, str(n), "netD.pth")))
+    out["z_opt"].append(_centre_crop(_nhwc(zs[n]), h, w))
+    out["noise_amp"].append(float(amps[n]))
+  return out
+
+
+def convert(src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray) -> list:
+  """Writes the 2019 pyramid in `src` as a finished pyramid of `workdir` for `cfg`.
+
+  images (1, H, W, 3) float32 in [-1, 1] and holes (1, H, W) bool are the inputs the
+  workdir's run.json identity is computed from (those `--mode=inpaint` will read).
+  Returns the per-scale shapes.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  from singan_jax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
+  from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
+  from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
+
+  pyr = read_pyramid(src)
+  plan = trainer.plan_for(cfg, images.shape[1], images.shape[2])
+  if tuple(pyr["shapes"]) != tuple(plan.shapes):
+    raise ConversionError(
+      f"the PyTorch pyramid in {src} has scales {pyr['shapes']} but this image and config "
+      f"give {list(plan.shapes)}: use the image the PyTorch run was trained on and its "
+      "--config.max_size / min_size / scale_factor"
+    )
+  net = trainer.net_config(cfg)
+  os.makedirs(workdir, exist_ok=True)
+  ckpts = ckpt_lib.PyramidCheckpoints(workdir)
+  try:
+    if ckpts.finished_scales():
+      raise ConversionError(
+        f"workdir {workdir} already holds trained scales: convert into a new --workdir"
+      )
+    ckpts.check_or_write_identity(trainer.run_identity(cfg, plan, images, holes))
+    for n, (h, w) in enumerate(plan.shapes):
+      g_vars = torch_to_flax(pyr["g"][n])
+      d_vars = torch_to_flax(pyr["d"][n])
+      ref_g, ref_d = jax.eval_shape(
+        lambda n=n, h=h, w=w: trainer.init_networks(
+          plan, n, net, jnp.zeros((1, 2), jnp.uint32), h, w
+        )
+      )
+      unbatched = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), t)
+      check_shapes(g_vars, unbatched(ref_g))
+      check_shapes(d_vars, unbatched(ref_d))
+      batched = lambda t: jax.tree.map(lambda x: np.asarray(x)[None], t)
+      fs = sampling.FrozenScale(
+        batched(g_vars), pyr["z_opt"][n][None], np.asarray([pyr["noise_amp"][n]], np.float32)
+      )
+      ckpts.save_scale(
+        n,
+        fs,
+        batched(d_vars),
+        {"scale": n, "shape": [h, w], "converted_from": os.path.abspath(src)},
+      )
+  finally:
+    ckpts.close()
+  return list(plan.shapes)
+
+
+def main(argv):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+
+  from singan_jax import config as defaults  # pylint: disable=g-import-not-at-top
+  from singan_jax.io import images as image_io  # pylint: disable=g-import-not-at-top
+  from singan_jax import main as main_lib  # pylint: disable=g-import-not-at-top
+
+  if len(argv) > 1:
+    raise SystemExit(f"singan-jax convert: unexpected arguments: {' '.join(argv[1:])}")
+  fl = flags.FLAGS
+  if not fl.src or not fl.workdir:
+    raise SystemExit(
+      "singan-jax convert: error: give --src=<2019 run folder> and --workdir=<new directory>"
+    )
+  cfg = fl.config if fl.config is not None else defaults.get_config()
+  try:
+    main_lib.validate_config(cfg)
+    pixels, hole, _, _ = main_lib.load_inputs(cfg)
+    shapes = convert(fl.src, fl.workdir, cfg, image_io.to_float(pixels)[None], hole[None])
+  except (ConversionError, image_io.ImageError, main_lib.UsageError, ValueError) as e:
+    print(f"singan-jax convert: error: {e}", file=sys.stderr)
+    raise SystemExit(2) from e
+  print(
+    f"converted {len(shapes)} scales {shapes} from {fl.src} into {fl.workdir}: run "
+    "python -m singan_jax.main --mode=inpaint with the same --config and --workdir"
+  )
+
+
+if __name__ == "__main__":
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+
+  from singan_jax import main as _main_flags  # noqa: F401  (defines --config, --workdir)
+
+  flags.DEFINE_string("src", None, "Folder of a run trained by the 2019 PyTorch code.")
+  app.run(main)

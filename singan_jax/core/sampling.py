@@ -1,0 +1,178 @@
+"""Drawing from a trained pyramid: random samples, reconstructions, injection at scale n.
+
+A trained scale is a `FrozenScale`; its generator runs with BatchNorm running averages.
+In partial mode frozen generators get an all-known mask (zero-padded like their input):
+generation fills everywhere, holes included.
+"""
+
+import dataclasses
+from typing import Any, Sequence
+
+import flax
+import jax
+import jax.numpy as jnp
+
+from singan_jax.core import models
+from singan_jax.core import partial_conv as pconv_lib
+from singan_jax.core import resize as resize_lib
+
+PAD = 5  # ((kernel 3 - 1) * 5 layers) / 2: the VALID nets shrink the input by this per side
+
+
+@flax.struct.dataclass
+class FrozenScale:
+  """A finished scale: generator variables, fixed reconstruction noise, noise amplitude."""
+
+  g_vars: Any  # {'params': ..., 'batch_stats': ...}
+  z_opt: jax.Array  # (1, h, w, 3)
+  noise_amp: jax.Array  # ()
+
+
+@dataclasses.dataclass(frozen=True)
+class NetConfig:
+  """Static network settings shared by every scale."""
+
+  num_layer: int = 5
+  partial: bool = True
+  normalization: str = "sum"
+  compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (README "Performance")
+  conv_batching: str = "auto"  # conv formulation under vmap over images (partial_conv)
+
+  def generator(self, nfc: int, min_nfc: int) -> models.Generator:
+    return models.Generator(
+      nfc,
+      min_nfc,
+      self.num_layer,
+      self.partial,
+      self.normalization,
+      self._conv_dtype(),
+      self._batching(),
+    )
+
+  def discriminator(self, nfc: int, min_nfc: int) -> models.Discriminator:
+    return models.Discriminator(
+      nfc,
+      min_nfc,
+      self.num_layer,
+      self.partial,
+      self.normalization,
+      self._conv_dtype(),
+      self._batching(),
+    )
+
+  def _batching(self):
+    pconv_lib.resolve_batching(self.conv_batching)  # validates: a bad value fails here
+    return self.conv_batching
+
+  def _conv_dtype(self):
+    if self.compute_dtype not in ("float32", "bfloat16"):
+      raise ValueError(f"compute_dtype {self.compute_dtype!r}: use 'float32' or 'bfloat16'")
+    return None if self.compute_dtype == "float32" else self.compute_dtype
+
+
+def pad(x, p: int = PAD):
+  """Zero-pads the two spatial axes of (N, H, W, C) by p pixels."""
+  return jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+
+
+def noise(key, batch: int, h: int, w: int, single_channel: bool, dtype=jnp.float32):
+  """Gaussian noise (batch, h, w, 3); one channel broadcast to 3 at the coarsest scale."""
+  if single_channel:
+    return jnp.broadcast_to(jax.random.normal(key, (batch, h, w, 1), dtype), (batch, h, w, 3))
+  return jax.random.normal(key, (batch, h, w, 3), dtype)
+
+
+def run_frozen(gen: models.Generator, g_vars, z, prev, noise_amp, partial: bool):
+  """One frozen scale: G(noise_amp * pad(z) + pad(prev), pad(prev)) in eval mode."""
+  prev_p = pad(prev)
+  # Zero-padded like the input, as in training (the padding counts as hole).
+  mask = pad(jnp.ones(prev.shape[:-1] + (1,), prev.dtype)) if partial else None
+  return gen.apply(g_vars, noise_amp * pad(z) + prev_p, prev_p, mask, train=False)
+
+
+def chain(
+  frozen: Sequence[FrozenScale],
+  gens: Sequence[models.Generator],
+  shapes: Sequence[tuple[int, int]],
+  scale_factor: float,
+  x0,
+  start: int,
+  mode: str,
+  key=None,
+  partial: bool = True,
+):
+  """Runs scales start..len(frozen)-1 from x0 (B, h_start, w_start, 3).
+
+  mode 'rand' draws fresh noise (key required), 'rec' uses each scale's z_opt. Returns the
+  image at the last scale (B, h, w, 3), not upsampled.
+  """
+  x = x0
+  batch = x0.shape[0]
+  for k in range(start, len(frozen)):
+    if k > start:
+      x = resize_lib.resize(x, 1.0 / scale_factor, shapes[k])
+    h, w = shapes[k]
+    if mode == "rec":
+      z = jnp.broadcast_to(frozen[k].z_opt, (batch, h, w, 3))
+    elif mode == "rand":
+      z = noise(jax.random.fold_in(key, k), batch, h, w, single_channel=(k == 0), dtype=x0.dtype)
+    else:
+      raise ValueError(f"draw mode {mode!r}: use 'rand' or 'rec'")
+    x = run_frozen(gens[k], frozen[k].g_vars, z, x, frozen[k].noise_amp, partial)
+  return x
+
+
+def draw_prev(
+  frozen,
+  gens,
+  shapes,
+  scale_factor,
+  mode,
+  key=None,
+  batch: int = 1,
+  partial: bool = True,
+  dtype=jnp.float32,
+):
+  """The 'previous image' for scale n = len(frozen): the coarser scales' draw, upsampled.
+
+  Zeros at scale 0. Returns (batch, h_n, w_n, 3).
+  """
+  n = len(frozen)
+  h0, w0 = shapes[0]
+  x0 = jnp.zeros((batch, h0, w0, 3), dtype)
+  if n == 0:
+    return x0
+  x = chain(frozen, gens, shapes, scale_factor, x0, 0, mode, key, partial)
+  return resize_lib.resize(x, 1.0 / scale_factor, shapes[n])
+
+
+def scaled_shapes(shapes, scale_h: float = 1.0, scale_w: float = 1.0):
+  """Per-scale shapes for a sample of another size (the nets are fully convolutional)."""
+  return tuple(
+    (max(int(round(h * scale_h)), 1), max(int(round(w * scale_w)), 1)) for h, w in shapes
+  )
+
+
+def sample(frozen, gens, shapes, scale_factor, key, batch: int = 1, partial: bool = True):
+  """Random samples from the whole pyramid: (batch, h_N, w_N, 3)."""
+  h0, w0 = shapes[0]
+  x0 = jnp.zeros((batch, h0, w0, 3), jnp.float32)
+  return chain(frozen, gens, shapes, scale_factor, x0, 0, "rand", key, partial)
+
+
+def injection_input(finest_image, shapes, scale_factor: float, n: int):
+  """in_s for injection at scale n: the finest-resolution image taken down to scale n-1's
+  grid and back up by one step (as the 2019 harmonisation code), (B, h_n, w_n, 3)."""
+  stop = len(shapes) - 1
+  if not 1 <= n <= stop:
+    raise ValueError(
+      f"injection scale {n} is out of range: use 1..{stop} for this {len(shapes)}-scale pyramid"
+    )
+  x = resize_lib.resize(finest_image, scale_factor ** (stop - n + 1), shapes[n - 1])
+  return resize_lib.resize(x, 1.0 / scale_factor, shapes[n])
+
+
+def inject(frozen, gens, shapes, scale_factor, finest_image, n: int, key, partial: bool = True):
+  """Injects finest_image (B, h_N, w_N, 3) at scale n and regenerates n..N with fresh noise."""
+  x0 = injection_input(finest_image, shapes, scale_factor, n)
+  return chain(frozen, gens, shapes, scale_factor, x0, n, "rand", key, partial)

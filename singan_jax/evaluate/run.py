@@ -1,0 +1,472 @@
+r"""Inpainting quality on a fixed, seeded set: ours against classical baselines, scored.
+
+Images: CC0 / public-domain photos and textures shipped by scikit-image (skimage.data), centre
+cropped and resized to --size. Holes (seeded): one smooth blob (8-15% of the image), random
+thick strokes (15-25%), a rectangle (10-15%). Every method fills the same damaged images; the
+truth scores them (metrics.py). One pyramid is trained per (image, hole, training variant), all
+in one vmapped batch, and reused by every inpainting-side variant. Needs the [eval] extra:
+
+  pip install -e '.[eval]'
+  python -m singan_jax.evaluate --out=/tmp/singan_eval            # the README's table
+  python -m singan_jax.evaluate --out=/tmp/q --images=chelsea --holes=rect --size=32 \
+      --min_size=20 --niter=4 --nfc=8 --sweeps=False               # a smoke run, ~1 minute
+
+Writes OUT/results.json (every score of every case and method), OUT/table.md, and
+OUT/sheets/<image>_<hole>.png (damaged | each method | truth). Re-running with the same flags
+reuses the trained pyramids in OUT/pyramids/.
+"""
+
+import dataclasses
+import fcntl
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import numpy as np
+from PIL import Image
+
+from singan_jax import config as defaults
+from singan_jax.inpaint import fill as fill_lib
+from singan_jax.io import images as image_io
+from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.evaluate import metrics
+from singan_jax.core import partial_conv
+from singan_jax.train import loop as trainer
+
+IMAGES = ("chelsea", "coffee", "brick", "astronaut", "gravel", "grass")
+HOLES = ("blob", "strokes", "rect")
+SHEET_METHODS = (
+  "mean",
+  "local_means",
+  "patchmatch",
+  "telea",
+  "navier_stokes",
+  "vanilla",
+  "ours",
+  "ours+cand",
+  "ours+prog",
+  "ours+cand+prog",
+)
+
+
+@dataclasses.dataclass
+class Options:
+  """What to evaluate; the absl flags of this module fill it."""
+
+  out: str
+  images: tuple = ("chelsea", "coffee", "brick")
+  holes: tuple = HOLES
+  size: int = 64  # images are size x size; also the pyramid's max_size
+  min_size: int = 25
+  niter: int = 150
+  nfc: int = 32
+  seed: int = 0
+  candidates: int = 4  # K of the '+cand' methods
+  rings: int = 3  # rings of the '+prog' methods
+  sweeps: bool = True  # inpainting-side sweeps (fill, injection, blend)
+  train_variants: tuple = ("threshold_0.5",)  # extra pyramids: threshold_<t>, sum, ratio
+  train_only: tuple = ()  # train just these pyramids and stop (a second process can
+  # train 'vanilla' while the first trains the others)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_image(name: str, size: int) -> np.ndarray:
+  """skimage.data image `name` as (size, size, 3) uint8: centre square crop, Lanczos resize."""
+  try:
+    from skimage import data as skdata  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise SystemExit(
+      "the evaluation images come from scikit-image: pip install -e '.[eval]'"
+    ) from e
+  if name not in IMAGES:
+    raise ValueError(f"image {name!r} is not in the evaluation set: use some of {IMAGES}")
+  x = np.asarray(getattr(skdata, name)())
+  if x.ndim == 2:
+    x = np.repeat(x[..., None], 3, axis=2)
+  x = x[..., :3].astype(np.uint8)
+  h, w = x.shape[:2]
+  s = min(h, w)
+  x = x[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+  return np.asarray(Image.fromarray(x).resize((size, size), Image.LANCZOS))
+
+
+def _disk_stamp(mask, y, x, r):
+  yy, xx = np.ogrid[: mask.shape[0], : mask.shape[1]]
+  mask |= (yy - y) ** 2 + (xx - x) ** 2 <= r * r
+
+
+def blob_hole(size: int, rng) -> np.ndarray:
+  """One smooth star-shaped blob covering 8-15% of the image."""
+  target = rng.uniform(0.08, 0.15)
+  cy, cx = rng.uniform(0.35, 0.65, 2) * size
+  amps, phases = rng.uniform(0.0, 0.15, 3), rng.uniform(0, 2 * np.pi, 3)
+  yy, xx = np.mgrid[:size, :size]
+  theta = np.arctan2(yy - cy, xx - cx)
+  wobble = 1 + sum(a * np.cos(k * theta + p) for k, a, p in zip((2, 3, 4), amps, phases))
+  dist = np.hypot(yy - cy, xx - cx) / wobble
+  radius = np.sqrt(np.sort(dist.ravel())[int(target * size * size)] ** 2)
+  return dist <= radius
+
+
+def strokes_hole(size: int, rng) -> np.ndarray:
+  """Random thick polyline strokes until 15-25% of the image is covered."""
+  target = rng.uniform(0.15, 0.25)
+  hole = np.zeros((size, size), bool)
+  while hole.mean() < target:
+    y, x = rng.uniform(0.1, 0.9, 2) * size
+    angle = rng.uniform(0, 2 * np.pi)
+    r = rng.uniform(0.025, 0.045) * size
+    for _ in range(rng.integers(2, 5)):
+      angle += rng.uniform(-1.0, 1.0)
+      length = rng.uniform(0.1, 0.25) * size
+      for t in np.linspace(0, 1, max(int(length), 2)):
+        _disk_stamp(hole, y + t * length * np.sin(angle), x + t * length * np.cos(angle), r)
+        if hole.mean() >= 0.25:
+          return hole
+      y, x = y + length * np.sin(angle), x + length * np.cos(angle)
+  return hole
+
+
+def rect_hole(size: int, rng) -> np.ndarray:
+  """One axis-aligned rectangle covering 10-15% of the image, away from the border."""
+  share, aspect = rng.uniform(0.10, 0.15), rng.uniform(0.6, 1.6)
+  h = int(round(size * np.sqrt(share * aspect)))
+  w = int(round(size * size * share / max(h, 1)))
+  y = rng.integers(size // 8, size - h - size // 8 + 1)
+  x = rng.integers(size // 8, size - w - size // 8 + 1)
+  hole = np.zeros((size, size), bool)
+  hole[y : y + h, x : x + w] = True
+  return hole
+
+
+def make_hole(kind: str, size: int, seed: int, image_index: int) -> np.ndarray:
+  makers = {"blob": blob_hole, "strokes": strokes_hole, "rect": rect_hole}
+  if kind not in makers:
+    raise ValueError(f"hole kind {kind!r}: use some of {HOLES}")
+  rng = np.random.default_rng([seed, image_index, HOLES.index(kind)])
+  return makers[kind](size, rng)
+
+
+@dataclasses.dataclass
+class Case:
+  """One damaged image: the truth, its hole and the damaged input (hole painted white)."""
+
+  name: str
+  hole_kind: str
+  truth: np.ndarray  # (H, W, 3) uint8
+  hole: np.ndarray  # (H, W) bool
+  damaged: np.ndarray  # (H, W, 3) uint8
+
+
+def make_cases(opts: Options) -> list[Case]:
+  cases = []
+  for i, name in enumerate(opts.images):
+    img = load_image(name, opts.size)
+    for kind in opts.holes:
+      hole = make_hole(kind, opts.size, opts.seed, i)
+      damaged = np.where(hole[..., None], np.uint8(255), img)
+      cases.append(Case(name, kind, img, hole, damaged))
+  return cases
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+def composite(pixels, hole, filled_float) -> np.ndarray:
+  """The known pixels of `pixels` with the hole taken from a [-1, 1] fill, uint8."""
+  return np.where(hole[..., None], image_io.from_float(np.asarray(filled_float)), pixels)
+
+
+def classical(method: str, case: Case, seed: int, key_id: int):
+  """A baseline's output (uint8), or None when OpenCV is missing for telea/navier_stokes."""
+  if method in ("telea", "navier_stokes"):
+    try:
+      import cv2  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      return None
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+    return cv2.inpaint(case.damaged, case.hole.astype(np.uint8) * 255, 3, flag)
+  cfg = defaults.get_config()
+  x = image_io.to_float(case.damaged)
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), key_id)
+  filled = fill_lib.fill(
+    x,
+    ~case.hole,
+    method,
+    key=key,
+    radius=cfg.fill_radius,
+    patch_size=cfg.patch_size,
+    iters=cfg.patch_iters,
+  )
+  return composite(case.damaged, case.hole, filled)
+
+
+def base_config(opts: Options):
+  """The chosen defaults at the evaluation's (small) size and budget."""
+  cfg = defaults.get_config()
+  cfg.update(
+    max_size=opts.size,
+    min_size=opts.min_size,
+    niter=opts.niter,
+    nfc=opts.nfc,
+    min_nfc=opts.nfc,
+    nfc_cap=opts.nfc,
+    seed=opts.seed,
+    checkpoint_every=0,
+    log_every=max(opts.niter // 2, 1),
+    sheets=False,
+  )
+  # The blend is in finest-scale pixels; the paper's 7 / 5 are for a 250 px finest scale.
+  scale = opts.size / 250.0
+  cfg.blend_radius, cfg.blend_sigma = 7.0 * scale, 5.0 * scale
+  return cfg
+
+
+def training_variants(opts: Options) -> dict:
+  """name -> config overrides of every pyramid to train ('pc' and 'vanilla' always)."""
+  out = {"pc": {}, "vanilla": {"partial": False}}
+  for v in opts.train_variants:
+    if v.startswith("threshold_"):
+      out[v] = {"mask_threshold": float(v.split("_", 1)[1])}
+    elif v in partial_conv.NORMALIZATIONS:
+      out[v] = {"pconv_norm": v}
+    elif v:
+      raise ValueError(f"training variant {v!r}: use threshold_<t>, sum or ratio")
+  return out
+
+
+def inpainting_variants(opts: Options, num_scales: int) -> dict:
+  """name -> (pyramid, config overrides) of every SinGAN method of the run."""
+  k, r = (
+    {"num_candidates": opts.candidates},
+    {"progressive_rings": opts.rings, "progressive_share": 0.0},
+  )
+  out = {
+    "ours": ("pc", {}),
+    "ours+cand": ("pc", k),
+    "ours+prog": ("pc", r),
+    "ours+cand+prog": ("pc", {**k, **r}),
+    "vanilla": ("vanilla", {}),
+    "vanilla+cand": ("vanilla", k),
+  }
+  for v in training_variants(opts):
+    if v not in ("pc", "vanilla"):
+      out[f"train:{v}"] = (v, {})
+  if opts.sweeps:
+    for fill in fill_lib.VALID_METHODS:
+      out[f"fill:{fill}"] = ("pc", {"fill": fill})
+    for n in range(1, num_scales):
+      out[f"inject:{n}/{num_scales - 1}"] = ("pc", {"inject_scale": n})
+    scale = opts.size / 250.0
+    for rad, sig in ((3.0, 2.0), (7.0, 5.0), (11.0, 8.0)):
+      out[f"blend:{rad:g}/{sig:g}"] = (
+        "pc",
+        {"blend_radius": rad * scale, "blend_sigma": sig * scale},
+      )
+  return out
+
+
+def train_pyramids(opts: Options, cases: list[Case]) -> dict:
+  """name -> TrainedPyramid of every training variant, one vmapped batch of all cases each."""
+  images = np.stack([image_io.to_float(c.damaged) for c in cases])
+  holes = np.stack([c.hole for c in cases])
+  pyramids = {}
+  variants = training_variants(opts)
+  order = [v for v in variants if v != "vanilla"] + ["vanilla"]  # see --train_only
+  for name in order:
+    if opts.train_only and name not in opts.train_only:
+      continue
+    cfg = base_config(opts)
+    cfg.update(**variants[name])
+    workdir = os.path.join(opts.out, "pyramids", name)
+    os.makedirs(workdir, exist_ok=True)
+    t = time.time()
+    # A second process may train some pyramids meanwhile (--train_only): wait for it.
+    with open(os.path.join(workdir, ".lock"), "w", encoding="utf-8") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      pyramids[name] = trainer.train(cfg, workdir, images, holes)
+    logging.info("pyramid %s: %d images in %.0fs", name, len(cases), time.time() - t)
+  return pyramids
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def pooled(results: list[dict], hole_kind: str | None = None) -> dict:
+  """method -> mean of every score over the cases (of one hole kind, or all)."""
+  table = {}
+  for r in results:
+    if hole_kind and r["hole"] != hole_kind:
+      continue
+    for method, s in r["scores"].items():
+      table.setdefault(method, []).append(s)
+  return {
+    m: {k: float(np.mean([s[k] for s in ss])) for k in ss[0]} | {"cases": len(ss)}
+    for m, ss in table.items()
+  }
+
+
+def markdown(table: dict, title: str) -> str:
+  keys = ("psnr", "l1", "ssim", "seam", "patch_swd", "seconds")
+  heads = ("PSNR hole (dB) ^", "L1 hole v", "SSIM around ^", "seam v", "patch SWD v", "s")
+  lines = [
+    f"**{title}**",
+    "",
+    "| method | " + " | ".join(heads) + " |",
+    "|---|" + "---|" * len(keys),
+  ]
+  for m, s in table.items():
+    lines.append(f"| {m} | " + " | ".join(f"{s[k]:.3f}" if k in s else "-" for k in keys) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def write_sheet(path: str, case: Case, outputs: dict) -> None:
+  """PNG: damaged | each method in SHEET_METHODS that ran | truth, 2 px white gaps."""
+  tiles = [case.damaged] + [outputs[m] for m in SHEET_METHODS if m in outputs] + [case.truth]
+  gap = np.full((case.truth.shape[0], 2, 3), 255, np.uint8)
+  row = np.concatenate(sum([[t, gap] for t in tiles], [])[:-1], axis=1)
+  image_io.write_image(path, row)
+
+
+def run(opts: Options) -> dict:
+  """Runs the whole evaluation; returns (and writes) the results dict."""
+  os.makedirs(os.path.join(opts.out, "sheets"), exist_ok=True)
+  cases = make_cases(opts)
+  t0 = time.time()
+  pyramids = train_pyramids(opts, cases)
+  train_s = time.time() - t0
+  if opts.train_only:
+    return {"trained": sorted(pyramids), "train_seconds": train_s}
+  variants = inpainting_variants(opts, pyramids["pc"].plan.num_scales)
+  results = []
+  for i, case in enumerate(cases):
+    outputs, scores = {}, {}
+    truth = image_io.to_float(case.truth)
+
+    def record(method, out, seconds):
+      outputs[method] = out
+      scores[method] = metrics.score(image_io.to_float(out), truth, case.hole) | {
+        "seconds": seconds
+      }
+
+    for method in ("mean", "local_means", "patchmatch", "telea", "navier_stokes"):
+      t = time.time()
+      out = classical(method, case, opts.seed, i)
+      if out is None:
+        logging.warning("opencv is not installed: %s skipped (pip install -e '.[eval]')", method)
+        continue
+      record(method, out, time.time() - t)
+    same = {}  # a sweep point equal to another method's config is not run twice
+    for method, (pyr_name, overrides) in variants.items():
+      cfg = base_config(opts)
+      cfg.update(**training_variants(opts)[pyr_name], **overrides)
+      signature = (pyr_name, cfg.to_json())
+      if signature in same:
+        outputs[method], scores[method] = outputs[same[signature]], scores[same[signature]]
+        continue
+      same[signature] = method
+      t = time.time()
+      res = inpaint_lib.inpaint(pyramids[pyr_name], case.damaged, case.hole, cfg, i)
+      record(method, res["output"], time.time() - t)
+    write_sheet(
+      os.path.join(opts.out, "sheets", f"{case.name}_{case.hole_kind}.png"), case, outputs
+    )
+    results.append(
+      {
+        "image": case.name,
+        "hole": case.hole_kind,
+        "hole_share": float(case.hole.mean()),
+        "scores": scores,
+      }
+    )
+    logging.info(
+      "case %d/%d %s/%s: ours PSNR %.2f, best baseline PSNR %.2f",
+      i + 1,
+      len(cases),
+      case.name,
+      case.hole_kind,
+      scores["ours"]["psnr"],
+      max(
+        s["psnr"]
+        for m, s in scores.items()
+        if m in ("mean", "local_means", "patchmatch", "telea", "navier_stokes")
+      ),
+    )
+  summary = {
+    "options": dataclasses.asdict(opts),
+    "train_seconds": train_s,
+    "plan": pyramids["pc"].plan.to_dict(),
+    "cases": results,
+    "pooled": pooled(results),
+    "per_hole": {k: pooled(results, k) for k in opts.holes},
+  }
+  with open(os.path.join(opts.out, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=1)
+  md = [
+    f"{len(cases)} cases ({', '.join(opts.images)} x {', '.join(opts.holes)}), "
+    f"{opts.size} px, {opts.niter} iterations per scale; means over cases.\n",
+    markdown(summary["pooled"], "all holes"),
+  ]
+  md += [markdown(summary["per_hole"][k], f"hole: {k}") for k in opts.holes]
+  with open(os.path.join(opts.out, "table.md"), "w", encoding="utf-8") as f:
+    f.write("\n".join(md))
+  return summary
+
+
+# ----------------------------------------------------------------------------- CLI
+
+_OUT = flags.DEFINE_string("out", None, "Output directory (results, table, sheets, pyramids).")
+_IMAGES = flags.DEFINE_list("images", list(Options.images), f"skimage.data images: {IMAGES}.")
+_HOLES = flags.DEFINE_list("holes", list(HOLES), "Hole kinds.")
+_SIZE = flags.DEFINE_integer("size", Options.size, "Image side and pyramid max_size (px).")
+_MIN_SIZE = flags.DEFINE_integer("min_size", Options.min_size, "Coarsest scale's side.")
+_NITER = flags.DEFINE_integer("niter", Options.niter, "Training iterations per scale.")
+_NFC = flags.DEFINE_integer("nfc", Options.nfc, "Channels of every scale's nets.")
+_SEED = flags.DEFINE_integer("seed", Options.seed, "Seed of the holes and of every draw.")
+_CANDIDATES = flags.DEFINE_integer("candidates", Options.candidates, "K of '+cand'.")
+_RINGS = flags.DEFINE_integer("rings", Options.rings, "Rings of '+prog'.")
+_SWEEPS = flags.DEFINE_bool("sweeps", Options.sweeps, "Fill / injection / blend sweeps.")
+_TRAIN_VARIANTS = flags.DEFINE_list(
+  "train_variants",
+  list(Options.train_variants),
+  "Extra pyramids: threshold_<t> (mask threshold), sum or ratio (pconv_norm).",
+)
+_TRAIN_ONLY = flags.DEFINE_list("train_only", [], "Only train these pyramids, then stop.")
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.INFO)
+  if not _OUT.value:
+    raise app.UsageError("--out is required: the directory for results, table and sheets")
+  opts = Options(
+    _OUT.value,
+    tuple(_IMAGES.value),
+    tuple(_HOLES.value),
+    _SIZE.value,
+    _MIN_SIZE.value,
+    _NITER.value,
+    _NFC.value,
+    _SEED.value,
+    _CANDIDATES.value,
+    _RINGS.value,
+    _SWEEPS.value,
+    tuple(v for v in _TRAIN_VARIANTS.value if v),
+    tuple(_TRAIN_ONLY.value),
+  )
+  summary = run(opts)
+  if opts.train_only:
+    logging.info("trained %s in %.0fs", summary["trained"], summary["train_seconds"])
+    return
+  print(open(os.path.join(opts.out, "table.md"), encoding="utf-8").read())
+  logging.info("wrote %s (training %.0fs)", opts.out, summary["train_seconds"])
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,76 @@
+"""Progressive filling of large holes: from the boundary inwards, one ring per pass.
+
+A large hole leaves the injected image flat in its middle, and the pyramid regenerates it
+blurry. Here the hole is cut into rings by depth (distance to the nearest known pixel). Pass r
+inpaints the remaining hole (rings r..R-1) with everything outside it as known context, and
+keeps the result outside rings r+1..R-1: each ring is filled next to real texture, and the
+next pass's initialiser and injection start from it. Used when the hole covers more than
+cfg.progressive_share of the image; otherwise the single pass is unchanged.
+"""
+
+import numpy as np
+
+from singan_jax.evaluate import metrics
+
+KEY_STRIDE = 1_000_003  # pass r draws with key_id + r * KEY_STRIDE: no clash with image ids
+
+
+def applies(hole: np.ndarray, cfg) -> bool:
+  """True when progressive filling is on (progressive_rings > 1) and the hole's share of the
+  image exceeds cfg.progressive_share."""
+  rings = int(cfg.get("progressive_rings", 1))
+  share = float(cfg.get("progressive_share", 1.0))
+  return rings > 1 and float(np.mean(hole)) > share
+
+
+def depth(hole: np.ndarray) -> np.ndarray:
+  """(H, W) int: 0 on known pixels, d on hole pixels d steps (8-neighbour) from the known."""
+  hole = np.asarray(hole, bool)
+  if hole.all():
+    raise ValueError(
+      "the hole covers the whole image: progressive filling needs known pixels around it"
+    )
+  d = np.zeros(hole.shape, np.int64)
+  known = ~hole
+  step = 0
+  while not known.all():
+    step += 1
+    grown = metrics.dilate(known, 1)
+    d[grown & ~known] = step
+    known = grown
+  return d
+
+
+def rings(hole: np.ndarray, count: int) -> list[np.ndarray]:
+  """The hole cut into `count` (or fewer, for a thin hole) nested rings by depth, outermost
+  first; (H, W) bool each, disjoint, their union is the hole."""
+  if count < 1:
+    raise ValueError(f"progressive_rings is {count}: use 1 (off) or more")
+  d = depth(hole)
+  deepest = int(d.max())
+  count = max(1, min(count, deepest))
+  edges = np.round(np.linspace(0, deepest, count + 1)).astype(int)
+  out = [(d > lo) & (d <= hi) for lo, hi in zip(edges[:-1], edges[1:])]
+  return [r for r in out if r.any()]
+
+
+def inpaint_rings(
+  once, pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int, key_id: int
+) -> dict:
+  """Inpaints ring by ring with `once` (inpaint.inpaint_once's signature); returns its dict
+  for the last pass, with 'output' the assembled image, 'soft' the union of the passes' soft
+  masks, 'filled' the first pass's fill and 'rings' the number of passes."""
+  parts = rings(hole, int(cfg.progressive_rings))
+  current = np.array(pixels, copy=True)
+  soft = np.zeros(hole.shape, np.float32)
+  first_fill = None
+  result = None
+  for r in range(len(parts)):
+    remaining = np.logical_or.reduce(parts[r:])
+    later = np.logical_or.reduce(parts[r + 1 :]) if r + 1 < len(parts) else np.zeros_like(hole)
+    result = once(pyr, current, remaining, cfg, image_index, key_id + r * KEY_STRIDE)
+    current = np.where(later[..., None], current, result["output"])
+    soft = np.maximum(soft, result["soft"])
+    if first_fill is None:
+      first_fill = result["filled"]
+  return {**result, "output": current, "soft": soft, "filled": first_fill, "rings": len(parts)}

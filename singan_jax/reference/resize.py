@@ -1,0 +1,60 @@
+"""MATLAB-style imresize (bicubic, Keys a = -0.5, antialiased when shrinking).
+
+The resize along one axis is a dense (out_len, in_len) matrix built in float64
+numpy; `resize` applies it along H then W with einsum in the input's dtype.
+Unlike the 2019 code there is no uint8 round trip: values stay float.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+
+def cubic(x):
+  """Keys cubic convolution kernel with a = -0.5 (support [-2, 2])."""
+  ax = np.abs(x)
+  ax2, ax3 = ax**2, ax**3
+  near = (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1)
+  far = (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * ((ax > 1) & (ax < 2))
+  return near + far
+
+
+def resize_matrix(in_len, scale, out_len):
+  """Dense (out_len, in_len) float64 matrix: row i holds output i's input weights."""
+  if scale < 1:  # antialiasing: widen the kernel by 1/scale
+    kernel = lambda d: scale * cubic(scale * d)
+    width = 4.0 / scale
+  else:
+    kernel = cubic
+    width = 4.0
+  out_idx = np.arange(1, out_len + 1, dtype=np.float64)  # 1-based
+  u = out_idx / scale + 0.5 * (1.0 - 1.0 / scale)  # 1-based input coordinate
+  left = np.floor(u - width / 2.0)
+  taps = int(math.ceil(width)) + 2
+  idx1 = left[:, None] + np.arange(taps)[None, :]  # 1-based tap indices
+  weights = kernel(u[:, None] - idx1)
+  weights = weights / weights.sum(axis=1, keepdims=True)
+  # Symmetric mirroring of out-of-range taps: 0..n-1, n-1..0, repeated.
+  mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
+  idx0 = mirror[np.mod(idx1.astype(np.int64) - 1, 2 * in_len)]
+  mat = np.zeros((out_len, in_len), dtype=np.float64)
+  rows = np.repeat(np.arange(out_len), taps)
+  np.add.at(mat, (rows, idx0.ravel()), weights.ravel())
+  return mat
+
+
+def resize(x, scale, out_hw=None):
+  """Resize x (N, C, H, W) by `scale` on both axes.
+
+  Output size is (ceil(H*scale), ceil(W*scale)) unless `out_hw` is given, in
+  which case the same per-axis scale is used and only the number of output
+  rows/cols changes (== resize then crop top-left, or extend).
+  """
+  h, w = x.shape[-2:]
+  if out_hw is None:
+    out_hw = (math.ceil(h * scale), math.ceil(w * scale))
+  mh = torch.as_tensor(resize_matrix(h, scale, out_hw[0]), dtype=x.dtype, device=x.device)
+  mw = torch.as_tensor(resize_matrix(w, scale, out_hw[1]), dtype=x.dtype, device=x.device)
+  x = torch.einsum("oh,nchw->ncow", mh, x)
+  return torch.einsum("pw,ncow->ncop", mw, x)

@@ -1,0 +1,256 @@
+"""One SinGAN iteration at one scale (Dsteps critic updates, Gsteps generator updates).
+
+`make_iteration` returns a pure function (state, inputs) -> (state, metrics) for ONE image;
+the trainer vmaps it over images and jit-compiles it once per scale. All randomness comes from
+inputs.key folded with the iteration number, so a run is reproducible from (seed, scale, step).
+"""
+
+import dataclasses
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from singan_jax.core import losses
+from singan_jax.core import sampling
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Static hyper-parameters of one scale's training (hashable)."""
+
+  niter: int = 2000
+  lr_g: float = 5e-4
+  lr_d: float = 5e-4
+  beta1: float = 0.5
+  gamma: float = 0.1
+  lr_drop: float = 0.8  # learning rate x gamma from iteration int(lr_drop * niter)
+  Gsteps: int = 3
+  Dsteps: int = 3
+  lambda_grad: float = 0.1
+  alpha: float = 10.0
+  scan_steps: bool = False  # lax.scan over the D/G steps (smaller program) or unrolled
+
+
+@flax.struct.dataclass
+class ScaleState:
+  """Everything that changes while a scale trains."""
+
+  g_params: Any
+  g_stats: Any
+  d_params: Any
+  d_stats: Any
+  g_opt: Any
+  d_opt: Any
+  step: jax.Array  # () int32: iterations done
+
+
+@flax.struct.dataclass
+class ScaleInputs:
+  """Everything a scale's iteration reads but never changes (per image)."""
+
+  real: jax.Array  # (1, h, w, 3)
+  known: jax.Array  # (1, h, w, 1), 1 = known
+  z_opt: jax.Array  # (1, h, w, 3)
+  z_prev: jax.Array  # (1, h, w, 3) reconstruction of the coarser scales, upsampled
+  noise_amp: jax.Array  # ()
+  key: jax.Array  # PRNG key of this (image, scale)
+  frozen: tuple  # FrozenScale of every coarser scale
+
+
+def lr_milestone(tc: TrainConfig) -> int:
+  """Iteration from which the learning rate is multiplied by gamma."""
+  return int(tc.lr_drop * tc.niter)
+
+
+def make_optimizer(lr: float, tc: TrainConfig, steps_per_iter: int) -> optax.GradientTransformation:
+  """Adam(lr, (beta1, 0.999), eps 1e-8) with the drop at lr_drop * niter iterations."""
+  schedule = optax.piecewise_constant_schedule(lr, {lr_milestone(tc) * steps_per_iter: tc.gamma})
+  return optax.adam(schedule, b1=tc.beta1, b2=0.999, eps=1e-8)
+
+
+def optimizers(tc: TrainConfig):
+  """(G optimizer, D optimizer)."""
+  return make_optimizer(tc.lr_g, tc, tc.Gsteps), make_optimizer(tc.lr_d, tc, tc.Dsteps)
+
+
+def init_state(g_vars, d_vars, tc: TrainConfig) -> ScaleState:
+  """Fresh optimizer state around given network variables."""
+  opt_g, opt_d = optimizers(tc)
+  return ScaleState(
+    g_vars["params"],
+    g_vars["batch_stats"],
+    d_vars["params"],
+    d_vars["batch_stats"],
+    opt_g.init(g_vars["params"]),
+    opt_d.init(d_vars["params"]),
+    jnp.zeros((), jnp.int32),
+  )
+
+
+@flax.struct.dataclass
+class IterationDraws:
+  """The random draws of one iteration, explicit so a reference can be fed the same ones."""
+
+  z: jax.Array  # (1, h, w, 3) noise map shared by every D and G step (unpadded)
+  prevs: jax.Array  # (Dsteps, h, w, 3) one coarser-scale random draw per D step, upsampled
+  alphas: jax.Array  # (Dsteps,) gradient-penalty interpolation scalar per D step
+
+
+def make_draws(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
+  """(key, frozen, dtype) -> IterationDraws: the draws `make_iteration` makes from its key."""
+  coarser_gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(n)]
+  h, w = plan.shapes[n]
+
+  def draws(key, frozen, dtype):
+    k_noise, k_prev, k_alpha = jax.random.split(key, 3)
+    z = sampling.noise(k_noise, 1, h, w, single_channel=(n == 0), dtype=dtype)
+    # One random coarser-scale draw per D step, run as one batch (eval-mode BatchNorm is
+    # per sample, so this equals Dsteps separate draws).
+    prevs = sampling.draw_prev(
+      frozen,
+      coarser_gens,
+      plan.shapes,
+      plan.scale_factor,
+      "rand",
+      k_prev,
+      tc.Dsteps,
+      net.partial,
+      dtype,
+    )
+    alphas = jax.random.uniform(k_alpha, (tc.Dsteps,), dtype)
+    return IterationDraws(z, jax.lax.stop_gradient(prevs), alphas)
+
+  return draws
+
+
+def make_iteration(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
+  """The iteration function of scale n for one image: (state, inputs) -> (state, metrics).
+
+  Draws its randomness from inputs.key folded with state.step, then runs
+  `make_iteration_core`.
+  """
+  core = make_iteration_core(plan, n, net, tc)
+  draw = make_draws(plan, n, net, tc)
+
+  def iteration(state: ScaleState, inputs: ScaleInputs):
+    key = jax.random.fold_in(inputs.key, state.step)
+    return core(state, inputs, draw(key, inputs.frozen, inputs.real.dtype))
+
+  return iteration
+
+
+def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
+  """(state, inputs, draws) -> (state, metrics): one iteration with its random draws given.
+
+  inputs.key and inputs.frozen are not read; parity tests feed the PyTorch port's draws.
+  """
+  gen = net.generator(plan.nfc[n], plan.min_nfc[n])
+  disc = net.discriminator(plan.nfc[n], plan.min_nfc[n])
+  opt_g, opt_d = optimizers(tc)
+  partial = net.partial
+
+  def run_g(params, stats, x, prev_p, mask):
+    out, upd = gen.apply(
+      {"params": params, "batch_stats": stats}, x, prev_p, mask, train=True, mutable=["batch_stats"]
+    )
+    return out, upd["batch_stats"]
+
+  def run_d(params, stats, x, mask):
+    out, upd = disc.apply(
+      {"params": params, "batch_stats": stats}, x, mask, train=True, mutable=["batch_stats"]
+    )
+    return out, upd["batch_stats"]
+
+  def iteration(state: ScaleState, inputs: ScaleInputs, draws: IterationDraws):
+    dtype = inputs.real.dtype
+    known = inputs.known if partial else None
+    g_mask = sampling.pad(inputs.known) if partial else None
+    masked = (lambda x: x * inputs.known) if partial else (lambda x: x)
+    real = inputs.real
+    amp = inputs.noise_amp
+    z = sampling.pad(draws.z)
+    prevs, alphas = draws.prevs, draws.alphas
+
+    g_params, g_stats = state.g_params, state.g_stats
+    d_params, d_stats = state.d_params, state.d_stats
+    g_opt_state, d_opt_state = state.g_opt, state.d_opt
+
+    def d_loss(params, stats, fake, a):
+      out_real, stats = run_d(params, stats, masked(real), known)
+      out_fake, stats = run_d(params, stats, masked(fake), known)
+      gp, stats = losses.gradient_penalty(
+        lambda x: run_d(params, stats, x, known), masked(real), masked(fake), a, tc.lambda_grad
+      )
+      err = -jnp.mean(out_real) + jnp.mean(out_fake) + gp
+      return err, (stats, gp)
+
+    def d_step(carry, xs):
+      d_params, d_stats, d_opt_state, g_stats = carry
+      prev, a = xs
+      prev_p = sampling.pad(prev[None])
+      fake, g_stats = run_g(g_params, g_stats, amp * z + prev_p, prev_p, g_mask)
+      fake = jax.lax.stop_gradient(fake)
+      (err_d, (d_stats, gp)), grads = jax.value_and_grad(d_loss, has_aux=True)(
+        d_params, d_stats, fake, a
+      )
+      updates, d_opt_state = opt_d.update(grads, d_opt_state, d_params)
+      d_params = optax.apply_updates(d_params, updates)
+      return (d_params, d_stats, d_opt_state, g_stats), (err_d, gp)
+
+    (d_params, d_stats, d_opt_state, g_stats), (err_ds, gps) = _loop(
+      d_step, (d_params, d_stats, d_opt_state, g_stats), (prevs, alphas), tc.scan_steps
+    )
+    err_d, gp = err_ds[-1], gps[-1]
+    prev_p = sampling.pad(prevs[-1:])
+    g_in = amp * z + prev_p
+
+    z_prev_p = sampling.pad(inputs.z_prev)
+    rec_in = amp * sampling.pad(inputs.z_opt) + z_prev_p
+
+    def g_loss(params, stats, d_stats):
+      fake, stats = run_g(params, stats, g_in, prev_p, g_mask)
+      out, d_stats = run_d(d_params, d_stats, masked(fake), known)
+      err = -jnp.mean(out)
+      rec = jnp.zeros((), dtype)
+      if tc.alpha != 0:
+        rec_img, stats = run_g(params, stats, rec_in, z_prev_p, g_mask)
+        rec = losses.masked_mse(rec_img, real, known)
+        err = err + tc.alpha * rec
+      return err, (stats, d_stats, rec)
+
+    def g_step(carry, _):
+      g_params, g_stats, d_stats, g_opt_state = carry
+      (err_g, (g_stats, d_stats, rec)), grads = jax.value_and_grad(g_loss, has_aux=True)(
+        g_params, g_stats, d_stats
+      )
+      updates, g_opt_state = opt_g.update(grads, g_opt_state, g_params)
+      g_params = optax.apply_updates(g_params, updates)
+      return (g_params, g_stats, d_stats, g_opt_state), (err_g, rec)
+
+    (g_params, g_stats, d_stats, g_opt_state), (err_gs, recs) = _loop(
+      g_step, (g_params, g_stats, d_stats, g_opt_state), jnp.arange(tc.Gsteps), tc.scan_steps
+    )
+    err_g, rec = err_gs[-1], recs[-1]
+
+    new_state = ScaleState(
+      g_params, g_stats, d_params, d_stats, g_opt_state, d_opt_state, state.step + 1
+    )
+    metrics = {"errD": err_d, "errG": err_g, "rec": rec, "gp": gp}
+    return new_state, metrics
+
+  return iteration
+
+
+def _loop(step, carry, xs, scan: bool):
+  """lax.scan(step, carry, xs), or the same loop unrolled in Python (faster on XLA:CPU)."""
+  if scan:
+    return jax.lax.scan(step, carry, xs)
+  n = jax.tree.leaves(xs)[0].shape[0]
+  outs = []
+  for i in range(n):
+    carry, out = step(carry, jax.tree.map(lambda x: x[i], xs))
+    outs.append(out)
+  return carry, jax.tree.map(lambda *o: jnp.stack(o), *outs)
