@@ -6,6 +6,10 @@ the 2019 code's options where one exists.
 
 import ml_collections
 
+from singan_jax.core import pyramid
+from singan_jax.core import sampling
+from singan_jax.train import step
+
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -76,3 +80,51 @@ def get_config() -> ml_collections.ConfigDict:
   # fast one on XLA:CPU), "grouped" (one grouped conv), "auto"
   # = unrolled on CPU, grouped on TPU/GPU
   return c
+
+
+# -- settings built from a config: the one place that maps fields to library objects -------
+
+
+def scale_plan(cfg, h: int, w: int) -> pyramid.ScalePlan:
+  """The scale plan of an h x w training image."""
+  return pyramid.make_plan(
+    h,
+    w,
+    max_size=cfg.max_size,
+    min_size=cfg.min_size,
+    scale_factor=cfg.scale_factor,
+    nfc=cfg.nfc,
+    min_nfc=cfg.min_nfc,
+    nfc_cap=cfg.nfc_cap,
+  )
+
+
+def net_settings(cfg, batch: int = 1) -> sampling.NetConfig:
+  """The networks' static settings for a batch of `batch` images. conv_batching 'auto' is
+  JAX's own rule for one image (a plain convolution: nothing to unroll)."""
+  batching = cfg.conv_batching
+  if batching == "auto" and batch == 1:
+    batching = "grouped"
+  return sampling.NetConfig(
+    num_layer=cfg.num_layer,
+    partial=bool(cfg.partial),
+    normalization=cfg.pconv_norm,
+    compute_dtype=cfg.compute_dtype,
+    conv_batching=batching,
+  )
+
+
+def train_settings(cfg) -> step.TrainConfig:
+  """One scale's training hyper-parameters."""
+  return step.TrainConfig(
+    niter=cfg.niter,
+    lr_g=cfg.lr_g,
+    lr_d=cfg.lr_d,
+    beta1=cfg.beta1,
+    gamma=cfg.gamma,
+    lr_drop=cfg.lr_drop,
+    Gsteps=cfg.Gsteps,
+    Dsteps=cfg.Dsteps,
+    lambda_grad=cfg.lambda_grad,
+    alpha=cfg.alpha,
+  )

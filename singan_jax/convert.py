@@ -220,19 +220,20 @@ def convert(src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray) 
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
+  from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
   from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
 
   pyr = read_pyramid(src)
-  plan = trainer.plan_for(cfg, images.shape[1], images.shape[2])
+  plan = config_lib.scale_plan(cfg, images.shape[1], images.shape[2])
   if tuple(pyr["shapes"]) != tuple(plan.shapes):
     raise ConversionError(
       f"the PyTorch pyramid in {src} has scales {pyr['shapes']} but this image and config "
       f"give {list(plan.shapes)}: use the image the PyTorch run was trained on and its "
       "--config.max_size / min_size / scale_factor"
     )
-  net = trainer.net_config(cfg)
+  net = config_lib.net_settings(cfg)
   os.makedirs(workdir, exist_ok=True)
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
   try:

@@ -179,7 +179,7 @@ def preflight(
     return  # nothing to inpaint: run_inpaint writes the input unchanged
   check_hole(hole, mask_path)
   try:
-    plan = trainer.plan_for(cfg, *pixels.shape[:2])
+    plan = defaults.scale_plan(cfg, *pixels.shape[:2])
   except ValueError as e:
     raise UsageError(f"{image_path}: {e}") from e
   coarsest = pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode)[0]

@@ -19,6 +19,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import numpy as np
 
+from singan_jax import config as config_lib
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.core import pyramid
@@ -227,7 +228,7 @@ def load_job(job: Job, cfg, size=None):
         "hole: keep at least 5% of the image known"
       )
     x, hole = train_inputs(job, size)
-    plan = trainer.plan_for(cfg, *x.shape[:2])
+    plan = config_lib.scale_plan(cfg, *x.shape[:2])
     coarse = pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode)[0]
     if coarse.sum() == 0:
       raise ValueError(
@@ -351,7 +352,7 @@ def train_bucket(cfg, workdir: str, bucket: Bucket, mesh: Mesh):
 def inpaint_job(cfg, pyr, bucket: Bucket, slot: int, job: Job) -> np.ndarray:
   """The inpainted image (H, W, 3) of the job at position slot of its bucket."""
   if bucket.size is None:
-    plan = trainer.plan_for(cfg, *job.pixels.shape[:2])  # own input size, bucket's shapes
+    plan = config_lib.scale_plan(cfg, *job.pixels.shape[:2])  # own input size, bucket's shapes
     own = dataclasses.replace(pyr, plan=plan)
     return inpaint_lib.inpaint(own, job.pixels, job.hole, cfg, slot, key_id=job.index)["output"]
   x, hole = train_inputs(job, bucket.size)

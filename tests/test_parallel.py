@@ -230,13 +230,13 @@ from singan_jax.bench import batch as bench_batch
 
 c = defaults.get_config()
 c.max_size, c.min_size, c.nfc, c.min_nfc, c.Dsteps, c.Gsteps = 24, 16, 8, 8, 2, 1
-plan = trainer.plan_for(c, 16, 20)
+plan = defaults.scale_plan(c, 16, 20)
 n, b = 1, 6
 f64 = lambda t: jax.tree.map(
     lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x, t)
 state, inputs = f64(bench_batch.batch_inputs(c, plan, n, b))
-iteration = jax.vmap(train_step.make_iteration(plan, n, trainer.net_config(c),
-                                              trainer.train_config(c)))
+iteration = jax.vmap(train_step.make_iteration(plan, n, defaults.net_settings(c),
+                                              defaults.train_settings(c)))
 mesh = parallel.make_mesh()
 devices = parallel.MeshDevices(mesh)
 step, sharded_step = jax.jit(iteration), jax.jit(devices.map(iteration))

@@ -15,14 +15,9 @@ from singan_jax.core import sampling  # noqa: E402
 from singan_jax import convert as torch_convert  # noqa: E402
 from singan_jax.train import loop as trainer  # noqa: E402
 
-try:
-  from singan_jax import reference as ref
-  from singan_jax.reference import export
-  from singan_jax.reference import parity
-except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
-  import torch_reference as ref
-  from torch_reference import export
-  from torch_reference import parity
+from singan_jax import reference as ref
+from singan_jax.reference import export
+from singan_jax.reference import parity
 
 pytestmark = pytest.mark.parity
 NFC = 8
@@ -97,7 +92,7 @@ def _config(tmp_path, h, w):
 def test_converted_2019_pyramid_restores_and_inpaints(tmp_path):
   h, w = 30, 40
   cfg, pixels, hole = _config(tmp_path, h, w)
-  plan = trainer.plan_for(cfg, h, w)
+  plan = defaults.scale_plan(cfg, h, w)
   assert plan.num_scales == 3
   g = torch.Generator().manual_seed(5)
   Gs, Ds, z_opts, amps = [], [], [], []

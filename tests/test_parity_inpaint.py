@@ -12,12 +12,8 @@ from singan_jax.inpaint import fill  # noqa: E402
 from singan_jax.inpaint import inpaint  # noqa: E402
 from singan_jax.core import pyramid  # noqa: E402
 
-try:
-  from singan_jax import reference as ref
-  from singan_jax.reference import parity
-except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
-  import torch_reference as ref
-  from torch_reference import parity
+from singan_jax import reference as ref
+from singan_jax.reference import parity
 
 pytestmark = pytest.mark.parity
 # (H, W, max_size, min_size): paper defaults on a 590x887 photo, and tiny test pyramids.

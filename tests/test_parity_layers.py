@@ -12,12 +12,8 @@ from singan_jax.core import models  # noqa: E402
 from singan_jax.core import partial_conv  # noqa: E402
 from singan_jax.core import resize as resize_lib  # noqa: E402
 
-try:
-  from singan_jax import reference as ref
-  from singan_jax.reference import parity
-except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
-  import torch_reference as ref
-  from torch_reference import parity
+from singan_jax import reference as ref
+from singan_jax.reference import parity
 
 pytestmark = pytest.mark.parity
 DTYPES = ("float32", "float64")

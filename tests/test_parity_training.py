@@ -20,12 +20,8 @@ from singan_jax.core import sampling  # noqa: E402
 from singan_jax import convert as torch_convert  # noqa: E402
 from singan_jax.train import step as train_step  # noqa: E402
 
-try:
-  from singan_jax import reference as ref
-  from singan_jax.reference import parity
-except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
-  import torch_reference as ref
-  from torch_reference import parity
+from singan_jax import reference as ref
+from singan_jax.reference import parity
 
 H, W = 25, 30
 NFC = 8

@@ -6,10 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-try:
-  from singan_jax import reference as ref
-except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
-  import torch_reference as ref
+from singan_jax import reference as ref
 
 
 @pytest.fixture(autouse=True, scope="module")

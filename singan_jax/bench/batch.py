@@ -36,7 +36,7 @@ def scale_indices(plan) -> dict:
 def batch_inputs(cfg, plan, n: int, b: int, seed: int = 0):
   """(state, inputs) of scale n for b images: random networks for scales 0..n, a real image
   with a square hole. Shapes as trainer._train_scale builds them."""
-  net, tc = trainer.net_config(cfg, b), trainer.train_config(cfg)
+  net, tc = defaults.net_settings(cfg, b), defaults.train_settings(cfg)
   rng = np.random.default_rng(seed)
   # Jitted: one compile per scale instead of one per eager op of the init.
   init = jax.jit(trainer.init_networks, static_argnums=(0, 1, 2, 4, 5))
@@ -68,7 +68,7 @@ def batch_inputs(cfg, plan, n: int, b: int, seed: int = 0):
 def images_per_second(cfg, plan, n: int, b: int, repeats: int, iters: int) -> tuple[float, float]:
   """(images/s, achieved GFLOP/s) of the jitted, vmapped scale-n iteration for b images:
   b / the median seconds per iteration; FLOPs from XLA's cost analysis of the program."""
-  net, tc = trainer.net_config(cfg, b), trainer.train_config(cfg)
+  net, tc = defaults.net_settings(cfg, b), defaults.train_settings(cfg)
   state, inputs = batch_inputs(cfg, plan, n, b)
   step = (
     jax.jit(jax.vmap(train_step.make_iteration(plan, n, net, tc))).lower(state, inputs).compile()
@@ -122,7 +122,7 @@ def main(argv):
     if v not in partial_conv.BATCHINGS:
       parser.error(f"--conv_batching: unknown {v!r}, use {','.join(partial_conv.BATCHINGS)}")
   pixels = image_io.read_image(image_io.example_paths()[0])
-  plan = trainer.plan_for(cfg, *pixels.shape[:2])
+  plan = defaults.scale_plan(cfg, *pixels.shape[:2])
   named = scale_indices(plan)
   unknown = set(args.scales.split(",")) - set(named)
   if unknown:

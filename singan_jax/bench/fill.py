@@ -84,7 +84,6 @@ def main(argv):
     record[f"{name}_first_s"] = round(first, 3)
     record[f"{name}_finite"] = finite
   if not args.no_port:
-    sys.path.insert(0, os.getcwd())
     from singan_jax.reference import inpaint as port  # pylint: disable=g-import-not-at-top
 
     t0 = time.perf_counter()

@@ -8,7 +8,6 @@ singan_jax/reference inject, eager, no_grad. The last line is one JSON object.
 """
 
 import argparse
-import os
 import sys
 import time
 
@@ -90,7 +89,6 @@ def main(argv):
     "bound_ms": round(gflop / ceil * 1e3, 1),
   }
   if not args.no_port:
-    sys.path.insert(0, os.getcwd())
     import torch  # pylint: disable=g-import-not-at-top
     from singan_jax import reference as ref  # pylint: disable=g-import-not-at-top
 

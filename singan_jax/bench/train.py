@@ -271,7 +271,6 @@ def extrapolate(plan, measured: dict, niter: int) -> float:
 def main(argv):
   args = parse(argv)
   cores = common.pin_threads(args.cores)
-  sys.path.insert(0, os.getcwd())  # singan_jax.reference, when run from the repository root
   from singan_jax.core import pyramid  # pylint: disable=g-import-not-at-top
 
   h_in, w_in, source = image_shape()

@@ -8,7 +8,7 @@ Batching (B images with B kernels under jax.vmap, as the batched trainer runs): 
 JAX's own rule, one convolution with B feature groups; 'unrolled' runs B ordinary convolutions
 in the same program (custom_vmap), because XLA:CPU's grouped convolution ran 2-4x slower than
 B single ones (README "Batched throughput"). 'auto' = unrolled on CPU, grouped elsewhere (and
-trainer.net_config picks grouped for one image: JAX's rule is then a plain convolution).
+config.net_settings picks grouped for one image: JAX's rule is then a plain convolution).
 """
 
 import jax

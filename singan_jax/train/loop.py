@@ -18,6 +18,7 @@ from jax.experimental.compilation_cache import compilation_cache
 import jax.numpy as jnp
 import numpy as np
 
+from singan_jax import config as config_lib
 from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax.io import images as image_io
 from singan_jax.core import losses
@@ -47,17 +48,6 @@ class TrainedPyramid:
     ]
 
 
-def net_config(cfg, batch: int = 1) -> sampling.NetConfig:
-  """The networks' static settings for a batch of `batch` images. conv_batching 'auto' is
-  JAX's own rule for one image (a plain convolution: nothing to unroll)."""
-  batching = cfg.get("conv_batching", "auto")
-  if batching == "auto" and batch == 1:
-    batching = "grouped"
-  return sampling.NetConfig(
-    cfg.num_layer, bool(cfg.partial), cfg.pconv_norm, cfg.get("compute_dtype", "float32"), batching
-  )
-
-
 def enable_compilation_cache(cfg) -> str:
   """Turns on JAX's persistent compilation cache (cfg.compilation_cache_dir, else
   $SINGAN_JAX_CACHE_DIR) so a second run of the same shapes compiles nothing; returns the
@@ -70,27 +60,6 @@ def enable_compilation_cache(cfg) -> str:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     compilation_cache.reset_cache()  # re-read the directory even if jax compiled before
   return path
-
-
-def train_config(cfg) -> train_step.TrainConfig:
-  return train_step.TrainConfig(
-    cfg.niter,
-    cfg.lr_g,
-    cfg.lr_d,
-    cfg.beta1,
-    cfg.gamma,
-    cfg.lr_drop,
-    cfg.Gsteps,
-    cfg.Dsteps,
-    cfg.lambda_grad,
-    cfg.alpha,
-  )
-
-
-def plan_for(cfg, h: int, w: int) -> pyramid.ScalePlan:
-  return pyramid.make_plan(
-    h, w, cfg.max_size, cfg.min_size, cfg.scale_factor, cfg.nfc, cfg.min_nfc, cfg.nfc_cap
-  )
 
 
 def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
@@ -114,9 +83,9 @@ def batch_pyramids(cfg, images, holes):
   """(plan, reals, knowns) of a batch: a (B, H, W, 3) array, or a list of (H_i, W_i, 3)
   images whose scale plans share their shapes (a bucket; the plan is the first image's)."""
   if isinstance(images, np.ndarray):
-    plan = plan_for(cfg, *images.shape[1:3])
+    plan = config_lib.scale_plan(cfg, *images.shape[1:3])
     return (plan, *build_pyramids(cfg, plan, images, holes))
-  plans = [plan_for(cfg, *x.shape[:2]) for x in images]
+  plans = [config_lib.scale_plan(cfg, *x.shape[:2]) for x in images]
   if any(p.shapes != plans[0].shapes for p in plans):
     raise ValueError(
       "a batch given as a list must share one pyramid shape: group the "
@@ -236,7 +205,7 @@ def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> Tra
   if ids.shape != (b,):
     raise ValueError(f"image_ids has shape {ids.shape}: give one id per image ({b})")
   devices = devices or LocalDevices()
-  net, tc = net_config(cfg, b), train_config(cfg)
+  net, tc = config_lib.net_settings(cfg, b), config_lib.train_settings(cfg)
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
   flat = lambda xs: xs if isinstance(xs, np.ndarray) else np.concatenate([np.ravel(x) for x in xs])
   identity = run_identity(cfg, plan, flat(images), flat(holes))
