@@ -17,7 +17,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.image = ""
   c.mask = ""
   c.seed = 0
-  # Batched runs (singan_jax/parallel.py): a glob of images (mask beside each as
+  # Batched runs (singan_jax/pipeline.py): a glob of images (mask beside each as
   # NAME_mask.png) or a manifest (.csv / .jsonl: image, mask, output). Empty: one image.
   c.images = ""
   c.common_size = ""  # "HxW": resize every image to it (one bucket); "": own size

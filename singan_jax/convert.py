@@ -273,7 +273,7 @@ def main(argv):
 
   from singan_jax import config as defaults  # pylint: disable=g-import-not-at-top
   from singan_jax.io import images as image_io  # pylint: disable=g-import-not-at-top
-  from singan_jax import main as main_lib  # pylint: disable=g-import-not-at-top
+  from singan_jax import inputs  # pylint: disable=g-import-not-at-top
 
   if len(argv) > 1:
     raise SystemExit(f"singan-jax convert: unexpected arguments: {' '.join(argv[1:])}")
@@ -284,10 +284,10 @@ def main(argv):
     )
   cfg = fl.config if fl.config is not None else defaults.get_config()
   try:
-    main_lib.validate_config(cfg)
-    pixels, hole, _, _ = main_lib.load_inputs(cfg)
+    inputs.validate_config(cfg)
+    pixels, hole, _, _ = inputs.load_inputs(cfg)
     shapes = convert(fl.src, fl.workdir, cfg, image_io.to_float(pixels)[None], hole[None])
-  except (ConversionError, image_io.ImageError, main_lib.UsageError, ValueError) as e:
+  except (ConversionError, image_io.ImageError, inputs.UsageError, ValueError) as e:
     print(f"singan-jax convert: error: {e}", file=sys.stderr)
     raise SystemExit(2) from e
   print(

@@ -12,8 +12,12 @@ import numpy as np
 import pytest
 
 from singan_jax import config as defaults
+from singan_jax import distributed
+from singan_jax import jobs as jobs_lib
+from singan_jax import inputs
+from singan_jax import pipeline
+from singan_jax.core import resize as resize_lib
 from singan_jax.io import images as image_io
-from singan_jax import parallel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,13 +55,14 @@ def test_glob_pairs_masks_and_reports_a_missing_one(tmp_path):
   write_pair(tmp_path, "b", 16, 20, 1)
   lonely, _ = write_pair(tmp_path, "c", 16, 20, 2)
   os.remove(str(tmp_path / "c_mask.png"))
-  jobs = parallel.list_jobs(str(tmp_path / "*.png"), str(tmp_path / "out"))
+  jobs = jobs_lib.list_jobs(str(tmp_path / "*.png"), str(tmp_path / "out"))
   assert [os.path.basename(j.image) for j in jobs] == ["a.png", "b.png", "c.png"]
   assert jobs[0].mask == str(tmp_path / "a_mask.png")
   assert jobs[1].output == str(tmp_path / "out" / "b" / "inpainted.png")
   assert [j.index for j in jobs] == [0, 1, 2]
-  assert parallel.load_job(jobs[2], tiny_config()) is None
+  assert jobs_lib.load_job(jobs[2], tiny_config()) is None
   assert jobs[2].status == "failed" and "no mask" in jobs[2].reason
+  assert "needs a hole mask" in jobs[2].reason  # the single image's message
 
 
 def test_csv_and_jsonl_manifests_resolve_paths(tmp_path):
@@ -68,7 +73,7 @@ def test_csv_and_jsonl_manifests_resolve_paths(tmp_path):
   (sub / "list.csv").write_text(
     f"image,mask,output\na.png,a_mask.png,one.png\nb.png,{sub / 'b_mask.png'},\n"
   )
-  jobs = parallel.list_jobs(str(sub / "list.csv"), str(tmp_path / "w"))
+  jobs = jobs_lib.list_jobs(str(sub / "list.csv"), str(tmp_path / "w"))
   assert jobs[0].image == str(sub / "a.png") and jobs[0].mask == str(sub / "a_mask.png")
   assert jobs[0].output == str(tmp_path / "w" / "one.png")
   assert jobs[1].mask == str(sub / "b_mask.png")
@@ -79,7 +84,7 @@ def test_csv_and_jsonl_manifests_resolve_paths(tmp_path):
     + json.dumps({"image": "b.png", "mask": "b_mask.png", "output": str(tmp_path / "b.png")})
     + "\n"
   )
-  jobs = parallel.list_jobs(str(sub / "list.jsonl"), str(tmp_path / "w"))
+  jobs = jobs_lib.list_jobs(str(sub / "list.jsonl"), str(tmp_path / "w"))
   assert [j.mask for j in jobs] == [str(sub / "a_mask.png"), str(sub / "b_mask.png")]
   assert jobs[1].output == str(tmp_path / "b.png")
 
@@ -89,7 +94,7 @@ def test_duplicate_outputs_fail_the_later_job(tmp_path):
   (tmp_path / "m.csv").write_text(
     "image,mask,output\na.png,a_mask.png,x.png\na.png,a_mask.png,x.png\n"
   )
-  jobs = parallel.list_jobs(str(tmp_path / "m.csv"), str(tmp_path))
+  jobs = jobs_lib.list_jobs(str(tmp_path / "m.csv"), str(tmp_path))
   assert jobs[0].status == "pending"
   assert jobs[1].status == "failed" and "also job 0's output" in jobs[1].reason
 
@@ -105,14 +110,14 @@ def test_duplicate_outputs_fail_the_later_job(tmp_path):
 def test_bad_manifests_name_the_problem(tmp_path, name, text, message):
   (tmp_path / name).write_text(text)
   with pytest.raises(ValueError, match=message):
-    parallel.list_jobs(str(tmp_path / name), str(tmp_path))
+    jobs_lib.list_jobs(str(tmp_path / name), str(tmp_path))
 
 
 def test_empty_glob_and_missing_manifest_are_errors(tmp_path):
   with pytest.raises(ValueError, match="matches no image"):
-    parallel.list_jobs(str(tmp_path / "*.png"), str(tmp_path))
+    jobs_lib.list_jobs(str(tmp_path / "*.png"), str(tmp_path))
   with pytest.raises(ValueError, match="does not exist"):
-    parallel.list_jobs(str(tmp_path / "nope.csv"), str(tmp_path))
+    jobs_lib.list_jobs(str(tmp_path / "nope.csv"), str(tmp_path))
 
 
 # -- buckets -------------------------------------------------------------------------------
@@ -127,8 +132,9 @@ def test_buckets_group_equal_pyramids_and_skip_bad_images(tmp_path):
   write_pair(tmp_path, "f", 16, 20, 4)
   image_io.write_image(str(tmp_path / "f_mask.png"), np.full((16, 20), 255, np.uint8))
   (tmp_path / "e_mask.png").write_bytes(b"")
-  jobs = parallel.list_jobs(str(tmp_path / "*.png"), str(tmp_path / "w"))
-  buckets = parallel.make_buckets(jobs, tiny_config())
+  jobs = jobs_lib.list_jobs(str(tmp_path / "*.png"), str(tmp_path / "w"))
+  jobs_lib.load_jobs(jobs, tiny_config())
+  buckets = jobs_lib.make_buckets(jobs)
   names = [[os.path.basename(j.image) for j in b.jobs] for b in buckets]
   assert names == [["a.png", "b.png"], ["c.png"]]
   assert buckets[0].plan.shapes == ((16, 20), (16, 20))
@@ -142,19 +148,22 @@ def test_buckets_group_equal_pyramids_and_skip_bad_images(tmp_path):
 def test_common_size_puts_every_image_in_one_bucket(tmp_path):
   write_pair(tmp_path, "a", 16, 20, 0)
   write_pair(tmp_path, "c", 21, 17, 2)
-  jobs = parallel.list_jobs(str(tmp_path / "*.png"), str(tmp_path / "w"))
-  buckets = parallel.make_buckets(jobs, tiny_config(common_size="16x20"))
+  jobs = jobs_lib.list_jobs(str(tmp_path / "*.png"), str(tmp_path / "w"))
+  cfg = tiny_config(images=str(tmp_path / "*.png"), common_size="16x20")
+  size = inputs.common_size(cfg)
+  jobs_lib.load_jobs(jobs, cfg, size=size)
+  buckets = jobs_lib.make_buckets(jobs, size)
   assert len(buckets) == 1 and len(buckets[0].jobs) == 2 and buckets[0].size == (16, 20)
-  x, hole = parallel.train_inputs(jobs[1], (16, 20))
+  x, hole = inputs.train_inputs(jobs[1].pixels, jobs[1].hole, (16, 20))
   assert x.shape == (16, 20, 3) and hole.shape == (16, 20) and hole.any()
   assert jobs[1].pixels.shape == (21, 17, 3)  # the job keeps its own resolution
   with pytest.raises(ValueError, match="HxW"):
-    parallel.parse_size("16 by 20")
+    inputs.parse_size("16 by 20")
 
 
 def test_resize_to_keeps_constants_and_hits_the_size():
   x = np.full((21, 17, 3), 0.25, np.float32)
-  y = parallel.resize_to(x, (8, 30))
+  y = np.asarray(resize_lib.resize_to(x, (8, 30)))
   assert y.shape == (8, 30, 3)
   np.testing.assert_allclose(y, 0.25, atol=1e-6)
 
@@ -164,16 +173,16 @@ def test_resize_to_keeps_constants_and_hits_the_size():
 
 @pytest.mark.parametrize("b,multiple,padded", [(1, 1, 1), (6, 4, 8), (8, 4, 8), (3, 8, 8)])
 def test_padded_size(b, multiple, padded):
-  assert parallel.padded_size(b, multiple) == padded
+  assert distributed.padded_size(b, multiple) == padded
 
 
 def test_place_shards_the_image_axis_and_keeps_values():
-  mesh = parallel.make_mesh()
-  place = parallel.make_place(mesh)
-  b = parallel.padded_size(3, mesh.size)
+  mesh = distributed.make_mesh()
+  place = distributed.make_place(mesh)
+  b = distributed.padded_size(3, mesh.size)
   tree = {"x": np.arange(b * 6, dtype=np.float32).reshape(b, 2, 3), "k": np.arange(b)}
   placed = place(tree)
-  assert placed["x"].sharding.spec == jax.sharding.PartitionSpec(parallel.MESH_AXIS)
+  assert placed["x"].sharding.spec == jax.sharding.PartitionSpec(distributed.MESH_AXIS)
   assert len(placed["x"].addressable_shards) == jax.local_device_count()
   np.testing.assert_array_equal(np.asarray(placed["x"]), tree["x"])
   again = place(placed)
@@ -182,11 +191,11 @@ def test_place_shards_the_image_axis_and_keeps_values():
 
 def test_report_lists_every_image(tmp_path):
   jobs = [
-    parallel.Job(0, "a.png", "a_mask.png", "out/a.png", "done"),
-    parallel.Job(1, "b.png", "b_mask.png", "out/b.png"),
+    jobs_lib.Job(0, "a.png", "a_mask.png", "out/a.png", "done"),
+    jobs_lib.Job(1, "b.png", "b_mask.png", "out/b.png"),
   ]
   jobs[1].fail("mask b_mask.png is 3x3, image is 4x4")
-  text = parallel.report(jobs)
+  text = pipeline.report(jobs)
   assert "done    a.png -> out/a.png" in text
   assert "failed  b.png: mask b_mask.png is 3x3" in text
   assert text.splitlines()[-1] == "1 of 2 image(s) done, 1 failed"
@@ -223,7 +232,7 @@ import json, sys
 import jax, jax.numpy as jnp, numpy as np
 jax.config.update("jax_enable_x64", True)
 from singan_jax import config as defaults
-from singan_jax import parallel
+from singan_jax import distributed
 from singan_jax.train import step as train_step
 from singan_jax.train import loop as trainer
 from singan_jax.bench import batch as bench_batch
@@ -237,10 +246,10 @@ f64 = lambda t: jax.tree.map(
 state, inputs = f64(bench_batch.batch_inputs(c, plan, n, b))
 iteration = jax.vmap(train_step.make_iteration(plan, n, defaults.net_settings(c),
                                               defaults.train_settings(c)))
-mesh = parallel.make_mesh()
-devices = parallel.MeshDevices(mesh)
+mesh = distributed.make_mesh()
+devices = distributed.MeshDevices(mesh)
 step, sharded_step = jax.jit(iteration), jax.jit(devices.map(iteration))
-pad = parallel.padded_size(b, mesh.size) - b
+pad = distributed.padded_size(b, mesh.size) - b
 grow = lambda t: jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, 0)]), t)
 sb, ib = devices.place(grow(state)), devices.place(grow(inputs))
 singles = [jax.tree.map(lambda x: x[i:i + 1], (state, inputs)) for i in range(b)]
@@ -283,7 +292,7 @@ sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
 from test_parallel import tiny_config, write_pair
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint
-from singan_jax import parallel
+from singan_jax import pipeline
 from singan_jax.train import loop as trainer
 
 data = os.path.join(tmp, "data"); os.makedirs(data)
@@ -295,7 +304,7 @@ for i in range(6):  # two sizes, one pyramid shape: one bucket of 6, padded to 8
 open(os.path.join(data, "list.jsonl"), "w").write("\\n".join(rows) + "\\n")
 cfg = tiny_config(images=os.path.join(data, "list.jsonl"))
 work = os.path.join(tmp, "work")
-jobs = parallel.run(cfg, work, "inpaint")
+jobs = pipeline.run_jobs(cfg, work, "inpaint")
 buckets = [d for d in os.listdir(work) if d.startswith("bucket_")]
 metrics = [json.loads(l) for l in open(os.path.join(work, buckets[0], "metrics.jsonl"))]
 res = {"status": [j.status for j in jobs], "buckets": len(buckets), "out_diff": 0,

@@ -68,5 +68,20 @@ def resize(x, scale: float, out_hw: tuple[int, int] | None = None):
   oh, ow = out_hw if out_hw is not None else (output_length(h, scale), output_length(w, scale))
   mh = jnp.asarray(resize_matrix(h, float(scale), oh), x.dtype)
   mw = jnp.asarray(resize_matrix(w, float(scale), ow), x.dtype)
+  return _apply(mh, mw, x)
+
+
+def resize_to(x, out_hw: tuple[int, int]):
+  """Resizes x (..., H, W, C) to exactly out_hw, each axis by its own factor (out / in), e.g.
+  a batch's images to one common size and the result back to the input's size."""
+  x = jnp.asarray(x)
+  h, w = x.shape[-3], x.shape[-2]
+  mh = jnp.asarray(resize_matrix(h, out_hw[0] / h, out_hw[0]), x.dtype)
+  mw = jnp.asarray(resize_matrix(w, out_hw[1] / w, out_hw[1]), x.dtype)
+  return _apply(mh, mw, x)
+
+
+def _apply(mh, mw, x):
+  """x (..., H, W, C) with its rows mixed by mh (oh, H) and its columns by mw (ow, W)."""
   y = jnp.einsum("oh,...hwc->...owc", mh, x, precision="highest")
   return jnp.einsum("pw,...owc->...opc", mw, y, precision="highest")

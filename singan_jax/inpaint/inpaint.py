@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from singan_jax import inputs
 from singan_jax.inpaint import candidates
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.io import images as image_io
@@ -22,17 +23,8 @@ from singan_jax.core import sampling
 
 
 def resolve_inject_scale(cfg, plan: pyramid.ScalePlan) -> int:
-  """The injection scale n in 1..N: cfg.inject_scale, or round(inject_fraction * N) if < 0."""
-  stop = plan.stop_scale
-  if cfg.inject_scale < 0:
-    return int(min(max(round(cfg.inject_fraction * stop), 1), stop))
-  if not 1 <= cfg.inject_scale <= stop:
-    raise ValueError(
-      f"injection scale {cfg.inject_scale} is out of range for this "
-      f"{plan.num_scales}-scale pyramid: use --config.inject_scale in 1..{stop}"
-      " (or -1 for round(inject_fraction * N))"
-    )
-  return int(cfg.inject_scale)
+  """The injection scale n in 1..N (inputs.inject_scale: the range check and its message)."""
+  return inputs.inject_scale(cfg, plan)
 
 
 def disk(radius: float) -> np.ndarray:

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax import config as config_lib
+from singan_jax import inputs
 from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax.io import images as image_io
 from singan_jax.core import losses
@@ -70,12 +71,9 @@ def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
   ]
   knowns = [np.stack([m[s] for m in per_image])[:, None] for s in range(plan.num_scales)]
   coarse_known = knowns[0].reshape(len(images), -1).sum(axis=1)
-  if (coarse_known == 0).any():
-    raise ValueError(
-      f"the hole covers the whole coarsest scale {plan.shapes[0]} (mask threshold "
-      f"{cfg.mask_threshold}), so there is nothing to learn from: use a smaller hole, a "
-      "larger --config.mask_threshold, or --config.mask_mode=bbox"
-    )
+  if (coarse_known == 0).any():  # the pipeline refuses this before training (inputs.py)
+    i = int(np.argmin(coarse_known))
+    raise ValueError(inputs.no_known_at_coarsest(f"the mask of image {i}", plan, cfg))
   return reals, knowns
 
 
@@ -89,7 +87,7 @@ def batch_pyramids(cfg, images, holes):
   if any(p.shapes != plans[0].shapes for p in plans):
     raise ValueError(
       "a batch given as a list must share one pyramid shape: group the "
-      "images into buckets first (singan_jax.parallel.make_buckets)"
+      "images into buckets first (singan_jax.jobs.make_buckets)"
     )
   per_image = [
     build_pyramids(cfg, p, x[None], hole[None]) for p, x, hole in zip(plans, images, holes)
@@ -177,7 +175,7 @@ def _fmt_time(seconds: float) -> str:
 
 class LocalDevices:
   """Default placement: arrays stay where jax puts them, the iteration runs as it is.
-  (singan_jax.parallel.MeshDevices shards the image axis over a device mesh instead.)"""
+  (singan_jax.distributed.MeshDevices shards the image axis over a device mesh instead.)"""
 
   @staticmethod
   def place(tree):
@@ -195,7 +193,7 @@ def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> Tra
   holes: (B, H, W) bool (or a list), True = hole. image_ids: (B,) ints that key each image's
   random draws (default 0..B-1), so an image trains the same alone or in any batch.
   devices: place(tree) puts per-image pytrees (leading image axis) on devices, map(fn) wraps
-  the batched iteration (parallel.MeshDevices: sharded over a mesh); default LocalDevices.
+  the batched iteration (distributed.MeshDevices: sharded over a mesh); default LocalDevices.
   """
   os.makedirs(workdir, exist_ok=True)
   enable_compilation_cache(cfg)
