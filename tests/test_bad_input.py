@@ -2,12 +2,17 @@
 
 Every refused case must exit non-zero with ONE line `singan-jax: error: <problem>: <fix>`, no
 traceback, and leave nothing behind (a workdir the run created is gone, a pre-existing one
-keeps its contents). The refused cases all fail before training, so they run concurrently
-in one fixture. Odd but supported formats (greyscale, RGBA, palette, 16-bit) must give the
-same result as the RGB file with the same pixels: they reuse one tiny trained pyramid.
+keeps its contents). Each case also runs as a batch of one (--config.images, a manifest with
+that one image writing workdir/inpainted.png) and must give the same message: as the run's
+error line (exit status 2) for the config and the workdir, as the image's line of the status
+report (exit status 3) for the image, its mask and its output. The refused cases all fail
+before training, so they run concurrently in one fixture. Odd but supported formats
+(greyscale, RGBA, palette, 16-bit) must give the same result as the RGB file with the same
+pixels: they reuse one tiny trained pyramid.
 """
 
 import concurrent.futures
+import csv
 import os
 import shutil
 import subprocess
@@ -252,6 +257,19 @@ REFUSED = {
 }
 
 
+# Cases refused for the whole run, before any image is read: a batch fails them the same way.
+RUN_LEVEL = {
+  "niter_negative",
+  "scale_factor_one",
+  "scale_factor_above_one",
+  "min_size_absurd",
+  "inject_scale_zero",
+  "unknown_fill",
+  "workdir_is_file",
+  "workdir_unwritable",
+}
+
+
 def _snapshot(folder):
   return sorted(
     os.path.relpath(os.path.join(root, n), folder)
@@ -260,23 +278,51 @@ def _snapshot(folder):
   )
 
 
+def as_batch(args, d):
+  """The same run as a batch of one: --config.image/--config.mask become a manifest row whose
+  output is workdir/inpainted.png, the single image's output."""
+  value = lambda flag: next((a[len(flag) :] for a in args if a.startswith(flag)), "")
+  image, mask = value("--config.image="), value("--config.mask=")
+  with open(d / "batch.csv", "w", newline="", encoding="utf-8") as f:
+    csv.writer(f).writerows([["image", "mask", "output"], [image, mask, "inpainted.png"]])
+  rest = [a for a in args if not a.startswith(("--config.image=", "--config.mask="))]
+  return [*rest, f"--config.images={d / 'batch.csv'}"], image
+
+
+def _prepare(tmp_path_factory, case, batch):
+  """(CLI args, workdir, listing of the workdir before the run or None, folder, image)."""
+  d = tmp_path_factory.mktemp(f"{case}_batch" if batch else case)
+  args = REFUSED[case][0](d)
+  if not any(a.startswith("--workdir=") for a in args):
+    args.append(f"--workdir={d / 'work'}")
+  args, image = as_batch(args, d) if batch else (args, None)
+  workdir = next(a for a in args if a.startswith("--workdir="))[len("--workdir=") :]
+  before = _snapshot(workdir) if os.path.isdir(workdir) else None
+  return ["--mode=inpaint", *TINY, *args], workdir, before, d, image
+
+
 @pytest.fixture(scope="module")
 def refused_runs(tmp_path_factory):
-  """Runs every REFUSED case concurrently: {id: (CompletedProcess, workdir, listing of the
-  workdir before the run or None if it did not exist)}."""
+  """Runs every REFUSED case alone and as a batch of one, concurrently: {(id, batch):
+  (CompletedProcess, workdir, listing of the workdir before the run or None, folder, image)}."""
   cache = tmp_path_factory.getbasetemp() / "jax_cache"
-  jobs = {}
-  for case, (build, _) in REFUSED.items():
-    d = tmp_path_factory.mktemp(case)
-    args = build(d)
-    if not any(a.startswith("--workdir=") for a in args):
-      args.append(f"--workdir={d / 'work'}")
-    workdir = next(a for a in args if a.startswith("--workdir="))[len("--workdir=") :]
-    before = _snapshot(workdir) if os.path.isdir(workdir) else None
-    jobs[case] = (["--mode=inpaint", *TINY, *args], workdir, before)
+  jobs = {
+    (case, batch): _prepare(tmp_path_factory, case, batch)
+    for case in REFUSED
+    for batch in (False, True)
+  }
   with concurrent.futures.ThreadPoolExecutor(4) as pool:
-    futures = {case: pool.submit(run_cli, job[0], cache) for case, job in jobs.items()}
-    return {case: (fut.result(), *jobs[case][1:]) for case, fut in futures.items()}
+    futures = {key: pool.submit(run_cli, job[0], cache) for key, job in jobs.items()}
+    return {key: (fut.result(), *jobs[key][1:]) for key, fut in futures.items()}
+
+
+def _error_line(proc):
+  """The one `singan-jax: error:` line of a refused run (and no traceback)."""
+  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+  assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("singan-jax: error:")]
+  assert len(lines) == 1, proc.stderr[-2000:]
+  return lines[0]
 
 
 def test_at_least_twenty_refused_cases():
@@ -285,20 +331,41 @@ def test_at_least_twenty_refused_cases():
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_refused_with_one_line_and_nothing_left(case, refused_runs):
-  proc, workdir, before = refused_runs[case]
+  proc, workdir, before, _, _ = refused_runs[case, False]
   after = _snapshot(workdir) if os.path.isdir(workdir) else None
-  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-  assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-  lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("singan-jax: error:")]
-  assert len(lines) == 1, proc.stderr[-2000:]
+  line = _error_line(proc)
   expected = REFUSED[case][1]
   for fragment in (expected,) if isinstance(expected, str) else expected:
-    assert fragment in lines[0], lines[0]
-  assert ": " in lines[0][len("singan-jax: error: ") :], "the line must name a fix"
+    assert fragment in line, line
+  assert ": " in line[len("singan-jax: error: ") :], "the line must name a fix"
   if before is None:
     assert after is None or not os.path.isdir(workdir), f"{workdir} was left: {after}"
   else:  # a workdir that existed keeps what it held (plus the lock file)
     assert set(after) <= set(before) | {".lock"}, (before, after)
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_a_batch_of_one_gets_the_same_message(case, refused_runs):
+  single, _, _, d, _ = refused_runs[case, False]
+  proc, workdir, before, db, image = refused_runs[case, True]
+  message = _error_line(single)[len("singan-jax: error: ") :]
+  if case in RUN_LEVEL:
+    batch_message = _error_line(proc)[len("singan-jax: error: ") :]
+  else:  # the image fails alone: its line of the status report, exit status 3
+    assert proc.returncode == 3, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("failed ")]
+    assert len(failed) == 1 and failed[0].startswith(f"failed  {image}: "), proc.stdout
+    batch_message = failed[0][len(f"failed  {image}: ") :]
+    assert proc.stdout.splitlines()[-1] == "0 of 1 image(s) done, 1 failed", proc.stdout
+  # The same words, up to the folder each variant's files live in.
+  assert batch_message.replace(str(db), "<d>") == message.replace(str(d), "<d>")
+  after = _snapshot(workdir) if os.path.isdir(workdir) else None
+  report = {"status.json"} if case not in RUN_LEVEL else set()  # nothing trained or written
+  if before is None:
+    assert after is None or set(after) <= {".lock"} | report, f"{workdir} was left: {after}"
+  else:
+    assert set(after) <= set(before) | {".lock"} | report, (before, after)
 
 
 # ----------------------------------------------------------------------------- accepted cases
