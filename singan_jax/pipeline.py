@@ -191,6 +191,7 @@ def inpaint_and_write(cfg, pyr, bucket, slot: int, job, strict: bool) -> None:
 
 
 def write_float_image(path, x, dtype=np.uint8):
+  """Writes a float image in [-1, 1] as `dtype` pixels (the input's: 8 or 16 bit)."""
   image_io.write_image(path, image_io.from_float(np.asarray(x), dtype))
 
 

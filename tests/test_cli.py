@@ -14,6 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 
+from singan_jax import workdir as workdir_lib
 from singan_jax.train import checkpoint as ckpt_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -167,6 +168,17 @@ def test_remove_stale_temps(tmp_path):
   removed = ckpt_lib.remove_stale_temps(str(tmp_path))
   assert sorted(removed) == sorted(str(tmp_path / s) for s in stale)
   assert all((tmp_path / k).exists() for k in keep)
+
+
+def test_workdir_cleanup_covers_the_buckets_of_a_batch(tmp_path):
+  bucket = tmp_path / "bucket_16x20_2s_0123456789"
+  bucket.mkdir()
+  for name in ("run.json", "run.json.tmp-7"):
+    (bucket / name).write_text("x")
+  (tmp_path / "run.json.tmp-8").write_text("x")
+  removed = workdir_lib.remove_stale_temps(str(tmp_path))
+  assert sorted(removed) == [str(bucket / "run.json.tmp-7"), str(tmp_path / "run.json.tmp-8")]
+  assert (bucket / "run.json").exists()
 
 
 def test_kill_hook_ignores_other_points_and_rejects_bad_specs(monkeypatch):
