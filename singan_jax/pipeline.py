@@ -64,7 +64,7 @@ def run_jobs(cfg, workdir: str, mode: str = "inpaint", mesh=None) -> list[jobs_l
     _settle(jobs, single)
     for job in jobs:
       if job.status == "pending" and job.plan is None:
-        copy_unchanged(job, mode)
+        copy_unchanged(job, mode, strict=single)
     buckets = jobs_lib.make_buckets(jobs, size)
     mesh = None if single else (distributed.make_mesh() if mesh is None else mesh)
     for bucket in buckets:
@@ -80,15 +80,22 @@ def _settle(jobs, single: bool) -> None:
     raise inputs.UsageError(jobs[0].reason)
 
 
-def copy_unchanged(job, mode: str) -> None:
-  """A job without a hole needs no pyramid: in inpaint mode its output is its input."""
+def copy_unchanged(job, mode: str, strict: bool) -> None:
+  """A job without a hole needs no pyramid: in inpaint mode its output is its input.
+  strict: raise a failed write (a single image); else fail the job alone."""
   if mode == "inpaint" and distributed.owner(job.index) == jax.process_index():
     logging.warning(
       "mask %s has no hole: nothing to inpaint, writing the input unchanged to %s",
       job.mask,
       job.output,
     )
-    image_io.write_image(job.output, job.pixels)
+    try:
+      image_io.write_image(job.output, job.pixels)
+    except image_io.ImageError as e:
+      if strict:
+        raise
+      job.fail(str(e))
+      return
   job.status, job.reason = "done", "no hole: input copied unchanged"
 
 
