@@ -21,6 +21,7 @@ import numpy as np
 
 from singan_jax import config as config_lib
 from singan_jax.io import images as image_io
+from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
@@ -360,7 +361,8 @@ def inpaint_job(cfg, pyr, bucket: Bucket, slot: int, job: Job) -> np.ndarray:
   result = inpaint_lib.inpaint(pyr, small, hole, cfg, slot, key_id=job.index)
   full = resize_to(result["generated"], job.pixels.shape[:2])
   ratio = max(job.pixels.shape[:2]) / max(pyr.plan.shapes[-1])
-  return inpaint_lib.blend(job.pixels, job.hole, full, cfg, ratio)[0]
+  alpha = blend_lib.blend_alpha(job.hole, cfg, ratio)
+  return blend_lib.composite(job.pixels, full, alpha)
 
 
 def run(cfg, workdir: str, mode: str = "inpaint", mesh: Mesh | None = None) -> list[Job]:
