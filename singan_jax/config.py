@@ -57,7 +57,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.patch_iters = 5
   c.inject_scale = -1  # 1..N; -1: round(inject_fraction * N)
   c.inject_fraction = 0.4  # 3 of 0..7 for the report's 8-scale example
-  c.blend_radius = 7.0  # in finest-scale pixels (scaled to the input's resolution)
+  c.coherence = True  # re-impose the known pixels after every scale of the injection
+  c.upscale = "sr"  # past the finest scale: "sr" (the finest generator at steps of
+  # 1/scale_factor, known pixels re-imposed) or "resize" (bicubic)
+  c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;
+  # "soft": the report's blend (dilate by blend_radius, blur by blend_sigma)
+  c.blend_feather = 2.0  # in input pixels; 0: only the hole changes
+  c.blend_radius = 7.0  # soft blend, in finest-scale pixels (scaled to the input's resolution)
   c.blend_sigma = 5.0
   c.num_candidates = 1  # K > 1: K draws in one vmap, keep the best by seam + patch
   # statistics (no ground truth; singan_jax/inpaint/candidates.py)

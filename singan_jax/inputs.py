@@ -12,6 +12,8 @@ from singan_jax import config as config_lib
 from singan_jax.core import partial_conv
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
+from singan_jax.inpaint import blend as blend_lib
+from singan_jax.inpaint import coherence
 from singan_jax.io import images as image_io
 
 FILL_METHODS = ("none", "mean", "local_means", "patchmatch")
@@ -79,6 +81,14 @@ _RULES = (
     "use 1..N (N = number of scales - 1) or -1 for automatic",
   ),
   ("inject_fraction", lambda c: 0 <= c.inject_fraction <= 1, "must lie in [0, 1]", "use 0.4"),
+  ("blend", lambda c: c.blend in blend_lib.BLENDS, "is unknown", f"use one of {blend_lib.BLENDS}"),
+  ("blend_feather", lambda c: c.blend_feather >= 0, "must be >= 0", "use 2 (px) or 0"),
+  (
+    "upscale",
+    lambda c: c.upscale in coherence.UPSCALES,
+    "is unknown",
+    f"use one of {coherence.UPSCALES}",
+  ),
   (
     "blend_radius",
     lambda c: c.blend_radius >= 0 and c.blend_sigma >= 0,

@@ -22,6 +22,7 @@ from singan_jax import jobs as jobs_lib
 from singan_jax import workdir as workdir_lib
 from singan_jax.core import resize as resize_lib
 from singan_jax.core import sampling
+from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax.train import loop as trainer
@@ -165,7 +166,8 @@ def inpaint_job(cfg, pyr, bucket, slot: int, job) -> dict:
   result = inpaint_lib.inpaint(pyr, small, hole, cfg, slot, key_id=job.index)
   full = np.asarray(resize_lib.resize_to(result["generated"], job.pixels.shape[:2]))
   ratio = max(job.pixels.shape[:2]) / max(pyr.plan.shapes[-1])
-  return {**result, "output": inpaint_lib.blend(job.pixels, job.hole, full, cfg, ratio)[0]}
+  alpha = blend_lib.blend_alpha(job.hole, cfg, ratio)
+  return {**result, "output": blend_lib.composite(job.pixels, full, alpha)}
 
 
 def inpaint_and_write(cfg, pyr, bucket, slot: int, job, strict: bool) -> None:

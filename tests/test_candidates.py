@@ -4,13 +4,14 @@ import jax
 import numpy as np
 import pytest
 
+from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import candidates
+from singan_jax.inpaint import coherence
 from singan_jax import config as defaults
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.core import pyramid
-from singan_jax.core import resize as resize_lib
 from singan_jax.train import loop as trainer
 
 
@@ -101,7 +102,8 @@ def test_k_candidates_returns_the_chosen_draw_and_keeps_known_pixels(trained):
   outside = r["soft"] == 0
   np.testing.assert_array_equal(r["output"][outside], pixels[outside])
   # The kept output is the blend of the kept draw, and the choice is reproducible.
-  want, _ = inpaint_lib.blend(pixels, hole, r["generated"], cfg, 1.0 / pyr.plan.scale1)
+  alpha = blend_lib.blend_alpha(hole, cfg, 1.0 / pyr.plan.scale1)
+  want = blend_lib.composite(pixels, r["generated"], alpha)
   np.testing.assert_array_equal(r["output"], want)
   np.testing.assert_array_equal(inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"], r["output"])
 
@@ -110,17 +112,18 @@ def test_one_candidate_is_the_plain_pipeline(trained):
   cfg, pyr, pixels, hole = trained
   assert cfg.num_candidates == 1
   r = inpaint_lib.inpaint(pyr, pixels, hole, cfg)
-  # fill -> inject -> generate -> blend by hand, with the keys inpaint derives.
+  # fill -> inject (known pixels re-imposed) -> upscale -> blend by hand, with inpaint's keys.
   key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 20_000)
   k_fill, k_gen = jax.random.split(key)
   x = jax.numpy.asarray(image_io.to_float(pixels))
   filled = fill_lib.fill(x, jax.numpy.asarray(~hole), cfg.fill, key=k_fill)
-  gen = inpaint_lib.generate(
-    pyr, inpaint_lib.select_image(pyr.frozen, 0), pyramid.finest(filled[None], pyr.plan), 1, k_gen
-  )
-  full = resize_lib.resize(gen, 1.0 / pyr.plan.scale1, pyr.plan.input_hw)[0]
-  want, _ = inpaint_lib.blend(pixels, hole, full, cfg, 1.0 / pyr.plan.scale1)
-  np.testing.assert_array_equal(r["output"], want)
+  frozen = inpaint_lib.select_image(pyr.frozen, 0)
+  anchors = coherence.anchors(filled, hole, pyr.plan)
+  finest = pyramid.finest(filled[None], pyr.plan)
+  gen = inpaint_lib.generate(pyr, frozen, finest, 1, k_gen, anchors)
+  full = inpaint_lib.to_input_size(pyr, frozen, gen, filled, hole, k_gen, cfg)
+  alpha = blend_lib.blend_alpha(hole, cfg, 1.0 / pyr.plan.scale1)
+  np.testing.assert_array_equal(r["output"], blend_lib.composite(pixels, np.asarray(full), alpha))
   assert r["candidate"] == 0
 
 

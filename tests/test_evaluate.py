@@ -29,7 +29,7 @@ def test_blob_is_one_piece_away_from_the_border():
   assert hole[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].mean() > 0.5  # compact
 
 
-def test_pooled_means_per_method():
+def test_pooled_medians_per_method():
   results = [
     {"hole": "rect", "scores": {"a": {"psnr": 10.0}, "b": {"psnr": 20.0}}},
     {"hole": "blob", "scores": {"a": {"psnr": 14.0}, "b": {"psnr": 30.0}}},
@@ -39,6 +39,8 @@ def test_pooled_means_per_method():
     "b": {"psnr": 25.0, "cases": 2},
   }
   assert evaluate.pooled(results, "blob")["b"] == {"psnr": 30.0, "cases": 1}
+  results.append({"hole": "rect", "scores": {"a": {"psnr": 100.0}}})  # an outlier
+  assert evaluate.pooled(results)["a"] == {"psnr": 14.0, "cases": 3}
 
 
 @pytest.mark.slow
@@ -69,6 +71,10 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path):
     "ours+cand",
     "ours+prog",
     "ours+cand+prog",
+    "ours:free",
+    "ours:resize",
+    "ours:soft",
+    "report",
     "vanilla",
   } <= methods
   for s in saved["pooled"].values():

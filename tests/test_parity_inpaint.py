@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 import jax.numpy as jnp  # noqa: E402
 
 from singan_jax.inpaint import fill  # noqa: E402
-from singan_jax.inpaint import inpaint  # noqa: E402
+from singan_jax.inpaint import blend  # noqa: E402
 from singan_jax.core import pyramid  # noqa: E402
 
 from singan_jax import reference as ref
@@ -84,7 +84,7 @@ def test_local_means_and_mean_fill():
 def test_soft_mask_and_blend(radius, sigma):
   for seed in (0, 1, 2):
     hole = _hole(40, 50, seed)
-    got = inpaint.soft_mask(hole, radius, sigma)
+    got = blend.soft_mask(hole, radius, sigma)
     want = ref.soft_mask(hole, radius, sigma)
     # Deliberate difference: ours forces the hole itself to 1 (never blends unknown pixels
     # back in) and zeroes values < 1e-7 (exact 0 far from the hole).

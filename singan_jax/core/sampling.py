@@ -100,11 +100,14 @@ def chain(
   mode: str,
   key=None,
   partial: bool = True,
+  anchors=None,
 ):
   """Runs scales start..len(frozen)-1 from x0 (B, h_start, w_start, 3).
 
-  mode 'rand' draws fresh noise (key required), 'rec' uses each scale's z_opt. Returns the
-  image at the last scale (B, h, w, 3), not upsampled.
+  mode 'rand' draws fresh noise (key required), 'rec' uses each scale's z_opt. anchors: per
+  scale (image, weight) re-imposed after that scale, weight * image + (1 - weight) * x (the
+  known pixels during inpainting); None: free generation. Returns the image at the last
+  scale (B, h, w, 3), not upsampled.
   """
   x = x0
   batch = x0.shape[0]
@@ -119,6 +122,9 @@ def chain(
     else:
       raise ValueError(f"draw mode {mode!r}: use 'rand' or 'rec'")
     x = run_frozen(gens[k], frozen[k].g_vars, z, x, frozen[k].noise_amp, partial)
+    if anchors is not None:
+      image, weight = anchors[k]
+      x = weight * image + (1.0 - weight) * x
   return x
 
 
@@ -172,7 +178,10 @@ def injection_input(finest_image, shapes, scale_factor: float, n: int):
   return resize_lib.resize(x, 1.0 / scale_factor, shapes[n])
 
 
-def inject(frozen, gens, shapes, scale_factor, finest_image, n: int, key, partial: bool = True):
-  """Injects finest_image (B, h_N, w_N, 3) at scale n and regenerates n..N with fresh noise."""
+def inject(
+  frozen, gens, shapes, scale_factor, finest_image, n: int, key, partial: bool = True, anchors=None
+):
+  """Injects finest_image (B, h_N, w_N, 3) at scale n and regenerates n..N with fresh noise
+  (anchors: see chain)."""
   x0 = injection_input(finest_image, shapes, scale_factor, n)
-  return chain(frozen, gens, shapes, scale_factor, x0, n, "rand", key, partial)
+  return chain(frozen, gens, shapes, scale_factor, x0, n, "rand", key, partial, anchors)

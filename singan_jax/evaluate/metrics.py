@@ -7,6 +7,7 @@ scores run once per image, on the host, after the inpainting.
 """
 
 import numpy as np
+from scipy import ndimage
 
 SSIM_SIGMA = 1.5  # Gaussian window of SSIM (Wang et al. 2004), truncated at 3.5 sigma
 PSNR_CAP = 100.0  # dB: an exact hole would be +inf, which JSON cannot hold
@@ -171,20 +172,61 @@ def patch_swd(
   return float(np.sqrt(np.mean((qh - qk) ** 2, axis=0)).mean())
 
 
+def detail_ratio(out, hole) -> float:
+  """Mean absolute neighbour difference (right and down pairs) inside the hole over the same
+  in the known region: about 1 when the hole is as detailed as its surroundings, below 1 when
+  it is smoother (blurry), above when noisier."""
+  a = _unit(out)
+  hole = _check_hole(hole, a.shape)
+  sums = {True: [0.0, 0], False: [0.0, 0]}
+  for axis in (0, 1):
+    n = a.shape[axis] - 1
+    diff = np.abs(np.diff(a, axis=axis)).mean(axis=-1)
+    first, second = np.take(hole, range(n), axis), np.take(hole, range(1, n + 1), axis)
+    for inside in (True, False):
+      both = (first & second) if inside else (~first & ~second)
+      sums[inside][0] += float(diff[both].sum())
+      sums[inside][1] += int(both.sum())
+  if min(sums[True][1], sums[False][1]) == 0:
+    raise ValueError("detail ratio needs neighbouring pixel pairs both in and both out of the hole")
+  known = sums[False][0] / sums[False][1]
+  return float((sums[True][0] / sums[True][1]) / max(known, 1e-12))
+
+
+def known_changed(out, given, hole, feather: float = 0.0) -> int:
+  """How many known pixels farther than `feather` px (Euclidean) from the hole differ from
+  the given image: 0 when the photo outside the hole and its feather is left as it was."""
+  a, b = np.asarray(out, np.float64), np.asarray(given, np.float64)
+  hole = _check_hole(hole, a.shape)
+  far = ndimage.distance_transform_edt(~hole) > feather
+  return int((np.abs(a - b).max(axis=-1)[far] > 1e-6).sum())
+
+
 def no_reference(out, hole) -> dict:
   """The ground-truth-free scores: {'seam', 'patch_swd'}."""
   return {"seam": seam(out, hole), "patch_swd": patch_swd(out, hole)}
 
 
-def score(out, truth, hole) -> dict:
-  """Every score of one inpainted image against its truth."""
+def score(out, truth, hole, feather: float = 0.0) -> dict:
+  """Every score of one inpainted image against its truth (whose known pixels are the
+  input's; feather: the blend's allowance for known_changed)."""
   return {
     "psnr": psnr_hole(out, truth, hole),
     "l1": l1_hole(out, truth, hole),
     "ssim": ssim_around(out, truth, hole),
+    "detail": detail_ratio(out, hole),
+    "known_changed": known_changed(out, truth, hole, feather),
     **no_reference(out, hole),
   }
 
 
 # Direction of each score: +1 higher is better, -1 lower is better.
-HIGHER_IS_BETTER = {"psnr": True, "l1": False, "ssim": True, "seam": False, "patch_swd": False}
+HIGHER_IS_BETTER = {
+  "psnr": True,
+  "l1": False,
+  "ssim": True,
+  "seam": False,
+  "patch_swd": False,
+  "known_changed": False,
+  "detail": None,  # neither: best near 1 (the known region's own detail)
+}

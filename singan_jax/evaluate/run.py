@@ -46,6 +46,7 @@ SHEET_METHODS = (
   "telea",
   "navier_stokes",
   "vanilla",
+  "report",
   "ours",
   "ours+cand",
   "ours+prog",
@@ -60,7 +61,9 @@ class Options:
   out: str
   images: tuple = ("chelsea", "coffee", "brick")
   holes: tuple = HOLES
-  size: int = 64  # images are size x size; also the pyramid's max_size
+  size: int = 64  # the pyramid's max_size (finest scale's side)
+  input_size: int = 0  # images are input_size x input_size (0: size); above size, the hole
+  # is carried from the finest scale up to the input's size (cfg.upscale)
   min_size: int = 25
   niter: int = 150
   nfc: int = 32
@@ -167,9 +170,10 @@ class Case:
 def make_cases(opts: Options) -> list[Case]:
   cases = []
   for i, name in enumerate(opts.images):
-    img = load_image(name, opts.size)
+    side = opts.input_size or opts.size
+    img = load_image(name, side)
     for kind in opts.holes:
-      hole = make_hole(kind, opts.size, opts.seed, i)
+      hole = make_hole(kind, side, opts.seed, i)
       damaged = np.where(hole[..., None], np.uint8(255), img)
       cases.append(Case(name, kind, img, hole, damaged))
   return cases
@@ -249,6 +253,11 @@ def inpainting_variants(opts: Options, num_scales: int) -> dict:
   )
   out = {
     "ours": ("pc", {}),
+    # Each of this round's mechanisms switched off alone, and all three (the report's pipeline).
+    "ours:free": ("pc", {"coherence": False}),
+    "ours:resize": ("pc", {"upscale": "resize"}),
+    "ours:soft": ("pc", {"blend": "soft"}),
+    "report": ("pc", {"coherence": False, "upscale": "resize", "blend": "soft"}),
     "ours+cand": ("pc", k),
     "ours+prog": ("pc", r),
     "ours+cand+prog": ("pc", {**k, **r}),
@@ -299,7 +308,7 @@ def train_pyramids(opts: Options, cases: list[Case]) -> dict:
 
 
 def pooled(results: list[dict], hole_kind: str | None = None) -> dict:
-  """method -> mean of every score over the cases (of one hole kind, or all)."""
+  """method -> median of every score over the cases (of one hole kind, or all)."""
   table = {}
   for r in results:
     if hole_kind and r["hole"] != hole_kind:
@@ -307,14 +316,23 @@ def pooled(results: list[dict], hole_kind: str | None = None) -> dict:
     for method, s in r["scores"].items():
       table.setdefault(method, []).append(s)
   return {
-    m: {k: float(np.mean([s[k] for s in ss])) for k in ss[0]} | {"cases": len(ss)}
+    m: {k: float(np.median([s[k] for s in ss])) for k in ss[0]} | {"cases": len(ss)}
     for m, ss in table.items()
   }
 
 
 def markdown(table: dict, title: str) -> str:
-  keys = ("psnr", "l1", "ssim", "seam", "patch_swd", "seconds")
-  heads = ("PSNR hole (dB) ^", "L1 hole v", "SSIM around ^", "seam v", "patch SWD v", "s")
+  keys = ("psnr", "l1", "ssim", "seam", "patch_swd", "detail", "known_changed", "seconds")
+  heads = (
+    "PSNR hole (dB) ^",
+    "L1 hole v",
+    "SSIM around ^",
+    "seam v",
+    "patch SWD v",
+    "detail ~1",
+    "known px changed v",
+    "s",
+  )
   lines = [
     f"**{title}**",
     "",
@@ -344,6 +362,7 @@ def run(opts: Options) -> dict:
   if opts.train_only:
     return {"trained": sorted(pyramids), "train_seconds": train_s}
   variants = inpainting_variants(opts, pyramids["pc"].plan.num_scales)
+  feather = base_config(opts).blend_feather  # known pixels within it may change
   results = []
   for i, case in enumerate(cases):
     outputs, scores = {}, {}
@@ -351,9 +370,8 @@ def run(opts: Options) -> dict:
 
     def record(method, out, seconds):
       outputs[method] = out
-      scores[method] = metrics.score(image_io.to_float(out), truth, case.hole) | {
-        "seconds": seconds
-      }
+      score = metrics.score(image_io.to_float(out), truth, case.hole, feather)
+      scores[method] = score | {"seconds": seconds}
 
     for method in ("mean", "local_means", "patchmatch", "telea", "navier_stokes"):
       t = time.time()
@@ -410,7 +428,8 @@ def run(opts: Options) -> dict:
     json.dump(summary, f, indent=1)
   md = [
     f"{len(cases)} cases ({', '.join(opts.images)} x {', '.join(opts.holes)}), "
-    f"{opts.size} px, {opts.niter} iterations per scale; means over cases.\n",
+    f"{opts.input_size or opts.size} px input, finest scale {opts.size} px, {opts.niter} "
+    "iterations per scale; medians over cases.\n",
     markdown(summary["pooled"], "all holes"),
   ]
   md += [markdown(summary["per_hole"][k], f"hole: {k}") for k in opts.holes]
@@ -424,7 +443,8 @@ def run(opts: Options) -> dict:
 _OUT = flags.DEFINE_string("out", None, "Output directory (results, table, sheets, pyramids).")
 _IMAGES = flags.DEFINE_list("images", list(Options.images), f"skimage.data images: {IMAGES}.")
 _HOLES = flags.DEFINE_list("holes", list(HOLES), "Hole kinds.")
-_SIZE = flags.DEFINE_integer("size", Options.size, "Image side and pyramid max_size (px).")
+_SIZE = flags.DEFINE_integer("size", Options.size, "Pyramid max_size (px).")
+_INPUT_SIZE = flags.DEFINE_integer("input_size", Options.input_size, "Image side (0: --size).")
 _MIN_SIZE = flags.DEFINE_integer("min_size", Options.min_size, "Coarsest scale's side.")
 _NITER = flags.DEFINE_integer("niter", Options.niter, "Training iterations per scale.")
 _NFC = flags.DEFINE_integer("nfc", Options.nfc, "Channels of every scale's nets.")
@@ -450,6 +470,7 @@ def main(argv):
     tuple(_IMAGES.value),
     tuple(_HOLES.value),
     _SIZE.value,
+    _INPUT_SIZE.value,
     _MIN_SIZE.value,
     _NITER.value,
     _NFC.value,

@@ -13,9 +13,9 @@ from singan_jax.evaluate import metrics
 from singan_jax.core import sampling
 
 
-def generate_many(pyr, frozen_i, finest_filled, n: int, key, k: int):
-  """K injections of finest_filled (1, h_N, w_N, 3) at scale n, one per key split from `key`:
-  (K, h_N, w_N, 3)."""
+def generate_many(pyr, frozen_i, finest_filled, n: int, key, k: int, anchors=None):
+  """K injections of finest_filled (1, h_N, w_N, 3) at scale n, one per key of
+  jax.random.split(key, k): (K, h_N, w_N, 3). anchors: see sampling.chain."""
   if k < 1:
     raise ValueError(f"num_candidates is {k}: use 1 (a single draw) or more")
   plan, gens = pyr.plan, pyr.generators()
@@ -23,7 +23,7 @@ def generate_many(pyr, frozen_i, finest_filled, n: int, key, k: int):
 
   def one(kk):
     return sampling.inject(
-      frozen_i, gens, plan.shapes, plan.scale_factor, finest_filled, n, kk, pyr.net.partial
+      frozen_i, gens, plan.shapes, plan.scale_factor, finest_filled, n, kk, pyr.net.partial, anchors
     )[0]
 
   return jax.vmap(one)(keys)

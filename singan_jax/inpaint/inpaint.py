@@ -1,25 +1,27 @@
 """Inpainting with a trained pyramid: fill -> inject at scale n -> generate n..N -> blend.
 
-The generated image lives at the finest scale's resolution; it is upsampled to the input's
-resolution and blended there through a soft mask (the hole dilated and blurred), so pixels
-outside the soft mask keep the input's exact values.
+The hole is filled by an initialiser, the filled image is injected at scale n and the pyramid
+regenerates scales n..N with the known pixels re-imposed after every scale
+(singan_jax/inpaint/coherence.py). An input larger than the finest scale is reached by
+SinGAN's super-resolution steps (or a plain resize, cfg.upscale), and the result is put back
+into the photo through a feather of cfg.blend_feather px (singan_jax/inpaint/blend.py): known
+pixels beyond it keep the input's exact values.
 """
-
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from singan_jax import inputs
-from singan_jax.inpaint import candidates
-from singan_jax.inpaint import fill as fill_lib
-from singan_jax.io import images as image_io
-from singan_jax.inpaint import progressive
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
 from singan_jax.core import sampling
+from singan_jax.inpaint import blend as blend_lib
+from singan_jax.inpaint import candidates
+from singan_jax.inpaint import coherence
+from singan_jax.inpaint import fill as fill_lib
+from singan_jax.inpaint import progressive
+from singan_jax.io import images as image_io
 
 
 def resolve_inject_scale(cfg, plan: pyramid.ScalePlan) -> int:
@@ -27,83 +29,9 @@ def resolve_inject_scale(cfg, plan: pyramid.ScalePlan) -> int:
   return inputs.inject_scale(cfg, plan)
 
 
-def disk(radius: float) -> np.ndarray:
-  """Binary disk structuring element, pixels with dy^2 + dx^2 <= radius^2."""
-  r = int(math.floor(radius))
-  yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-  return (yy * yy + xx * xx <= radius * radius).astype(np.float32)
-
-
-def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
-  """Normalised 1-D Gaussian, half-width int(truncate * sigma + 0.5)."""
-  half = int(truncate * sigma + 0.5)
-  t = np.arange(-half, half + 1, dtype=np.float64)
-  k = np.exp(-0.5 * (t / sigma) ** 2)
-  return (k / k.sum()).astype(np.float32)
-
-
-def _conv_same(x, kernel):
-  """Zero-padded 'same' 2-D correlation of a (H, W) map with a (kh, kw) kernel."""
-  y = lax.conv_general_dilated(
-    x[None, :, :, None],
-    jnp.asarray(kernel)[:, :, None, None],
-    (1, 1),
-    "SAME",
-    dimension_numbers=("NHWC", "HWIO", "NHWC"),
-  )
-  return y[0, :, :, 0]
-
-
-def soft_mask(hole: np.ndarray, radius: float, sigma: float) -> np.ndarray:
-  """(H, W) float32 in [0, 1]: the hole dilated by a disk, Gaussian-blurred, min-max scaled.
-
-  Exactly 0 far from the hole (the blur is truncated at 4 sigma), exactly 1 in its core.
-  """
-  h = jnp.asarray(hole, jnp.float32)
-  dilated = (_conv_same(h, disk(radius)) > 0.5).astype(jnp.float32) if radius >= 1 else h
-  if sigma > 0:
-    g = gaussian_kernel(sigma)
-    blurred = _conv_same(_conv_same(dilated, g[:, None]), g[None, :])
-  else:
-    blurred = dilated
-  s = np.asarray(blurred, np.float64)
-  s[s < 1e-7] = 0.0
-  lo, hi = s.min(), s.max()
-  if hi - lo <= 0:
-    return (s > 0).astype(np.float32)
-  s = (s - lo) / (hi - lo)
-  s[np.asarray(hole, bool)] = 1.0
-  return s.astype(np.float32)
-
-
 def select_image(frozen, i: int):
   """Image i's slice of batched FrozenScales."""
   return [jax.tree.map(lambda x: x[i], fs) for fs in frozen]
-
-
-def generate(pyr, frozen_i, finest_filled, n: int, key):
-  """Injects the filled finest image (1, h_N, w_N, 3) at scale n; returns the finest output."""
-  plan = pyr.plan
-  return sampling.inject(
-    frozen_i,
-    pyr.generators(),
-    plan.shapes,
-    plan.scale_factor,
-    finest_filled,
-    n,
-    key,
-    pyr.net.partial,
-  )
-
-
-def blend(pixels: np.ndarray, hole: np.ndarray, full, cfg, ratio: float):
-  """(output, soft): the generated image full (H, W, 3) in [-1, 1] blended into pixels
-  through the soft mask; ratio = input pixels per finest-scale pixel (scales the blend)."""
-  soft = soft_mask(hole, cfg.blend_radius * ratio, cfg.blend_sigma * ratio)
-  x = image_io.to_float(pixels)
-  blended = (1.0 - soft[..., None]) * x + soft[..., None] * np.asarray(full)
-  out = image_io.from_float(blended, pixels.dtype)
-  return np.where(soft[..., None] > 0, out, pixels), soft
 
 
 def inpaint(
@@ -123,22 +51,56 @@ def inpaint(
   return inpaint_once(pyr, pixels, hole, cfg, image_index, key_id)
 
 
+def generate(pyr, frozen_i, finest_filled, n: int, key, anchors=None):
+  """Injects the filled finest image (1, h_N, w_N, 3) at scale n; returns the finest output
+  (anchors: the known pixels re-imposed per scale, coherence.anchors; None: free)."""
+  plan = pyr.plan
+  return sampling.inject(
+    frozen_i,
+    pyr.generators(),
+    plan.shapes,
+    plan.scale_factor,
+    finest_filled,
+    n,
+    key,
+    pyr.net.partial,
+    anchors,
+  )
+
+
+def to_input_size(pyr, frozen_i, finest, filled, hole, key, cfg):
+  """The finest output (1, h_N, w_N, 3) at the input's size (H, W, 3): SinGAN's
+  super-resolution steps with the known pixels re-imposed (cfg.upscale 'sr'), or a bicubic
+  resize ('resize')."""
+  plan = pyr.plan
+  if cfg.upscale == "sr" and tuple(plan.input_hw) != tuple(plan.shapes[-1]):
+    last = plan.stop_scale
+    gen = pyr.generators()[last]
+    key = jax.random.fold_in(key, plan.num_scales)  # the chain's steps go on past the finest
+    x = coherence.super_resolve(
+      finest, filled, hole, frozen_i[last], gen, plan.scale_factor, key, pyr.net.partial
+    )
+    return x[0]
+  if cfg.upscale not in coherence.UPSCALES:
+    raise ValueError(f"upscale {cfg.upscale!r} is unknown: use one of {coherence.UPSCALES}")
+  return resize_lib.resize(finest, 1.0 / plan.scale1, plan.input_hw)[0]
+
+
 def inpaint_once(
   pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0, key_id: int | None = None
 ) -> dict:
-  """One pass of fill -> inject -> generate -> blend (see inpaint). With
+  """One pass of fill -> inject -> generate -> upscale -> blend (see inpaint). With
   cfg.num_candidates = K > 1, K draws run in one vmap and the best by the ground-truth-free
   scores is kept (singan_jax/inpaint/candidates.py; its index is returned as 'candidate')."""
   plan = pyr.plan
   n = resolve_inject_scale(cfg, plan)
   x = jnp.asarray(image_io.to_float(pixels))
-  known = jnp.asarray(~hole)
   key_id = image_index if key_id is None else key_id
   key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 20_000 + key_id)
   k_fill, k_gen = jax.random.split(key)
   filled = fill_lib.fill(
     x,
-    known,
+    jnp.asarray(~hole),
     cfg.fill,
     key=k_fill,
     radius=cfg.fill_radius,
@@ -147,23 +109,25 @@ def inpaint_once(
   )
   finest_filled = pyramid.finest(filled[None], plan)
   frozen_i = select_image(pyr.frozen, image_index)
-  k = int(cfg.get("num_candidates", 1))
-  if k > 1:
-    many = candidates.generate_many(pyr, frozen_i, finest_filled, n, k_gen, k)
-    fulls = np.asarray(resize_lib.resize(many, 1.0 / plan.scale1, plan.input_hw))
-    blends = [blend(pixels, hole, f, cfg, 1.0 / plan.scale1) for f in fulls]
-    best, _ = candidates.choose([image_io.to_float(o) for o, _ in blends], hole)
-    full, (out, soft) = fulls[best], blends[best]
+  anchors = coherence.anchors(filled, hole, plan) if cfg.coherence else None
+  alpha = blend_lib.blend_alpha(hole, cfg, 1.0 / plan.scale1)
+  num = int(cfg.num_candidates)
+  keys = jax.random.split(k_gen, num) if num > 1 else k_gen[None]
+  if num > 1:
+    finests = candidates.generate_many(pyr, frozen_i, finest_filled, n, k_gen, num, anchors)
   else:
-    best = 0
-    generated = generate(pyr, frozen_i, finest_filled, n, k_gen)
-    full = resize_lib.resize(generated, 1.0 / plan.scale1, plan.input_hw)[0]
-    out, soft = blend(pixels, hole, full, cfg, 1.0 / plan.scale1)
+    finests = generate(pyr, frozen_i, finest_filled, n, k_gen, anchors)
+  fulls = [
+    np.asarray(to_input_size(pyr, frozen_i, f[None], filled, hole, kk, cfg))
+    for f, kk in zip(finests, keys)
+  ]
+  outs = [blend_lib.composite(pixels, f, alpha) for f in fulls]
+  best = candidates.choose([image_io.to_float(o) for o in outs], hole)[0] if num > 1 else 0
   return {
-    "output": out,
+    "output": outs[best],
     "filled": np.asarray(filled),
-    "generated": np.asarray(full),
-    "soft": soft,
+    "generated": fulls[best],
+    "soft": alpha,
     "n": n,
     "candidate": best,
   }
