@@ -155,7 +155,7 @@ def inpaint_once(
   )
   finest_filled = pyramid.finest(filled[None], plan)
   frozen_i = select_image(pyr.frozen, image_index)
-  k = int(cfg.get("num_candidates", 1))
+  k = int(cfg.num_candidates)
   if k > 1:
     many = candidates.generate_many(pyr, frozen_i, finest_filled, n, k_gen, k)
     fulls = np.asarray(resize_lib.resize(many, 1.0 / plan.scale1, plan.input_hw))

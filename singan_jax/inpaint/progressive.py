@@ -18,9 +18,7 @@ KEY_STRIDE = 1_000_003  # pass r draws with key_id + r * KEY_STRIDE: no clash wi
 def applies(hole: np.ndarray, cfg) -> bool:
   """True when progressive filling is on (progressive_rings > 1) and the hole's share of the
   image exceeds cfg.progressive_share."""
-  rings = int(cfg.get("progressive_rings", 1))
-  share = float(cfg.get("progressive_share", 1.0))
-  return rings > 1 and float(np.mean(hole)) > share
+  return int(cfg.progressive_rings) > 1 and float(np.mean(hole)) > float(cfg.progressive_share)
 
 
 def depth(hole: np.ndarray) -> np.ndarray:

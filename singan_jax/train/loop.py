@@ -52,7 +52,7 @@ def enable_compilation_cache(cfg) -> str:
   """Turns on JAX's persistent compilation cache (cfg.compilation_cache_dir, else
   $SINGAN_JAX_CACHE_DIR) so a second run of the same shapes compiles nothing; returns the
   directory ("" = off). Every compiled program is cached, however fast it compiled."""
-  path = cfg.get("compilation_cache_dir", "") or os.environ.get("SINGAN_JAX_CACHE_DIR", "")
+  path = cfg.compilation_cache_dir or os.environ.get("SINGAN_JAX_CACHE_DIR", "")
   if path and path != jax.config.jax_compilation_cache_dir:
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
