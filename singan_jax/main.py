@@ -26,6 +26,7 @@ from singan_jax import config as defaults
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax import parallel
+from singan_jax import rng
 from singan_jax.core import partial_conv
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
@@ -306,7 +307,7 @@ def run_batch(cfg, workdir: str, mode: str) -> int:
 def run_sample(cfg, workdir, pixels, hole):
   pyr = run_train(cfg, workdir, pixels, hole)
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
-  key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 30_000)
+  key = rng.sample_key(cfg.seed)
   # The nets are fully convolutional: any output size is a rescaled plan (SinGAN's
   # scale_v / scale_h), e.g. --config.sample_scale_w=2 for a panorama twice as wide.
   shapes = sampling.scaled_shapes(pyr.plan.shapes, cfg.sample_scale_h, cfg.sample_scale_w)

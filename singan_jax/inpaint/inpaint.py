@@ -19,6 +19,7 @@ from singan_jax.inpaint import progressive
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
 from singan_jax.core import sampling
+from singan_jax import rng
 
 
 def resolve_inject_scale(cfg, plan: pyramid.ScalePlan) -> int:
@@ -132,9 +133,16 @@ def inpaint(
 
 
 def inpaint_once(
-  pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0, key_id: int | None = None
+  pyr,
+  pixels: np.ndarray,
+  hole: np.ndarray,
+  cfg,
+  image_index: int = 0,
+  key_id: int | None = None,
+  ring: int = 0,
 ) -> dict:
-  """One pass of fill -> inject -> generate -> blend (see inpaint). With
+  """One pass of fill -> inject -> generate -> blend (see inpaint; ring: the progressive
+  pass, which keys its draws). With
   cfg.num_candidates = K > 1, K draws run in one vmap and the best by the ground-truth-free
   scores is kept (singan_jax/inpaint/candidates.py; its index is returned as 'candidate')."""
   plan = pyr.plan
@@ -142,8 +150,7 @@ def inpaint_once(
   x = jnp.asarray(image_io.to_float(pixels))
   known = jnp.asarray(~hole)
   key_id = image_index if key_id is None else key_id
-  key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 20_000 + key_id)
-  k_fill, k_gen = jax.random.split(key)
+  k_fill, k_gen = rng.inpaint_keys(cfg.seed, key_id, ring)
   filled = fill_lib.fill(
     x,
     known,

@@ -15,6 +15,7 @@ import optax
 
 from singan_jax.core import losses
 from singan_jax.core import sampling
+from singan_jax import rng
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +137,7 @@ def make_iteration(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
   draw = make_draws(plan, n, net, tc)
 
   def iteration(state: ScaleState, inputs: ScaleInputs):
-    key = jax.random.fold_in(inputs.key, state.step)
+    key = rng.step_key(inputs.key, state.step)
     return core(state, inputs, draw(key, inputs.frozen, inputs.real.dtype))
 
   return iteration
