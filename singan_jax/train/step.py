@@ -18,6 +18,9 @@ from singan_jax.core import sampling
 from singan_jax import rng
 
 
+METRICS = ("errD", "errG", "rec", "gp")  # an iteration's metrics, in this order
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   """Static hyper-parameters of one scale's training (hashable)."""
@@ -239,7 +242,7 @@ def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
     new_state = ScaleState(
       g_params, g_stats, d_params, d_stats, g_opt_state, d_opt_state, state.step + 1
     )
-    metrics = {"errD": err_d, "errG": err_g, "rec": rec, "gp": gp}
+    metrics = dict(zip(METRICS, (err_d, err_g, rec, gp)))
     return new_state, metrics
 
   return iteration
