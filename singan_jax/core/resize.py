@@ -8,6 +8,7 @@ code rounded every resize through uint8; we do not).
 import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -66,7 +67,8 @@ def resize(x, scale: float, out_hw: tuple[int, int] | None = None):
   """
   h, w = x.shape[-3], x.shape[-2]
   oh, ow = out_hw if out_hw is not None else (output_length(h, scale), output_length(w, scale))
-  mh = jnp.asarray(resize_matrix(h, float(scale), oh), x.dtype)
-  mw = jnp.asarray(resize_matrix(w, float(scale), ow), x.dtype)
+  dtype = jax.dtypes.canonicalize_dtype(x.dtype)  # float64 only under x64: cast in numpy
+  mh = jnp.asarray(resize_matrix(h, float(scale), oh).astype(dtype))
+  mw = jnp.asarray(resize_matrix(w, float(scale), ow).astype(dtype))
   y = jnp.einsum("oh,...hwc->...owc", mh, x, precision="highest")
   return jnp.einsum("pw,...owc->...opc", mw, y, precision="highest")
