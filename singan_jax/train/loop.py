@@ -1,5 +1,6 @@
-"""The coarse-to-fine loop: build each scale, train it with one jit-compiled iteration,
-checkpoint it, and freeze it before moving one scale finer.
+"""The coarse-to-fine loop: per scale, prepare it (keys, weight inheritance, z_opt,
+noise_amp, resume), fit it (one jit-compiled iteration run niter times, progress, in-scale
+checkpoints) and freeze it (save, sheets) before moving one scale finer.
 
 Works on a batch of B images that share a scale plan: every per-image pytree carries a
 leading image axis and the iteration is `jax.vmap`-ed over it (B = 1 for a single image).
