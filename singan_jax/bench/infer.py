@@ -49,7 +49,7 @@ def main(argv):
   rng = np.random.default_rng(0)
   finest = rng.uniform(-1, 1, (1,) + plan.shapes[-1] + (3,)).astype(np.float32)
   jax_ms, compile_s, gflop = time_jax(cfg, plan, net, n, finest, args.iters)
-  ceil = train_bench.ceilings(cores)["conv_fwd"]
+  ceil = common.ceilings(cores)["conv_fwd"]
   print(
     f"# bench infer: {source}, {plan.num_scales} scales, inject at {n} -> {plan.stop_scale}, "
     f"{cores} cores"
