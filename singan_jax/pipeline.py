@@ -18,6 +18,7 @@ import numpy as np
 from singan_jax import config as config_lib
 from singan_jax import distributed
 from singan_jax import inputs
+from singan_jax import rng
 from singan_jax import jobs as jobs_lib
 from singan_jax import workdir as workdir_lib
 from singan_jax.core import resize as resize_lib
@@ -207,7 +208,7 @@ def write_float_image(path, x, dtype=np.uint8):
 def write_samples(cfg, workdir: str, pyr) -> None:
   """cfg.num_samples random samples of a single image's pyramid, as workdir/samples/*.png."""
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
-  key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 30_000)
+  key = rng.sample_key(cfg.seed)
   # The nets are fully convolutional: any output size is a rescaled plan (SinGAN's
   # scale_v / scale_h), e.g. --config.sample_scale_w=2 for a panorama twice as wide.
   shapes = sampling.scaled_shapes(pyr.plan.shapes, cfg.sample_scale_h, cfg.sample_scale_w)

@@ -8,6 +8,7 @@ from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import candidates
 from singan_jax.inpaint import coherence
 from singan_jax import config as defaults
+from singan_jax import rng
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint as inpaint_lib
@@ -113,8 +114,7 @@ def test_one_candidate_is_the_plain_pipeline(trained):
   assert cfg.num_candidates == 1
   r = inpaint_lib.inpaint(pyr, pixels, hole, cfg)
   # fill -> inject (known pixels re-imposed) -> upscale -> blend by hand, with inpaint's keys.
-  key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 20_000)
-  k_fill, k_gen = jax.random.split(key)
+  k_fill, k_gen = rng.inpaint_keys(cfg.seed, 0)
   x = jax.numpy.asarray(image_io.to_float(pixels))
   filled = fill_lib.fill(x, jax.numpy.asarray(~hole), cfg.fill, key=k_fill)
   frozen = inpaint_lib.select_image(pyr.frozen, 0)

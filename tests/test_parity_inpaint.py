@@ -56,7 +56,7 @@ def test_image_and_mask_pyramids(dtype, h, w, max_size, min_size):
     want_masks = ref.mask_pyramid(torch.from_numpy(hole[None, None].astype(dtype)), rplan)
     with parity.precision(dtype):
       reals = pyramid.image_pyramid(jnp.asarray(parity.nhwc(x)), plan)
-      masks = pyramid.mask_pyramid(hole, plan)
+      masks = pyramid.mask_pyramid(hole, plan, 0.01)  # the 2019 threshold, as the port
       for i, (r, m) in enumerate(zip(reals, masks)):
         parity.check(f"real {i} seed {seed}", r, parity.nhwc(want_reals[i]), dtype)
         parity.check_exact(f"mask {i} seed {seed}", m, parity.nhwc(want_masks[i])[0])

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax import config as defaults
+from singan_jax import rng
 from singan_jax.io import images as image_io
 from singan_jax.core import partial_conv
 from singan_jax.core import sampling
@@ -35,21 +36,21 @@ def scale_indices(plan) -> dict:
 
 def batch_inputs(cfg, plan, n: int, b: int, seed: int = 0):
   """(state, inputs) of scale n for b images: random networks for scales 0..n, a real image
-  with a square hole. Shapes as trainer._train_scale builds them."""
+  with a square hole. Shapes and keys as train/loop.py's prepare_scale builds them."""
   net, tc = defaults.net_settings(cfg, b), defaults.train_settings(cfg)
-  rng = np.random.default_rng(seed)
+  draws = np.random.default_rng(seed)
   # Jitted: one compile per scale instead of one per eager op of the init.
   init = jax.jit(trainer.init_networks, static_argnums=(0, 1, 2, 4, 5))
   frozen = []
   for k in range(n + 1):
     h, w = plan.shapes[k]
-    keys = jax.vmap(lambda i, k=k: trainer.scale_key(seed, i, k))(jnp.arange(b))
-    g_vars, d_vars = init(plan, k, net, keys, h, w)
-    z_opt = jnp.asarray(rng.normal(size=(b, 1, h, w, 3)), jnp.float32)
+    k_init, _, keys = jax.vmap(lambda i, k=k: rng.train_keys(seed, i, k))(jnp.arange(b))
+    g_vars, d_vars = init(plan, k, net, k_init, h, w)
+    z_opt = jnp.asarray(draws.normal(size=(b, 1, h, w, 3)), jnp.float32)
     if k < n:
       frozen.append(sampling.FrozenScale(g_vars, z_opt, jnp.full((b,), 0.1, jnp.float32)))
   h, w = plan.shapes[n]
-  real = jnp.asarray(np.tanh(rng.normal(size=(b, 1, h, w, 3))), jnp.float32)
+  real = jnp.asarray(np.tanh(draws.normal(size=(b, 1, h, w, 3))), jnp.float32)
   known = np.ones((b, 1, h, w, 1), np.float32)
   known[:, :, h // 3 : h // 2, w // 3 : w // 2] = 0
   state = jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars)

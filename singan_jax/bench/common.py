@@ -92,3 +92,48 @@ def _fmt(v) -> str:
 def print_json(record: dict) -> None:
   """The benchmark's last line: one JSON object."""
   print(json.dumps(record, sort_keys=True), flush=True)
+
+
+def ceilings(cores: int) -> dict:
+  """GFLOP/s of a large matmul, a large 3x3 conv forward and its weight gradient (best of
+  JAX and torch): what this machine can do at all, measured now."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  from jax import lax  # pylint: disable=g-import-not-at-top
+
+  out = {}
+  m = 1536
+  a = jnp.ones((m, m), jnp.float32)
+  mm = jax.jit(lambda a: a @ a)
+  t = min(time_calls(lambda: block(mm(a)), 5))
+  ta = torch.ones(m, m)
+  tt = min(time_calls(lambda: ta @ ta, 5))
+  out["matmul"] = 2 * m**3 / min(t, tt) / 1e9
+  h, w, c = 167, 250, 64
+  x = jnp.ones((1, h, w, c), jnp.float32)
+  k = jnp.ones((3, 3, c, c), jnp.float32) * 0.01
+  dn = ("NHWC", "HWIO", "NHWC")
+  fwd = jax.jit(lambda x, k: lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=dn))
+  dw = jax.jit(
+    jax.grad(
+      lambda k, x: jnp.sum(lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=dn))
+    )
+  )
+  conv_flops = 2 * h * w * c * c * 9
+  tf = min(time_calls(lambda: block(fwd(x, k)), 5))
+  tw = min(time_calls(lambda: block(dw(k, x)), 5))
+  tx = torch.ones(1, c, h, w)
+  tk = torch.full((c, c, 3, 3), 0.01, requires_grad=True)
+  tff = min(time_calls(lambda: torch.nn.functional.conv2d(tx, tk, padding=1), 5))
+
+  def torch_dw():
+    tk.grad = None
+    torch.nn.functional.conv2d(tx, tk, padding=1).sum().backward()
+
+  tfw = min(time_calls(torch_dw, 5)) - tff
+  out["conv_fwd"] = conv_flops / min(tf, tff) / 1e9
+  out["conv_dw"] = conv_flops / max(min(tw, tfw), 1e-9) / 1e9
+  out["conv_fwd_jax"], out["conv_fwd_torch"] = conv_flops / tf / 1e9, conv_flops / tff / 1e9
+  out["conv_dw_jax"], out["conv_dw_torch"] = conv_flops / tw / 1e9, conv_flops / tfw / 1e9
+  return out

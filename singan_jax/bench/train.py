@@ -1,10 +1,11 @@
 """Per-scale training speed: the JAX iteration vs the PyTorch port (lean and 2019-faithful).
 
-  python -m singan_jax.bench train [--size 250] [--scales 0,4,7] [--iters 4]
+  python -m singan_jax.bench train [--size 250] [--scales 0,4,7] [--iters 4] [--image PATH]
 
-One process, threads pinned to the machine's cores. For each scale of the default plan of the
-report's example image (city1_edit.png, or the bundled example when absent) it times one
-training iteration (3 D + 3 G steps, partial convs, coarser-scale draws included):
+One process, threads pinned to the machine's cores. For each scale of the default config's
+plan of the image (--image; default the bundled example) it times one training iteration
+with the default config's networks and steps (Dsteps D + Gsteps G steps, partial convs,
+coarser-scale draws included), built by singan_jax.config as the CLI builds them:
   jax       singan_jax.train.step.make_iteration, jit(vmap) with donation, as the trainer runs it
   lean      the port in singan_jax/reference (single-channel mask sum, as ours), eager torch
   faithful  the port with the 2019 mask sum (a full Cin -> Cout conv) and the resizes between
@@ -22,13 +23,13 @@ import numpy as np
 
 from singan_jax.bench import common
 
-DATA = "/work/shared/data"
-ANCHOR_HOURS = 5.15  # the 2019 code, default run of city1_edit.png, this machine unloaded
+ANCHOR_HOURS = 5.15  # the 2019 code, default run of city1_edit.png (590x887), unloaded
 
 
 def parse(argv):
   p = argparse.ArgumentParser(prog=argv[0], description=__doc__.split("\n")[0])
   p.add_argument("--size", type=int, default=250, help="max_size of the scale plan")
+  p.add_argument("--image", default="", help="image whose plan is timed (default: the example)")
   p.add_argument(
     "--scales",
     default="all",
@@ -42,13 +43,23 @@ def parse(argv):
   return p.parse_args(argv[1:])
 
 
-def image_shape() -> tuple[int, int, str]:
-  """(H, W, source) of the benchmark image: the report's example or the bundled one."""
-  path = os.path.join(DATA, "city1_edit.png")
-  if not os.path.exists(path):
+def bench_config(args):
+  """The default config (singan_jax/config.py) with the bench's --size as max_size."""
+  from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+
+  cfg = config_lib.get_config()
+  cfg.max_size = args.size
+  return cfg
+
+
+def image_shape(path: str = "") -> tuple[int, int, str]:
+  """(H, W, source) of the benchmark image: `path`, or the bundled example."""
+  if not path:
     from singan_jax.io import images as image_io  # pylint: disable=g-import-not-at-top
 
     path = image_io.example_paths()[0]
+  if not os.path.exists(path):
+    raise SystemExit(f"--image {path} does not exist: give an image file or leave it out")
   import imageio.v3 as iio  # pylint: disable=g-import-not-at-top
 
   im = iio.imread(path)
@@ -65,25 +76,28 @@ def hole_box(h, w):
 # ---------------------------------------------------------------------------------- JAX
 
 
-def jax_case(plan, n, seed=0):
+def jax_case(cfg, plan, n):
   """(step_fn, state, inputs, flops, memory MiB) of scale n with random coarser scales."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from singan_jax import rng as rng_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
   from singan_jax.train import step as train_step  # pylint: disable=g-import-not-at-top
   from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
 
-  net, tc = sampling.NetConfig(), train_step.TrainConfig()
-  key = jax.random.PRNGKey(seed)
+  net, tc = config_lib.net_settings(cfg, 1), config_lib.train_settings(cfg)
   frozen = []
   for k in range(n):
     hk, wk = plan.shapes[k]
-    g_vars, _ = trainer.init_networks(plan, k, net, jax.random.fold_in(key, k)[None], hk, wk)
+    k_init = rng_lib.train_keys(cfg.seed, 0, k)[0]
+    g_vars, _ = trainer.init_networks(plan, k, net, k_init[None], hk, wk)
     z = jnp.zeros((1, 1, hk, wk, 3))
     frozen.append(sampling.FrozenScale(g_vars, z, jnp.full((1,), 0.1)))
   h, w = plan.shapes[n]
-  g_vars, d_vars = trainer.init_networks(plan, n, net, jax.random.fold_in(key, 99)[None], h, w)
-  rng = np.random.default_rng(seed)
+  k_init, _, k_iter = rng_lib.train_keys(cfg.seed, 0, n)
+  g_vars, d_vars = trainer.init_networks(plan, n, net, k_init[None], h, w)
+  rng = np.random.default_rng(cfg.seed)
   real = jnp.asarray(rng.uniform(-1, 1, (1, 1, h, w, 3)), jnp.float32)
   known = jnp.asarray(hole_box(h, w)[None, None, :, :, None])
   inputs = train_step.ScaleInputs(
@@ -92,7 +106,7 @@ def jax_case(plan, n, seed=0):
     jnp.zeros_like(real),
     jnp.zeros_like(real) + 0.1,
     jnp.full((1,), 0.1),
-    jax.random.fold_in(key, 7)[None],
+    k_iter[None],
     tuple(frozen),
   )
   state = jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars)
@@ -110,8 +124,8 @@ def jax_case(plan, n, seed=0):
   return compiled, state, inputs, flops, mem_mb, compile_s
 
 
-def time_jax(plan, n, iters):
-  compiled, state, inputs, flops, mem_mb, compile_s = jax_case(plan, n)
+def time_jax(cfg, plan, n, iters):
+  compiled, state, inputs, flops, mem_mb, compile_s = jax_case(cfg, plan, n)
   box = [state]
 
   def run():
@@ -138,19 +152,26 @@ def _host_resize(x, scale, out_hw):
   return torch.from_numpy(np.ascontiguousarray(a, np.float32))
 
 
-def torch_case(plan, n, faithful: bool, seed=0):
-  """A closure running one port iteration at scale n (3 prev draws through the coarser Gs)."""
+def torch_case(cfg, plan, n, faithful: bool):
+  """A closure running one port iteration at scale n (Dsteps prev draws through the coarser
+  Gs), its networks and steps those of cfg."""
   import torch  # pylint: disable=g-import-not-at-top
   from singan_jax import reference as ref  # pylint: disable=g-import-not-at-top
 
-  torch.manual_seed(seed)
-  gen = torch.Generator().manual_seed(seed)
-  sf, shapes = plan.scale_factor, plan.shapes
-  kw = dict(partial=True, faithful=faithful, generator=gen)
+  torch.manual_seed(cfg.seed)
+  gen = torch.Generator().manual_seed(cfg.seed)
+  sf, shapes, partial = plan.scale_factor, plan.shapes, bool(cfg.partial)
+  kw = dict(
+    num_layer=cfg.num_layer,
+    partial=partial,
+    normalization=cfg.pconv_norm,
+    faithful=faithful,
+    generator=gen,
+  )
   gs = [ref.Generator(plan.nfc[k], plan.min_nfc[k], **kw).eval() for k in range(n)]
   G = ref.Generator(plan.nfc[n], plan.min_nfc[n], **kw)
   D = ref.Discriminator(plan.nfc[n], plan.min_nfc[n], **kw)
-  optG, optD = ref.make_optimizers(G, D)
+  optG, optD = ref.make_optimizers(G, D, cfg.lr_g, cfg.lr_d, cfg.beta1)
   h, w = shapes[n]
   real = torch.rand(1, 3, h, w, generator=gen) * 2 - 1
   known = torch.from_numpy(hole_box(h, w))[None, None]
@@ -163,7 +184,7 @@ def torch_case(plan, n, faithful: bool, seed=0):
       return torch.zeros(1, 3, h, w)
     noises = [torch.randn(1, 1 if k == 0 else 3, *shapes[k]) for k in range(n)]
     if not faithful:
-      return ref.draw(gs, None, amps, shapes, "rand", noises, sf=sf, partial=True)
+      return ref.draw(gs, None, amps, shapes, "rand", noises, sf=sf, partial=partial)
     x = torch.zeros(1, 3, *shapes[0])
     with torch.no_grad():
       for k in range(n):
@@ -177,67 +198,23 @@ def torch_case(plan, n, faithful: bool, seed=0):
 
   def run():
     noise = torch.randn(1, 1 if n == 0 else 3, h, w).expand(-1, 3, -1, -1).contiguous()
-    prevs = [draw() for _ in range(3)]
-    alphas = torch.rand(3).tolist()
+    prevs = [draw() for _ in range(cfg.Dsteps)]
+    alphas = torch.rand(cfg.Dsteps).tolist()
     ref.train_iteration(
-      G, D, optG, optD, real, known, noise, z_opt, z_prev, prevs, alphas, amps[n], partial=True
+      *(G, D, optG, optD, real, known, noise, z_opt, z_prev, prevs, alphas, amps[n]),
+      alpha=cfg.alpha,
+      partial=partial,
+      Gsteps=cfg.Gsteps,
+      lambda_grad=cfg.lambda_grad,
     )
 
   return run
 
 
-def time_torch(plan, n, faithful, iters):
-  run = torch_case(plan, n, faithful)
+def time_torch(cfg, plan, n, faithful, iters):
+  run = torch_case(cfg, plan, n, faithful)
   times = common.time_calls(run, iters, warmup=1)
   return dict(times=times)
-
-
-# ----------------------------------------------------------------------------- ceilings
-
-
-def ceilings(cores: int) -> dict:
-  """GFLOP/s of a large matmul, a large 3x3 conv forward and its weight gradient (best of
-  JAX and torch): what this machine can do at all, measured now."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import torch  # pylint: disable=g-import-not-at-top
-  from jax import lax  # pylint: disable=g-import-not-at-top
-
-  out = {}
-  m = 1536
-  a = jnp.ones((m, m), jnp.float32)
-  mm = jax.jit(lambda a: a @ a)
-  t = min(common.time_calls(lambda: common.block(mm(a)), 5))
-  ta = torch.ones(m, m)
-  tt = min(common.time_calls(lambda: ta @ ta, 5))
-  out["matmul"] = 2 * m**3 / min(t, tt) / 1e9
-  h, w, c = 167, 250, 64
-  x = jnp.ones((1, h, w, c), jnp.float32)
-  k = jnp.ones((3, 3, c, c), jnp.float32) * 0.01
-  dn = ("NHWC", "HWIO", "NHWC")
-  fwd = jax.jit(lambda x, k: lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=dn))
-  dw = jax.jit(
-    jax.grad(
-      lambda k, x: jnp.sum(lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=dn))
-    )
-  )
-  conv_flops = 2 * h * w * c * c * 9
-  tf = min(common.time_calls(lambda: common.block(fwd(x, k)), 5))
-  tw = min(common.time_calls(lambda: common.block(dw(k, x)), 5))
-  tx = torch.ones(1, c, h, w)
-  tk = torch.full((c, c, 3, 3), 0.01, requires_grad=True)
-  tff = min(common.time_calls(lambda: torch.nn.functional.conv2d(tx, tk, padding=1), 5))
-
-  def torch_dw():
-    tk.grad = None
-    torch.nn.functional.conv2d(tx, tk, padding=1).sum().backward()
-
-  tfw = min(common.time_calls(torch_dw, 5)) - tff
-  out["conv_fwd"] = conv_flops / min(tf, tff) / 1e9
-  out["conv_dw"] = conv_flops / max(min(tw, tfw), 1e-9) / 1e9
-  out["conv_fwd_jax"], out["conv_fwd_torch"] = conv_flops / tf / 1e9, conv_flops / tff / 1e9
-  out["conv_dw_jax"], out["conv_dw_torch"] = conv_flops / tw / 1e9, conv_flops / tfw / 1e9
-  return out
 
 
 # --------------------------------------------------------------------------------- main
@@ -271,33 +248,57 @@ def extrapolate(plan, measured: dict, niter: int) -> float:
 def main(argv):
   args = parse(argv)
   cores = common.pin_threads(args.cores)
-  from singan_jax.core import pyramid  # pylint: disable=g-import-not-at-top
+  from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
 
-  h_in, w_in, source = image_shape()
-  plan = pyramid.make_plan(h_in, w_in, max_size=args.size)
+  cfg = bench_config(args)
+  h_in, w_in, source = image_shape(args.image)
+  plan = config_lib.scale_plan(cfg, h_in, w_in)
   scales = pick_scales(args.scales, plan.num_scales)
   variants = args.variants.split(",")
   print(
     f"# bench train: {source} {h_in}x{w_in}, max_size {args.size}, {plan.num_scales} scales, "
-    f"{cores} cores, {args.iters} timed iterations (best of), 3 D + 3 G steps"
+    f"{cores} cores, {args.iters} timed iterations (best of), "
+    f"{cfg.Dsteps} D + {cfg.Gsteps} G steps"
   )
-  ceil = {} if args.no_ceilings else ceilings(cores)
+  ceil = {} if args.no_ceilings else common.ceilings(cores)
   if ceil:
     print("# ceilings GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in ceil.items()))
+  results = measure(cfg, plan, scales, variants, args.iters)
+  print()
+  common.print_table(*table(plan, scales, variants, results))
+  print()
+  record = {
+    "size": args.size,
+    "scales": scales,
+    "cores": cores,
+    "peak_rss_mb": common.peak_rss_mb(),
+    "ceilings_gflops": {k: round(v, 1) for k, v in ceil.items()},
+  }
+  record.update(summary(args, plan, scales, variants, results))
+  common.print_json(record)
+
+
+def measure(cfg, plan, scales, variants, iters) -> dict:
+  """{scale: {variant: timings}}, printing a line per scale as it finishes."""
   results = {}
   for n in scales:
     r = {}
     for v in variants:
       if v == "jax":
-        r[v] = time_jax(plan, n, args.iters)
+        r[v] = time_jax(cfg, plan, n, iters)
       else:
-        r[v] = time_torch(plan, n, v == "faithful", args.iters)
+        r[v] = time_torch(cfg, plan, n, v == "faithful", iters)
       r[v]["best"], r[v]["median"] = common.best_and_median(r[v]["times"])
     results[n] = r
     print(
       f"# scale {n} done: " + ", ".join(f"{v} {r[v]['best'] * 1e3:.0f} ms" for v in variants),
       flush=True,
     )
+  return results
+
+
+def table(plan, scales, variants, results) -> tuple[list, list]:
+  """(header, rows) of the per-scale table."""
   header = ["scale", "size", "nfc"] + [f"{v} ms" for v in variants]
   if "jax" in variants and "faithful" in variants:
     header.append("jax/faithful")
@@ -321,43 +322,16 @@ def main(argv):
       j.get("mem_mb", float("nan")),
     ]
     rows.append(row)
-  print()
-  common.print_table(header, rows)
-  print()
-  record = {
-    "size": args.size,
-    "scales": scales,
-    "cores": cores,
-    "peak_rss_mb": common.peak_rss_mb(),
-    "ceilings_gflops": {k: round(v, 1) for k, v in ceil.items()},
-  }
+  return header, rows
+
+
+def summary(args, plan, scales, variants, results) -> dict:
+  """The JSON record's ratios, FLOPs and whole-run extrapolations."""
+  record = {}
   for v in variants:
     record[f"{v}_ms"] = {str(n): round(results[n][v]["best"] * 1e3, 2) for n in scales}
-  for v in variants:
-    if v != "jax" and "flops" in results[scales[-1]][v]:
-      record[f"{v}_gflop_finest_measured"] = round(results[scales[-1]][v]["flops"] / 1e9, 2)
-  ends = {"coarsest": 0, "middle": plan.num_scales // 2, "finest": plan.num_scales - 1}
   if "jax" in variants:
-    for name, k in ends.items():
-      if k in results and "faithful" in variants:
-        record[f"ratio_{name}"] = round(
-          results[k]["jax"]["best"] / results[k]["faithful"]["best"], 3
-        )
-      if k in results and "lean" in variants:
-        record[f"lean_ratio_{name}"] = round(
-          results[k]["jax"]["best"] / results[k]["lean"]["best"], 3
-        )
-    j_times = {n: results[n]["jax"]["best"] for n in scales}
-    compile_total = sum(results[n]["jax"]["compile_s"] for n in scales)
-    record["pipeline_hours_default"] = round(
-      extrapolate(plan, j_times, args.niter) + compile_total / 3600 * plan.num_scales / len(scales),
-      3,
-    )
-    last = scales[-1]
-    record["gflops_finest" if last == plan.num_scales - 1 else f"gflops_scale{last}"] = round(
-      results[last]["jax"]["flops"] / 1e9 / results[last]["jax"]["best"], 1
-    )
-    record["gflop_per_iter_finest"] = round(results[last]["jax"]["flops"] / 1e9, 2)
+    record.update(_jax_summary(args, plan, scales, variants, results))
   for v in ("faithful", "lean"):
     if v in variants:
       record[f"{v}_pipeline_hours"] = round(
@@ -369,7 +343,29 @@ def main(argv):
     record["pipeline_hours_anchored"] = round(
       ANCHOR_HOURS * record["pipeline_hours_default"] / record["faithful_pipeline_hours"], 3
     )
-  common.print_json(record)
+  return record
+
+
+def _jax_summary(args, plan, scales, variants, results) -> dict:
+  """JAX vs the port at the coarsest, middle and finest scale; hours and GFLOP/s."""
+  record = {}
+  ends = {"coarsest": 0, "middle": plan.num_scales // 2, "finest": plan.num_scales - 1}
+  for name, k in ends.items():
+    for v, prefix in (("faithful", "ratio"), ("lean", "lean_ratio")):
+      if k in results and v in variants:
+        record[f"{prefix}_{name}"] = round(results[k]["jax"]["best"] / results[k][v]["best"], 3)
+  j_times = {n: results[n]["jax"]["best"] for n in scales}
+  compile_total = sum(results[n]["jax"]["compile_s"] for n in scales)
+  record["pipeline_hours_default"] = round(
+    extrapolate(plan, j_times, args.niter) + compile_total / 3600 * plan.num_scales / len(scales),
+    3,
+  )
+  last = scales[-1]
+  record["gflops_finest" if last == plan.num_scales - 1 else f"gflops_scale{last}"] = round(
+    results[last]["jax"]["flops"] / 1e9 / results[last]["jax"]["best"], 1
+  )
+  record["gflop_per_iter_finest"] = round(results[last]["jax"]["flops"] / 1e9, 2)
+  return record
 
 
 if __name__ == "__main__":

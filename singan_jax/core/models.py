@@ -61,8 +61,8 @@ class Conv(nn.Module):
   """3x3 VALID conv with bias, partial or not: (x, mask) -> (y, mask)."""
 
   features: int
-  partial: bool = False
-  normalization: str = "sum"
+  partial: bool = True
+  normalization: str = "ratio"
   kernel_size: int = 3
   compute_dtype: str | None = None  # e.g. 'bfloat16': the conv runs in it (params stay f32)
   conv_batching: str = "auto"  # formulation under vmap over images (partial_conv docstring)
@@ -94,8 +94,8 @@ class ConvBlock(nn.Module):
   """conv -> BatchNorm -> LeakyReLU(0.2)."""
 
   features: int
-  partial: bool = False
-  normalization: str = "sum"
+  partial: bool = True
+  normalization: str = "ratio"
   compute_dtype: str | None = None
   conv_batching: str = "auto"
 
@@ -159,8 +159,8 @@ class Generator(nn.Module):
   nfc: int = 32
   min_nfc: int = 32
   num_layer: int = 5
-  partial: bool = False
-  normalization: str = "sum"
+  partial: bool = True
+  normalization: str = "ratio"
   compute_dtype: str | None = None  # conv dtype, e.g. 'bfloat16' (opt-in for TPU / GPU)
   conv_batching: str = "auto"  # conv formulation under vmap (partial_conv docstring)
 
@@ -190,8 +190,8 @@ class Discriminator(nn.Module):
   nfc: int = 32
   min_nfc: int = 32
   num_layer: int = 5
-  partial: bool = False
-  normalization: str = "sum"
+  partial: bool = True
+  normalization: str = "ratio"
   compute_dtype: str | None = None
   conv_batching: str = "auto"
 

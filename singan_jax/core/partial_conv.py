@@ -183,7 +183,7 @@ def _conv_in(x, kernel, compute_dtype, batching):
 
 
 def partial_conv(
-  x, mask, kernel, bias, normalization: str = "sum", compute_dtype=None, batching: str = "auto"
+  x, mask, kernel, bias, normalization: str = "ratio", compute_dtype=None, batching: str = "auto"
 ):
   """Partial convolution: (y, new_mask).
 

@@ -120,7 +120,7 @@ def image_pyramid(x_full, plan: ScalePlan) -> list:
 
 
 def mask_pyramid(
-  hole_full: np.ndarray, plan: ScalePlan, threshold: float = 0.01, mode: str = "threshold"
+  hole_full: np.ndarray, plan: ScalePlan, threshold: float = 0.5, mode: str = "threshold"
 ) -> list[np.ndarray]:
   """Known-pixel masks (h_i, w_i, 1) float32 per scale, 1 = known, 0 = hole.
 

@@ -8,6 +8,7 @@ code rounded every resize through uint8; we do not).
 import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -66,9 +67,7 @@ def resize(x, scale: float, out_hw: tuple[int, int] | None = None):
   """
   h, w = x.shape[-3], x.shape[-2]
   oh, ow = out_hw if out_hw is not None else (output_length(h, scale), output_length(w, scale))
-  mh = jnp.asarray(resize_matrix(h, float(scale), oh), x.dtype)
-  mw = jnp.asarray(resize_matrix(w, float(scale), ow), x.dtype)
-  return _apply(mh, mw, x)
+  return _apply(_matrix(h, scale, oh, x.dtype), _matrix(w, scale, ow, x.dtype), x)
 
 
 def resize_to(x, out_hw: tuple[int, int]):
@@ -76,9 +75,14 @@ def resize_to(x, out_hw: tuple[int, int]):
   a batch's images to one common size and the result back to the input's size."""
   x = jnp.asarray(x)
   h, w = x.shape[-3], x.shape[-2]
-  mh = jnp.asarray(resize_matrix(h, out_hw[0] / h, out_hw[0]), x.dtype)
-  mw = jnp.asarray(resize_matrix(w, out_hw[1] / w, out_hw[1]), x.dtype)
-  return _apply(mh, mw, x)
+  mh = _matrix(h, out_hw[0] / h, out_hw[0], x.dtype)
+  return _apply(mh, _matrix(w, out_hw[1] / w, out_hw[1], x.dtype), x)
+
+
+def _matrix(in_len: int, scale: float, out_len: int, dtype):
+  """resize_matrix as a jax array of x's dtype (cast in numpy: float64 only under x64)."""
+  dtype = jax.dtypes.canonicalize_dtype(dtype)
+  return jnp.asarray(resize_matrix(in_len, float(scale), out_len).astype(dtype))
 
 
 def _apply(mh, mw, x):

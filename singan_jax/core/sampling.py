@@ -34,7 +34,7 @@ class NetConfig:
 
   num_layer: int = 5
   partial: bool = True
-  normalization: str = "sum"
+  normalization: str = "ratio"
   compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (README "Performance")
   conv_batching: str = "auto"  # conv formulation under vmap over images (partial_conv)
 

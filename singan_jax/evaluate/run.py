@@ -25,11 +25,11 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 import numpy as np
 from PIL import Image
 
 from singan_jax import config as defaults
+from singan_jax import rng
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint as inpaint_lib
@@ -198,7 +198,7 @@ def classical(method: str, case: Case, seed: int, key_id: int):
     return cv2.inpaint(case.damaged, case.hole.astype(np.uint8) * 255, 3, flag)
   cfg = defaults.get_config()
   x = image_io.to_float(case.damaged)
-  key = jax.random.fold_in(jax.random.PRNGKey(seed), key_id)
+  key = rng.baseline_key(seed, key_id)
   filled = fill_lib.fill(
     x,
     ~case.hole,

@@ -11,6 +11,7 @@ import numpy as np
 
 from singan_jax.evaluate import metrics
 from singan_jax.core import sampling
+from singan_jax import rng
 
 
 def generate_many(pyr, frozen_i, finest_filled, n: int, key, k: int, anchors=None):
@@ -19,7 +20,7 @@ def generate_many(pyr, frozen_i, finest_filled, n: int, key, k: int, anchors=Non
   if k < 1:
     raise ValueError(f"num_candidates is {k}: use 1 (a single draw) or more")
   plan, gens = pyr.plan, pyr.generators()
-  keys = jax.random.split(key, k)
+  keys = rng.candidate_keys(key, k)
 
   def one(kk):
     return sampling.inject(

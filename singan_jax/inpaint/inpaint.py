@@ -22,6 +22,7 @@ from singan_jax.inpaint import coherence
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.inpaint import progressive
 from singan_jax.io import images as image_io
+from singan_jax import rng
 
 
 def resolve_inject_scale(cfg, plan: pyramid.ScalePlan) -> int:
@@ -87,17 +88,23 @@ def to_input_size(pyr, frozen_i, finest, filled, hole, key, cfg):
 
 
 def inpaint_once(
-  pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int = 0, key_id: int | None = None
+  pyr,
+  pixels: np.ndarray,
+  hole: np.ndarray,
+  cfg,
+  image_index: int = 0,
+  key_id: int | None = None,
+  ring: int = 0,
 ) -> dict:
-  """One pass of fill -> inject -> generate -> upscale -> blend (see inpaint). With
+  """One pass of fill -> inject -> generate -> upscale -> blend (see inpaint; ring: the
+  progressive pass, which keys its draws). With
   cfg.num_candidates = K > 1, K draws run in one vmap and the best by the ground-truth-free
   scores is kept (singan_jax/inpaint/candidates.py; its index is returned as 'candidate')."""
   plan = pyr.plan
   n = resolve_inject_scale(cfg, plan)
   x = jnp.asarray(image_io.to_float(pixels))
   key_id = image_index if key_id is None else key_id
-  key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 20_000 + key_id)
-  k_fill, k_gen = jax.random.split(key)
+  k_fill, k_gen = rng.inpaint_keys(cfg.seed, key_id, ring)
   filled = fill_lib.fill(
     x,
     jnp.asarray(~hole),
@@ -112,7 +119,7 @@ def inpaint_once(
   anchors = coherence.anchors(filled, hole, plan) if cfg.coherence else None
   alpha = blend_lib.blend_alpha(hole, cfg, 1.0 / plan.scale1)
   num = int(cfg.num_candidates)
-  keys = jax.random.split(k_gen, num) if num > 1 else k_gen[None]
+  keys = rng.candidate_keys(k_gen, num) if num > 1 else k_gen[None]
   if num > 1:
     finests = candidates.generate_many(pyr, frozen_i, finest_filled, n, k_gen, num, anchors)
   else:

@@ -12,15 +12,11 @@ import numpy as np
 
 from singan_jax.evaluate import metrics
 
-KEY_STRIDE = 1_000_003  # pass r draws with key_id + r * KEY_STRIDE: no clash with image ids
-
 
 def applies(hole: np.ndarray, cfg) -> bool:
   """True when progressive filling is on (progressive_rings > 1) and the hole's share of the
   image exceeds cfg.progressive_share."""
-  rings = int(cfg.get("progressive_rings", 1))
-  share = float(cfg.get("progressive_share", 1.0))
-  return rings > 1 and float(np.mean(hole)) > share
+  return int(cfg.progressive_rings) > 1 and float(np.mean(hole)) > float(cfg.progressive_share)
 
 
 def depth(hole: np.ndarray) -> np.ndarray:
@@ -68,7 +64,7 @@ def inpaint_rings(
   for r in range(len(parts)):
     remaining = np.logical_or.reduce(parts[r:])
     later = np.logical_or.reduce(parts[r + 1 :]) if r + 1 < len(parts) else np.zeros_like(hole)
-    result = once(pyr, current, remaining, cfg, image_index, key_id + r * KEY_STRIDE)
+    result = once(pyr, current, remaining, cfg, image_index, key_id, r)  # rng: pass r's keys
     current = np.where(later[..., None], current, result["output"])
     soft = np.maximum(soft, result["soft"])
     if first_fill is None:

@@ -1,5 +1,6 @@
-"""The coarse-to-fine loop: build each scale, train it with one jit-compiled iteration,
-checkpoint it, and freeze it before moving one scale finer.
+"""The coarse-to-fine loop: per scale, prepare it (keys, weight inheritance, z_opt,
+noise_amp, resume), fit it (one jit-compiled iteration run niter times, progress, in-scale
+checkpoints) and freeze it (save, sheets) before moving one scale finer.
 
 Works on a batch of B images that share a scale plan: every per-image pytree carries a
 leading image axis and the iteration is `jax.vmap`-ed over it (B = 1 for a single image).
@@ -7,29 +8,26 @@ leading image axis and the iteration is `jax.vmap`-ed over it (B = 1 for a singl
 
 import dataclasses
 import hashlib
-import json
 import os
 import time
+from typing import Any
 
 from absl import logging
 import jax
-from jax.experimental import multihost_utils
 from jax.experimental.compilation_cache import compilation_cache
 import jax.numpy as jnp
 import numpy as np
 
 from singan_jax import config as config_lib
 from singan_jax import inputs
+from singan_jax import rng
 from singan_jax.train import checkpoint as ckpt_lib
-from singan_jax.io import images as image_io
 from singan_jax.core import losses
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
+from singan_jax.train import monitor
+from singan_jax.train import sheets as sheets_lib
 from singan_jax.train import step as train_step
-
-
-class NonFiniteError(RuntimeError):
-  """A loss or parameter stopped being finite."""
 
 
 @dataclasses.dataclass
@@ -53,7 +51,7 @@ def enable_compilation_cache(cfg) -> str:
   """Turns on JAX's persistent compilation cache (cfg.compilation_cache_dir, else
   $SINGAN_JAX_CACHE_DIR) so a second run of the same shapes compiles nothing; returns the
   directory ("" = off). Every compiled program is cached, however fast it compiled."""
-  path = cfg.get("compilation_cache_dir", "") or os.environ.get("SINGAN_JAX_CACHE_DIR", "")
+  path = cfg.compilation_cache_dir or os.environ.get("SINGAN_JAX_CACHE_DIR", "")
   if path and path != jax.config.jax_compilation_cache_dir:
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
@@ -98,14 +96,6 @@ def batch_pyramids(cfg, images, holes):
   return plans[0], reals, knowns
 
 
-def to_host(x) -> np.ndarray:
-  """A numpy copy of x, gathered from every process when x spans several hosts (all
-  processes must call it then)."""
-  if isinstance(x, jax.Array) and not x.is_fully_addressable:
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-  return np.asarray(x)
-
-
 def fingerprint(*arrays) -> str:
   """Short content hash of the training inputs, for the resume guard."""
   h = hashlib.sha256()
@@ -134,9 +124,10 @@ def run_identity(cfg, plan, images, holes) -> dict:
   }
 
 
-def scale_key(seed: int, image_index: int, n: int):
-  """PRNG key of (seed, image, scale): independent of how the run was split or resumed."""
-  return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), image_index), n)
+NonFiniteError = monitor.NonFiniteError  # raised by the loop; main.py maps it to exit code 2
+to_host = monitor.to_host
+MetricsWriter = monitor.MetricsWriter
+write_sheets = sheets_lib.write_sheets
 
 
 def init_networks(plan, n, net, keys, h, w, dtype=jnp.float32):
@@ -155,24 +146,6 @@ def init_networks(plan, n, net, keys, h, w, dtype=jnp.float32):
   return jax.vmap(one)(keys)
 
 
-class MetricsWriter:
-  """Appends one JSON object per line to workdir/metrics.jsonl."""
-
-  def __init__(self, workdir: str):
-    self.path = os.path.join(workdir, "metrics.jsonl")
-
-  def write(self, record: dict) -> None:
-    if jax.process_index() != 0:  # multi-host: one writer
-      return
-    with open(self.path, "a", encoding="utf-8") as f:
-      f.write(json.dumps(record) + "\n")
-
-
-def _fmt_time(seconds: float) -> str:
-  seconds = int(round(seconds))
-  return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
 class LocalDevices:
   """Default placement: arrays stay where jax puts them, the iteration runs as it is.
   (singan_jax.distributed.MeshDevices shards the image axis over a device mesh instead.)"""
@@ -184,6 +157,35 @@ class LocalDevices:
   @staticmethod
   def map(fn):
     return fn
+
+
+@dataclasses.dataclass
+class Run:
+  """What every scale of one training run shares."""
+
+  cfg: Any
+  workdir: str
+  plan: pyramid.ScalePlan
+  net: sampling.NetConfig
+  tc: train_step.TrainConfig
+  ids: np.ndarray  # (B,) image ids: they key each image's draws (rng.train_keys)
+  devices: Any  # LocalDevices or parallel.MeshDevices
+  ckpts: ckpt_lib.PyramidCheckpoints
+  metrics: monitor.MetricsWriter
+
+  def generators(self, upto: int):
+    return [self.net.generator(self.plan.nfc[k], self.plan.min_nfc[k]) for k in range(upto)]
+
+
+@dataclasses.dataclass
+class Scale:
+  """A scale ready to fit: its training state, its inputs, the iteration it starts from."""
+
+  n: int
+  state: train_step.ScaleState
+  inputs: train_step.ScaleInputs
+  start: int
+  real_host: Any  # (B, 1, h, w, 3) as built, for the sheets
 
 
 def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> TrainedPyramid:
@@ -198,21 +200,34 @@ def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> Tra
   os.makedirs(workdir, exist_ok=True)
   enable_compilation_cache(cfg)
   plan, reals, knowns = batch_pyramids(cfg, images, holes)
-  b = len(reals[0])
+  run = open_run(cfg, workdir, plan, images, holes, image_ids, devices)
+  frozen, d_vars = [], None
+  try:
+    finished = _finished_scales(run)
+    for n in range(plan.num_scales):
+      if n in finished:
+        fs, d_vars, _ = run.ckpts.restore_scale(n)
+        logging.info("scale %d/%d: already trained, restored from %s", n, plan.stop_scale, workdir)
+      else:
+        fs, d_vars = train_scale(run, n, frozen, d_vars, reals[n], knowns[n])
+      frozen.append(fs)
+  finally:
+    run.ckpts.close()
+  return TrainedPyramid(plan, run.net, frozen, reals, knowns)
+
+
+def open_run(cfg, workdir, plan, images, holes, image_ids, devices) -> Run:
+  """The run's settings, its checkpoints (the identity checked or written) and metrics file."""
+  b = len(images)
   ids = np.arange(b) if image_ids is None else np.asarray(image_ids, np.int32)
   if ids.shape != (b,):
     raise ValueError(f"image_ids has shape {ids.shape}: give one id per image ({b})")
-  devices = devices or LocalDevices()
-  net, tc = config_lib.net_settings(cfg, b), config_lib.train_settings(cfg)
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
   flat = lambda xs: xs if isinstance(xs, np.ndarray) else np.concatenate([np.ravel(x) for x in xs])
   identity = run_identity(cfg, plan, flat(images), flat(holes))
   if image_ids is not None:
     identity["image_ids"] = ids.tolist()
   ckpts.check_or_write_identity(identity)
-  metrics = MetricsWriter(workdir)
-  gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(plan.num_scales)]
-  frozen, d_vars_prev = [], None
   logging.info(
     "scale plan: %d scales %s, nfc %s, scale factor %.4f",
     plan.num_scales,
@@ -220,226 +235,165 @@ def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> Tra
     plan.nfc,
     plan.scale_factor,
   )
-  try:
-    finished = set(ckpts.finished_scales())
-    ckpts.clear_stale_inscale(sorted(finished))
-    if finished:
-      logging.info(
-        "resuming in %s: scales 0..%d are finished and will not be retrained",
-        workdir,
-        max(finished),
-      )
-    for n in range(plan.num_scales):
-      if n in finished:
-        fs, d_vars_prev, _ = ckpts.restore_scale(n)
-        frozen.append(fs)
-        logging.info("scale %d/%d: already trained, restored from %s", n, plan.stop_scale, workdir)
-        continue
-      fs, d_vars_prev = _train_scale(
-        cfg,
-        plan,
-        n,
-        net,
-        tc,
-        gens,
-        frozen,
-        d_vars_prev,
-        reals[n],
-        knowns[n],
-        ckpts,
-        metrics,
-        workdir,
-        ids,
-        devices,
-      )
-      frozen.append(fs)
-  finally:
-    ckpts.close()
-  return TrainedPyramid(plan, net, frozen, reals, knowns)
+  net, tc = config_lib.net_settings(cfg, b), config_lib.train_settings(cfg)
+  devices = devices or LocalDevices()
+  return Run(cfg, workdir, plan, net, tc, ids, devices, ckpts, monitor.MetricsWriter(workdir))
 
 
-def _train_scale(
-  cfg,
-  plan,
-  n,
-  net,
-  tc,
-  gens,
-  frozen,
-  d_vars_prev,
-  real,
-  known,
-  ckpts,
-  metrics,
-  workdir,
-  ids,
-  devices,
-):
+def _finished_scales(run: Run) -> set:
+  """Scales a previous run finished (kept); stale in-scale states of those are dropped."""
+  finished = set(run.ckpts.finished_scales())
+  run.ckpts.clear_stale_inscale(sorted(finished))
+  if finished:
+    logging.info(
+      "resuming in %s: scales 0..%d are finished and will not be retrained",
+      run.workdir,
+      max(finished),
+    )
+  return finished
+
+
+def train_scale(run: Run, n: int, frozen: list, d_vars_prev, real, known):
   """Trains scale n of every image in the batch; returns (FrozenScale, D variables)."""
-  b = real.shape[0]
-  h, w = plan.shapes[n]
-  sheet_real, place = real, devices.place
-  real, known = place((jnp.asarray(real), jnp.asarray(known)))
-  keys = place(jax.vmap(lambda i: scale_key(cfg.seed, i, n))(jnp.asarray(ids)))
-  k_init, k_zopt, k_iter = (
-    jax.vmap(lambda k, s=s: jax.random.fold_in(k, s))(keys) for s in (0, 1, 2)
+  scale = prepare_scale(run, n, frozen, d_vars_prev, real, known)
+  state, clock = fit_scale(run, scale)
+  return freeze_scale(run, scale, state, clock, frozen)
+
+
+def prepare_scale(run: Run, n: int, frozen: list, d_vars_prev, real, known) -> Scale:
+  """Keys, weight inheritance, z_opt and noise_amp, and the optimizer state (restored when
+  an interrupted run saved one inside this scale)."""
+  place = run.devices.place
+  real_dev, known_dev = place((jnp.asarray(real), jnp.asarray(known)))
+  k_init, k_zopt, k_iter = place(
+    jax.vmap(lambda i: rng.train_keys(run.cfg.seed, i, n))(jnp.asarray(run.ids))
   )
+  g_vars, d_vars = _initial_variables(run, n, frozen, d_vars_prev, k_init)
+  z_opt, z_prev, noise_amp = _reconstruction_inputs(run, n, frozen, real_dev, known_dev, k_zopt)
+  inputs = place(
+    train_step.ScaleInputs(real_dev, known_dev, z_opt, z_prev, noise_amp, k_iter, tuple(frozen))
+  )
+  state = place(jax.vmap(lambda g, d: train_step.init_state(g, d, run.tc))(g_vars, d_vars))
+  start = run.ckpts.latest_inscale_step(n)
+  if start is not None:
+    state = run.ckpts.restore_inscale(n, start, state)
+    logging.info("scale %d: resuming inside the scale at iteration %d/%d", n, start, run.tc.niter)
+  return Scale(n, state, inputs, start or 0, real)
+
+
+def _initial_variables(run: Run, n: int, frozen: list, d_vars_prev, k_init):
+  """(G, D) variables: the coarser scale's when the widths match (weight inheritance,
+  copied: the state buffers are donated to the iteration), else fresh ones."""
+  plan = run.plan
   if n > 0 and plan.nfc[n] == plan.nfc[n - 1] and plan.min_nfc[n] == plan.min_nfc[n - 1]:
-    # Weight inheritance (copied: the state buffers are donated to the iteration).
-    g_vars, d_vars = jax.tree.map(jnp.array, (frozen[n - 1].g_vars, d_vars_prev))
-  else:
-    g_vars, d_vars = init_networks(plan, n, net, k_init, h, w)
+    return jax.tree.map(jnp.array, (frozen[n - 1].g_vars, d_vars_prev))
+  h, w = plan.shapes[n]
+  return init_networks(plan, n, run.net, k_init, h, w)
+
+
+def _reconstruction_inputs(run: Run, n: int, frozen: list, real, known, k_zopt):
+  """(z_opt, z_prev, noise_amp): scale 0 reconstructs from fixed noise at amplitude 1; finer
+  scales from the coarser reconstruction, amplitude cfg.noise_amp x its RMSE to the real."""
+  plan, b = run.plan, len(run.ids)
+  h, w = plan.shapes[n]
   if n == 0:
     z_opt = jax.vmap(lambda k: sampling.noise(k, 1, h, w, single_channel=True))(k_zopt)
-  else:
-    z_opt = place(jnp.zeros((b, 1, h, w, 3), jnp.float32))
-  masked = known if net.partial else None
-  if n == 0:
-    z_prev = jnp.zeros_like(z_opt)
-    noise_amp = place(jnp.ones((b,), jnp.float32))
-  else:
-    z_prev = jax.vmap(
-      lambda fr: sampling.draw_prev(
-        fr, gens[:n], plan.shapes, plan.scale_factor, "rec", partial=net.partial
-      )
-    )(tuple(frozen))
-    rmse = jax.vmap(losses.masked_rmse)(
-      z_prev, jnp.asarray(real), None if masked is None else jnp.asarray(masked)
+    return z_opt, jnp.zeros_like(z_opt), run.devices.place(jnp.ones((b,), jnp.float32))
+  z_opt = run.devices.place(jnp.zeros((b, 1, h, w, 3), jnp.float32))
+  gens = run.generators(n)
+  z_prev = jax.vmap(
+    lambda fr: sampling.draw_prev(
+      fr, gens, plan.shapes, plan.scale_factor, "rec", partial=run.net.partial
     )
-    noise_amp = cfg.noise_amp * rmse
-  inputs = place(
-    train_step.ScaleInputs(real, known, z_opt, z_prev, noise_amp, k_iter, tuple(frozen))
-  )
-  state = place(jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars))
-  start = ckpts.latest_inscale_step(n)
-  if start is not None:
-    state = ckpts.restore_inscale(n, start, state)
-    logging.info("scale %d: resuming inside the scale at iteration %d/%d", n, start, tc.niter)
-  else:
-    start = 0
-  step_fn = jax.jit(
-    devices.map(jax.vmap(train_step.make_iteration(plan, n, net, tc))), donate_argnums=0
-  )
+  )(tuple(frozen))
+  rmse = jax.vmap(losses.masked_rmse)(z_prev, real, known if run.net.partial else None)
+  return z_opt, z_prev, run.cfg.noise_amp * rmse
+
+
+def compile_iteration(run: Run, n: int):
+  """Scale n's batched iteration, jit-compiled once, the state donated, finiteness watched
+  on device: (state, inputs, health) -> (state, metrics, health)."""
+  one = train_step.make_iteration(run.plan, n, run.net, run.tc)
+  batched = jax.vmap(monitor.watched(one, train_step.METRICS))
+  return jax.jit(run.devices.map(batched), donate_argnums=0)
+
+
+def fit_scale(run: Run, scale: Scale):
+  """Runs the scale's iterations from scale.start; syncs with the host only at the sync
+  points (every log_every, in-scale checkpoints, the end). Returns (state, clock)."""
+  cfg, n, niter = run.cfg, scale.n, run.tc.niter
+  step_fn = compile_iteration(run, n)
   logging.info(
     "scale %d/%d: %dx%d, nfc %d, noise_amp %s, %d iterations",
     n,
-    plan.stop_scale,
-    h,
-    w,
-    plan.nfc[n],
-    np.round(to_host(noise_amp), 4).tolist(),
-    tc.niter,
+    run.plan.stop_scale,
+    *run.plan.shapes[n],
+    run.plan.nfc[n],
+    monitor.fmt_amps(scale.inputs.noise_amp),
+    niter,
   )
-  t_start = time.time()
-  t_window, it_window = t_start, start
-  compile_s = None
-  for it in range(start, tc.niter):
-    state, m = step_fn(state, inputs)
-    values = {k: to_host(v) for k, v in m.items()}
-    if compile_s is None:
-      compile_s = time.time() - t_start
-      t_window, it_window = time.time(), it + 1
-    bad = [k for k, v in values.items() if not np.isfinite(v).all()]
-    if bad:
-      raise NonFiniteError(
-        f"scale {n}, iteration {it + 1}: {', '.join(bad)} stopped being finite; the last good "
-        f"checkpoint is kept in {workdir}: lower the learning rates (--config.lr_g, "
-        "--config.lr_d) or check the input"
-      )
+  state, inputs = scale.state, scale.inputs
+  health = run.devices.place(monitor.healthy(len(run.ids), train_step.METRICS))
+  clock = monitor.Clock(scale.start)
+  for it in range(scale.start, niter):
+    state, metrics, health = step_fn(state, inputs, health)
     done = it + 1
-    if done % cfg.log_every == 0 or done == tc.niter:
-      now = time.time()
-      rate = (done - it_window) / max(now - t_window, 1e-9) if done > it_window else 0.0
-      eta = (tc.niter - done) / rate if rate > 0 else float("nan")
-      logging.info(
-        "scale %d/%d it %d/%d  %.1f it/s  ETA %s  errD %.4f errG %.4f rec %.4f",
-        n,
-        plan.stop_scale,
-        done,
-        tc.niter,
-        rate,
-        _fmt_time(eta) if rate else "?",
-        values["errD"].mean(),
-        values["errG"].mean(),
-        values["rec"].mean(),
-      )
-      metrics.write(
-        {
-          "scale": n,
-          "iter": done,
-          "it_per_s": round(rate, 3),
-          "compile_s": round(compile_s, 2),
-          **{k: v.tolist() for k, v in values.items()},
-        }
-      )
-    if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < tc.niter:
-      _check_finite_state(state, n, done, workdir)
-      ckpts.save_inscale(n, done, state)
+    if it == scale.start:
+      clock.first_call(metrics, done)
+    log = done % cfg.log_every == 0 or done == niter
+    save = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < niter
+    if log or save:
+      monitor.raise_if_unhealthy(health, train_step.METRICS, n, run.ids, run.workdir)
+    if log:
+      monitor.log_iteration(run.metrics, n, run.plan.stop_scale, done, niter, metrics, clock)
+    if save:
+      monitor.check_finite_state(state, n, done, run.workdir)
+      run.ckpts.save_inscale(n, done, state)
     ckpt_lib.kill_point("iteration", n, done)
-  _check_finite_state(state, n, tc.niter, workdir)
-  elapsed = time.time() - t_start
-  fs = sampling.FrozenScale(
-    {"params": state.g_params, "batch_stats": state.g_stats}, z_opt, noise_amp
-  )
+  return state, clock
+
+
+def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: list):
+  """Checks and saves the finished scale, drops its in-scale state, logs it and writes its
+  sheets; returns (FrozenScale, D variables)."""
+  n, niter = scale.n, run.tc.niter
+  monitor.check_finite_state(state, n, niter, run.workdir)
+  elapsed, compile_s = time.time() - clock.t0, clock.compile_s or 0.0
+  g_vars = {"params": state.g_params, "batch_stats": state.g_stats}
+  fs = sampling.FrozenScale(g_vars, scale.inputs.z_opt, scale.inputs.noise_amp)
   d_vars = {"params": state.d_params, "batch_stats": state.d_stats}
+  h, w = run.plan.shapes[n]
   meta = {
     "scale": n,
     "shape": [h, w],
-    "iterations": tc.niter,
+    "iterations": niter,
     "seconds": round(elapsed, 2),
-    "compile_s": round(compile_s or 0.0, 2),
+    "compile_s": round(compile_s, 2),
   }
-  ckpts.save_scale(n, fs, d_vars, meta)
+  run.ckpts.save_scale(n, fs, d_vars, meta)
   ckpt_lib.kill_point("scale_saved", n)
-  ckpts.clear_inscale(n)
-  iters = tc.niter - start
+  run.ckpts.clear_inscale(n)
+  iters = niter - scale.start
   logging.info(
     "scale %d/%d done: %d iterations in %s (compile %.1fs, %.1f it/s)",
     n,
-    plan.stop_scale,
+    run.plan.stop_scale,
     iters,
-    _fmt_time(elapsed),
-    compile_s or 0.0,
-    max(iters - 1, 0) / max(elapsed - (compile_s or 0.0), 1e-9),
+    monitor.fmt_time(elapsed),
+    compile_s,
+    max(iters - 1, 0) / max(elapsed - compile_s, 1e-9),
   )
-  if cfg.sheets:
-    write_sheets(
-      workdir, plan, net, gens[: n + 1], frozen + [fs], sheet_real, n, cfg.seed, ids, place
+  if run.cfg.sheets:
+    sheets_lib.write_sheets(
+      run.workdir,
+      run.plan,
+      run.net,
+      run.generators(n + 1),
+      frozen + [fs],
+      scale.real_host,
+      n,
+      run.cfg.seed,
+      run.ids,
+      run.devices.place,
     )
   return fs, d_vars
-
-
-def _check_finite_state(state, n, it, workdir):
-  leaves = jax.tree.leaves((state.g_params, state.d_params, state.g_stats, state.d_stats))
-  if not all(bool(jnp.isfinite(x).all()) for x in leaves):
-    raise NonFiniteError(
-      f"scale {n}, iteration {it}: network parameters or statistics stopped being finite; "
-      f"the last good checkpoint is kept in {workdir}: lower the learning rates or check "
-      "the input"
-    )
-
-
-def write_sheets(workdir, plan, net, gens, frozen, real, n, seed, ids=None, place=None):
-  """PNG per image: real | random sample | reconstruction at scale n (process 0 writes
-  each image id once: a padded batch repeats ids)."""
-  key = jax.random.fold_in(jax.random.PRNGKey(seed), 10_000 + n)
-  h0, w0 = plan.shapes[0]
-
-  def draws(fr, k):
-    x0 = jnp.zeros((1, h0, w0, 3), jnp.float32)
-    rand = sampling.chain(fr, gens, plan.shapes, plan.scale_factor, x0, 0, "rand", k, net.partial)
-    rec = sampling.chain(fr, gens, plan.shapes, plan.scale_factor, x0, 0, "rec", None, net.partial)
-    return rand, rec
-
-  b = real.shape[0]
-  ids = np.arange(b) if ids is None else np.asarray(ids)
-  keys = jax.random.split(key, b)
-  rand, rec = jax.vmap(draws)(tuple(frozen), place(keys) if place else keys)
-  rand, rec = to_host(rand), to_host(rec)
-  if jax.process_index() != 0:
-    return
-  gap = np.ones((plan.shapes[n][0], 2, 3), np.float32)
-  for i in sorted(set(np.unique(ids, return_index=True)[1].tolist())):
-    sheet = np.concatenate([np.asarray(real[i, 0]), gap, rand[i, 0], gap, rec[i, 0]], axis=1)
-    name = f"scale_{n}.png" if b == 1 else f"image_{ids[i]}_scale_{n}.png"
-    image_io.write_image(os.path.join(workdir, "sheets", name), image_io.from_float(sheet))

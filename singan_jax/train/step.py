@@ -6,7 +6,7 @@ inputs.key folded with the iteration number, so a run is reproducible from (seed
 """
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import jax
@@ -15,6 +15,10 @@ import optax
 
 from singan_jax.core import losses
 from singan_jax.core import sampling
+from singan_jax import rng
+
+
+METRICS = ("errD", "errG", "rec", "gp")  # an iteration's metrics, in this order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +140,7 @@ def make_iteration(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
   draw = make_draws(plan, n, net, tc)
 
   def iteration(state: ScaleState, inputs: ScaleInputs):
-    key = jax.random.fold_in(inputs.key, state.step)
+    key = rng.step_key(inputs.key, state.step)
     return core(state, inputs, draw(key, inputs.frozen, inputs.real.dtype))
 
   return iteration
@@ -147,10 +151,55 @@ def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
 
   inputs.key and inputs.frozen are not read; parity tests feed the PyTorch port's draws.
   """
-  gen = net.generator(plan.nfc[n], plan.min_nfc[n])
-  disc = net.discriminator(plan.nfc[n], plan.min_nfc[n])
+  run_g, run_d = _appliers(
+    net.generator(plan.nfc[n], plan.min_nfc[n]), net.discriminator(plan.nfc[n], plan.min_nfc[n])
+  )
   opt_g, opt_d = optimizers(tc)
-  partial = net.partial
+  critic_steps = _critic_steps(run_g, run_d, opt_d, tc)
+  generator_steps = _generator_steps(run_g, run_d, opt_g, tc)
+
+  def iteration(state: ScaleState, inputs: ScaleInputs, draws: IterationDraws):
+    v = _view(inputs, draws, net.partial)
+    (d_params, d_stats, d_opt_state, g_stats), (err_ds, gps) = critic_steps(
+      v, state, draws.prevs, draws.alphas
+    )
+    prev_p = sampling.pad(draws.prevs[-1:])
+    (g_params, g_stats, d_stats, g_opt_state), (err_gs, recs) = generator_steps(
+      v, (state.g_params, g_stats, d_stats, state.g_opt), d_params, prev_p
+    )
+    new_state = ScaleState(
+      g_params, g_stats, d_params, d_stats, g_opt_state, d_opt_state, state.step + 1
+    )
+    return new_state, dict(zip(METRICS, (err_ds[-1], err_gs[-1], recs[-1], gps[-1])))
+
+  return iteration
+
+
+class _View(NamedTuple):
+  """One image's inputs as the steps read them (masks None for vanilla nets)."""
+
+  real: jax.Array  # (1, h, w, 3)
+  known: jax.Array | None  # (1, h, w, 1): the critic's mask and the masked losses'
+  g_mask: jax.Array | None  # the generator's input mask (padded like its input)
+  amp: jax.Array  # () noise amplitude
+  z: jax.Array  # (1, h + 2 PAD, w + 2 PAD, 3) the iteration's noise, padded
+  z_opt: jax.Array  # (1, h, w, 3)
+  z_prev: jax.Array  # (1, h, w, 3)
+
+  def masked(self, x):
+    """x with its hole zeroed (partial nets), as the critic sees it."""
+    return x if self.known is None else x * self.known
+
+
+def _view(inputs: ScaleInputs, draws: IterationDraws, partial: bool) -> _View:
+  known = inputs.known if partial else None
+  g_mask = sampling.pad(inputs.known) if partial else None
+  z = sampling.pad(draws.z)
+  return _View(inputs.real, known, g_mask, inputs.noise_amp, z, inputs.z_opt, inputs.z_prev)
+
+
+def _appliers(gen, disc):
+  """(run_g, run_d): train-mode applications returning (output, new BatchNorm stats)."""
 
   def run_g(params, stats, x, prev_p, mask):
     out, upd = gen.apply(
@@ -164,25 +213,23 @@ def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
     )
     return out, upd["batch_stats"]
 
-  def iteration(state: ScaleState, inputs: ScaleInputs, draws: IterationDraws):
-    dtype = inputs.real.dtype
-    known = inputs.known if partial else None
-    g_mask = sampling.pad(inputs.known) if partial else None
-    masked = (lambda x: x * inputs.known) if partial else (lambda x: x)
-    real = inputs.real
-    amp = inputs.noise_amp
-    z = sampling.pad(draws.z)
-    prevs, alphas = draws.prevs, draws.alphas
+  return run_g, run_d
 
-    g_params, g_stats = state.g_params, state.g_stats
-    d_params, d_stats = state.d_params, state.d_stats
-    g_opt_state, d_opt_state = state.g_opt, state.d_opt
 
+def _critic_steps(run_g, run_d, opt_d, tc: TrainConfig):
+  """(view, state, prevs, alphas) -> ((d_params, d_stats, d_opt, g_stats), (errD, gp) per
+  step): Dsteps critic updates against fakes of the current generator."""
+
+  def steps(v: _View, state: ScaleState, prevs, alphas):
     def d_loss(params, stats, fake, a):
-      out_real, stats = run_d(params, stats, masked(real), known)
-      out_fake, stats = run_d(params, stats, masked(fake), known)
+      out_real, stats = run_d(params, stats, v.masked(v.real), v.known)
+      out_fake, stats = run_d(params, stats, v.masked(fake), v.known)
       gp, stats = losses.gradient_penalty(
-        lambda x: run_d(params, stats, x, known), masked(real), masked(fake), a, tc.lambda_grad
+        lambda x: run_d(params, stats, x, v.known),
+        v.masked(v.real),
+        v.masked(fake),
+        a,
+        tc.lambda_grad,
       )
       err = -jnp.mean(out_real) + jnp.mean(out_fake) + gp
       return err, (stats, gp)
@@ -191,7 +238,7 @@ def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
       d_params, d_stats, d_opt_state, g_stats = carry
       prev, a = xs
       prev_p = sampling.pad(prev[None])
-      fake, g_stats = run_g(g_params, g_stats, amp * z + prev_p, prev_p, g_mask)
+      fake, g_stats = run_g(state.g_params, g_stats, v.amp * v.z + prev_p, prev_p, v.g_mask)
       fake = jax.lax.stop_gradient(fake)
       (err_d, (d_stats, gp)), grads = jax.value_and_grad(d_loss, has_aux=True)(
         d_params, d_stats, fake, a
@@ -200,24 +247,29 @@ def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
       d_params = optax.apply_updates(d_params, updates)
       return (d_params, d_stats, d_opt_state, g_stats), (err_d, gp)
 
-    (d_params, d_stats, d_opt_state, g_stats), (err_ds, gps) = _loop(
-      d_step, (d_params, d_stats, d_opt_state, g_stats), (prevs, alphas), tc.scan_steps
-    )
-    err_d, gp = err_ds[-1], gps[-1]
-    prev_p = sampling.pad(prevs[-1:])
-    g_in = amp * z + prev_p
+    carry = (state.d_params, state.d_stats, state.d_opt, state.g_stats)
+    return _loop(d_step, carry, (prevs, alphas), tc.scan_steps)
 
-    z_prev_p = sampling.pad(inputs.z_prev)
-    rec_in = amp * sampling.pad(inputs.z_opt) + z_prev_p
+  return steps
+
+
+def _generator_steps(run_g, run_d, opt_g, tc: TrainConfig):
+  """(view, (g_params, g_stats, d_stats, g_opt), d_params, prev_p) -> (that carry updated,
+  (errG, rec) per step): Gsteps generator updates, adversarial + alpha x reconstruction."""
+
+  def steps(v: _View, carry, d_params, prev_p):
+    g_in = v.amp * v.z + prev_p
+    z_prev_p = sampling.pad(v.z_prev)
+    rec_in = v.amp * sampling.pad(v.z_opt) + z_prev_p
 
     def g_loss(params, stats, d_stats):
-      fake, stats = run_g(params, stats, g_in, prev_p, g_mask)
-      out, d_stats = run_d(d_params, d_stats, masked(fake), known)
+      fake, stats = run_g(params, stats, g_in, prev_p, v.g_mask)
+      out, d_stats = run_d(d_params, d_stats, v.masked(fake), v.known)
       err = -jnp.mean(out)
-      rec = jnp.zeros((), dtype)
+      rec = jnp.zeros((), v.real.dtype)
       if tc.alpha != 0:
-        rec_img, stats = run_g(params, stats, rec_in, z_prev_p, g_mask)
-        rec = losses.masked_mse(rec_img, real, known)
+        rec_img, stats = run_g(params, stats, rec_in, z_prev_p, v.g_mask)
+        rec = losses.masked_mse(rec_img, v.real, v.known)
         err = err + tc.alpha * rec
       return err, (stats, d_stats, rec)
 
@@ -230,18 +282,9 @@ def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
       g_params = optax.apply_updates(g_params, updates)
       return (g_params, g_stats, d_stats, g_opt_state), (err_g, rec)
 
-    (g_params, g_stats, d_stats, g_opt_state), (err_gs, recs) = _loop(
-      g_step, (g_params, g_stats, d_stats, g_opt_state), jnp.arange(tc.Gsteps), tc.scan_steps
-    )
-    err_g, rec = err_gs[-1], recs[-1]
+    return _loop(g_step, carry, jnp.arange(tc.Gsteps), tc.scan_steps)
 
-    new_state = ScaleState(
-      g_params, g_stats, d_params, d_stats, g_opt_state, d_opt_state, state.step + 1
-    )
-    metrics = {"errD": err_d, "errG": err_g, "rec": rec, "gp": gp}
-    return new_state, metrics
-
-  return iteration
+  return steps
 
 
 def _loop(step, carry, xs, scan: bool):

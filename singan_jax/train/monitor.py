@@ -1,0 +1,164 @@
+"""Watching a scale train: finiteness tracked on device, progress logs and metrics.jsonl.
+
+The compiled iteration carries a small `Health` pytree: the first iteration whose metrics
+stopped being finite (-1: none yet) and which metrics they were. The host reads it only at
+sync points (every log_every iterations, in-scale checkpoints, the scale's end), so the loop
+never waits on the device just to test for NaN, and the error still names the exact
+iteration.
+"""
+
+import json
+import os
+import time
+
+from absl import logging
+import flax
+import jax
+from jax.experimental import multihost_utils
+import jax.numpy as jnp
+import numpy as np
+
+
+class NonFiniteError(RuntimeError):
+  """A loss or parameter stopped being finite."""
+
+
+def to_host(x) -> np.ndarray:
+  """A numpy copy of x, gathered from every process when x spans several hosts (all
+  processes must call it then)."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    if x.sharding.is_fully_replicated:
+      return np.asarray(x.addressable_data(0))
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(x)
+
+
+@flax.struct.dataclass
+class Health:
+  """Device-side finiteness record of one image's iterations at a scale."""
+
+  first_bad: jax.Array  # () int32: first iteration (1-based) with a non-finite metric, or -1
+  bad: jax.Array  # (len(names),) bool: which metrics were non-finite at that iteration
+
+
+def healthy(batch: int, names) -> Health:
+  """The record of a batch before its first iteration (leading image axis)."""
+  return Health(jnp.full((batch,), -1, jnp.int32), jnp.zeros((batch, len(names)), bool))
+
+
+def watched(iteration, names):
+  """Wraps one image's (state, inputs) -> (state, metrics) into (state, inputs, health) ->
+  (state, metrics, health), updating the record on device (no host sync)."""
+
+  def fn(state, inputs, health: Health):
+    state, metrics = iteration(state, inputs)
+    bad = jnp.stack([~jnp.all(jnp.isfinite(metrics[k])) for k in names])
+    first = (health.first_bad < 0) & jnp.any(bad)
+    health = Health(
+      jnp.where(first, state.step, health.first_bad), jnp.where(first, bad, health.bad)
+    )
+    return state, metrics, health
+
+  return fn
+
+
+def raise_if_unhealthy(health: Health, names, n: int, ids, workdir: str) -> None:
+  """Raises NonFiniteError naming scale n, the first bad iteration, its metrics and (in a
+  batch) the images; a host sync, so called only every log_every iterations."""
+  first = to_host(health.first_bad)
+  if (first < 0).all():
+    return
+  it = int(first[first >= 0].min())
+  rows = np.flatnonzero(first == it)
+  bad = to_host(health.bad)[rows].any(axis=0)
+  which = ", ".join(k for k, b in zip(names, bad) if b)
+  images = "" if len(first) == 1 else f" (image {', '.join(str(ids[r]) for r in rows)})"
+  raise NonFiniteError(
+    f"scale {n}, iteration {it}: {which} stopped being finite{images}; the last good "
+    f"checkpoint is kept in {workdir}: lower the learning rates (--config.lr_g, "
+    "--config.lr_d) or check the input"
+  )
+
+
+def check_finite_state(state, n: int, it: int, workdir: str) -> None:
+  """Raises NonFiniteError when a network parameter or statistic is not finite."""
+  leaves = jax.tree.leaves((state.g_params, state.d_params, state.g_stats, state.d_stats))
+  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+  if not bool(to_host(finite)):
+    raise NonFiniteError(
+      f"scale {n}, iteration {it}: network parameters or statistics stopped being finite; "
+      f"the last good checkpoint is kept in {workdir}: lower the learning rates or check "
+      "the input"
+    )
+
+
+class MetricsWriter:
+  """Appends one JSON object per line to workdir/metrics.jsonl."""
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, "metrics.jsonl")
+
+  def write(self, record: dict) -> None:
+    if jax.process_index() != 0:  # multi-host: one writer
+      return
+    with open(self.path, "a", encoding="utf-8") as f:
+      f.write(json.dumps(record) + "\n")
+
+
+def fmt_time(seconds: float) -> str:
+  seconds = int(round(seconds))
+  return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def fmt_amps(noise_amp) -> str:
+  """Noise amplitudes as a short list, e.g. [0.0188, 0.021]."""
+  return "[" + ", ".join(f"{a:.4g}" for a in np.ravel(to_host(noise_amp))) + "]"
+
+
+def log_progress(n, stop, done, niter, rate, values) -> None:
+  eta = (niter - done) / rate if rate > 0 else float("nan")
+  logging.info(
+    "scale %d/%d it %d/%d  %.1f it/s  ETA %s  errD %.4f errG %.4f rec %.4f",
+    n,
+    stop,
+    done,
+    niter,
+    rate,
+    fmt_time(eta) if rate else "?",
+    values["errD"].mean(),
+    values["errG"].mean(),
+    values["rec"].mean(),
+  )
+
+
+class Clock:
+  """Compile time (the first call, the one sync outside the sync points) and the rate since."""
+
+  def __init__(self, start: int):
+    self.t0 = time.time()
+    self.compile_s, self.window = None, (self.t0, start)
+
+  def first_call(self, metrics, done: int) -> None:
+    jax.block_until_ready(metrics)
+    now = time.time()
+    self.compile_s, self.window = now - self.t0, (now, done)
+
+  def rate(self, done: int) -> float:
+    t, it = self.window
+    return (done - it) / max(time.time() - t, 1e-9) if done > it else 0.0
+
+
+def log_iteration(writer: MetricsWriter, n, stop, done, niter, metrics: dict, clock: Clock):
+  """The progress line and the metrics.jsonl record of iteration `done` (a host sync)."""
+  values = {k: to_host(v) for k, v in metrics.items()}
+  rate = clock.rate(done)
+  log_progress(n, stop, done, niter, rate, values)
+  writer.write(
+    {
+      "scale": n,
+      "iter": done,
+      "it_per_s": round(rate, 3),
+      "compile_s": round(clock.compile_s, 2),
+      **{k: v.tolist() for k, v in values.items()},
+    }
+  )
