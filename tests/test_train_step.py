@@ -31,6 +31,7 @@ def _setup(partial: bool):
   return state, inputs, step
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("partial", [True, False])
 def test_iterations_are_finite_move_params_and_count(partial):
   state, inputs, step = _setup(partial)
