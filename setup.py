@@ -20,12 +20,13 @@ setup(
     "numpy==2.4.6",
     "imageio==2.38.1",
     "pillow==13.0.0",
+    "pypng==0.20220715.0",  # 16-bit PNG (grey and RGB), which Pillow cannot keep or write
     "absl-py==2.5.1",
     "chex==0.1.92",
     "ml_collections==1.1.0",
   ],
   extras_require={
-    "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "torch==2.13.0"],
+    "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "torch==2.13.0", "ruff==0.17.6"],
     # python -m singan_jax.evaluate: the images (skimage.data), OpenCV baselines
     "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93"],
   },

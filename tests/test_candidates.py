@@ -81,6 +81,7 @@ def test_choose_prefers_the_candidate_that_matches_the_known_region():
     assert len(scores) == 3 and set(scores[0]) == {"seam", "patch_swd"}
 
 
+@pytest.mark.slow
 def test_generate_many_matches_one_draw_per_key(trained):
   cfg, pyr, pixels, hole = trained
   finest = pyramid.finest(jax.numpy.asarray(image_io.to_float(pixels))[None], pyr.plan)
@@ -93,6 +94,7 @@ def test_generate_many_matches_one_draw_per_key(trained):
     np.testing.assert_allclose(many[i], one, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_k_candidates_returns_the_chosen_draw_and_keeps_known_pixels(trained):
   cfg, pyr, pixels, hole = trained
   cfg = cfg.copy_and_resolve_references()
@@ -109,6 +111,7 @@ def test_k_candidates_returns_the_chosen_draw_and_keeps_known_pixels(trained):
   np.testing.assert_array_equal(inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"], r["output"])
 
 
+@pytest.mark.slow
 def test_one_candidate_is_the_plain_pipeline(trained):
   cfg, pyr, pixels, hole = trained
   assert cfg.num_candidates == 1
@@ -127,6 +130,7 @@ def test_one_candidate_is_the_plain_pipeline(trained):
   assert r["candidate"] == 0
 
 
+@pytest.mark.slow
 def test_zero_candidates_is_refused(trained):
   cfg, pyr, pixels, hole = trained
   with pytest.raises(ValueError, match="num_candidates"):

@@ -86,6 +86,7 @@ def recorded(tmp_path_factory, inputs):
   return work
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
   "change, field",
   [

@@ -92,7 +92,9 @@ def test_nan_hole_is_never_read(method):
   np.testing.assert_array_equal(out[known], x[known])
 
 
-@pytest.mark.parametrize("method", ["mean", "local_means", "patchmatch"])
+@pytest.mark.parametrize(
+  "method", ["mean", "local_means", pytest.param("patchmatch", marks=pytest.mark.slow)]
+)
 def test_blob_hole_64(method):
   x, known = _image(2, 64, 64), _blob_known()
   out = np.asarray(_run(method, _poisoned(x, known), known))
@@ -185,6 +187,7 @@ def test_patchmatch_reproduces_repeating_texture_better_than_mean():
   assert err["patchmatch"] < 0.2 * err["local_means"], err
 
 
+@pytest.mark.slow
 def test_patchmatch_small_patch():
   x, known = _image(10), _rect_known()
   out = np.asarray(F.fill_patchmatch(x, known, jax.random.PRNGKey(0), patch_size=3, iters=2))

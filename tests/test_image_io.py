@@ -5,6 +5,7 @@ import struct
 import zlib
 
 import numpy as np
+import png
 import pytest
 from PIL import Image
 
@@ -148,15 +149,28 @@ def test_read_16bit_colour_png_stays_uint16(tmp_path, filter_type, channels):
   np.testing.assert_array_equal(out, expected)
 
 
-def test_unfilter_matches_pillow_on_8bit_png(tmp_path):
-  """Cross-check the private PNG unfilter against Pillow on a file Pillow filtered itself."""
-  ramp = np.linspace(0, 230, 40 * 30 * 3).reshape(30, 40, 3)
-  pixels = (ramp + RNG.integers(0, 25, (30, 40, 3))).astype(np.uint8)
-  path = _save(tmp_path / "x.png", pixels)
-  chunks = image_io._png_chunks((tmp_path / "x.png").read_bytes(), path, "image")
-  raw = zlib.decompress(b"".join(d for k, d in chunks if k == b"IDAT"))
-  rows = image_io._unfilter_rows(raw, 30, 40 * 3, 3)
-  np.testing.assert_array_equal(rows.reshape(30, 40, 3), pixels)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_read_16bit_interlaced_png_stays_uint16(tmp_path, channels):
+  """Adam7-interlaced 16-bit PNGs keep their 16 bits too (pypng de-interlaces them)."""
+  pixels = RNG.integers(0, 65536, (11, 13, channels), dtype=np.uint16)
+  writer = png.Writer(13, 11, greyscale=channels == 1, bitdepth=16, interlace=True)
+  with open(tmp_path / "i16.png", "wb") as f:
+    writer.write(f, pixels.reshape(11, -1))
+  out = read_image(tmp_path / "i16.png")
+  assert out.dtype == np.uint16
+  np.testing.assert_array_equal(out, np.broadcast_to(pixels, (11, 13, 3)))
+
+
+def test_read_16bit_png_ignores_sbit(tmp_path):
+  """An sBIT chunk (significant bits) must not rescale the stored 16-bit samples."""
+  pixels = (RNG.integers(0, 4096, (4, 5, 3), dtype=np.uint16) << 4).astype(np.uint16)
+  writer = png.Writer(5, 4, greyscale=False, bitdepth=16)
+  with open(tmp_path / "s16.png", "wb") as f:
+    writer.write(f, pixels.reshape(4, -1))
+  blob = (tmp_path / "s16.png").read_bytes()
+  sbit = _png_chunk(b"sBIT", bytes([12, 12, 12]))
+  (tmp_path / "s16.png").write_bytes(blob[:33] + sbit + blob[33:])  # right after IHDR
+  np.testing.assert_array_equal(read_image(tmp_path / "s16.png"), pixels)
 
 
 @pytest.mark.parametrize("ext", [".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".PNG"])

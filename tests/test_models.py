@@ -151,6 +151,7 @@ def test_bad_normalization_is_refused():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("partial", [False, True])
 def test_generator_and_discriminator_shapes(partial):
   h, w = 14, 17

@@ -125,6 +125,7 @@ def test_conv2d_valid_matches_lax_to_second_order(shape):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4 * float(jnp.abs(b).max()))
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_is_an_opt_in_within_the_stated_tolerance():
   """compute_dtype='bfloat16' keeps params f32 and the critic within 2% of float32 (README)."""
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top

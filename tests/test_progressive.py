@@ -101,6 +101,7 @@ def trained(tmp_path_factory):
   return cfg, pyr, pixels, hole
 
 
+@pytest.mark.slow
 def test_progressive_inpaint_fills_ring_by_ring(trained):
   cfg, pyr, pixels, hole = trained
   cfg = cfg.copy_and_resolve_references()

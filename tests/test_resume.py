@@ -164,7 +164,6 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, cache_dir):
       np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.slow
 def test_non_finite_stops_and_keeps_the_last_good_checkpoint(tmp_path, cache_dir):
   image, mask = make_inputs(tmp_path)
   work = tmp_path / "nan"

@@ -31,6 +31,7 @@ def _setup(partial: bool):
   return state, inputs, step
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("partial", [True, False])
 def test_iterations_are_finite_move_params_and_count(partial):
   state, inputs, step = _setup(partial)
@@ -49,6 +50,7 @@ def test_iterations_are_finite_move_params_and_count(partial):
   assert float(np.asarray(metrics["gp"])[0]) >= 0
 
 
+@pytest.mark.slow
 def test_same_key_same_result_and_hole_pixels_do_not_matter_in_partial_mode():
   state_a, inputs, step = _setup(True)
   state_b, _, _ = _setup(True)

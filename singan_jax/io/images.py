@@ -8,20 +8,23 @@ Conventions (everything else in the library relies on these):
   * float images are float32 (H, W, 3) in [-1, 1] (to_float / from_float convert).
   * write_image replaces its target atomically, so a crash never leaves a half-written file.
 
-Decoding uses Pillow, except 16-bit colour PNGs, which Pillow reduces to 8 bits: those are
-decoded here (zlib + PNG row filters) so they stay uint16.
+Pillow decodes and encodes everything except 16-bit PNG: Pillow 13 still reduces 16-bit RGB PNGs
+to 8 bits and cannot write them, so every 16-bit PNG (grey, grey+alpha, RGB, RGBA, interlaced or
+not) is read and written with pypng (one pure-Python file, no dependencies).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import uuid
 import warnings
 import zlib
 
 import numpy as np
+import png
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Extension (lower case) -> Pillow format name used when writing.
@@ -38,8 +41,6 @@ _FORMATS = {
 SUPPORTED_EXTENSIONS = tuple(_FORMATS)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# PNG colour type -> channels, for the 16-bit colour types decoded here (2 RGB, 4 LA, 6 RGBA).
-_PNG16_CHANNELS = {2: 3, 4: 2, 6: 4}
 # Pillow modes that are already 16-bit greyscale.
 _PIL_UINT16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 # Pillow modes whose arrays _to_rgb understands directly.
@@ -99,121 +100,42 @@ def _png_header(path: str) -> tuple[int, int, int, int, int] | None:
   return height, width, depth, colour, interlace
 
 
-def _is_png16_colour(header) -> bool:
-  """True for a non-interlaced 16-bit RGB/LA/RGBA PNG, which Pillow would cut to 8 bits."""
-  return (
-    header is not None and header[2] == 16 and header[3] in _PNG16_CHANNELS and header[4] == 0
-  )  # interlaced ones fall back to Pillow (read as uint8)
+def _png_problem(exc: Exception) -> str:
+  """pypng's exception -> the project's wording ('is truncated (...)' / 'is corrupt (...)')."""
+  text = _reason(exc)
+  chunk = re.search(r"b'(\w{4})'|in (\w{4}) chunk", text)
+  name = next((g for g in chunk.groups() if g), "?") if chunk else "?"
+  if isinstance(exc, zlib.error):
+    return f"is corrupt ({text})"
+  if "Checksum error" in text:
+    return f"is corrupt (bad CRC in PNG chunk {name})"
+  if "too short" in text and name != "?":
+    return f"is truncated (PNG chunk {name} is cut short)"
+  if "No more chunks" in text or "End of file" in text or "no IDAT" in text:
+    return "is truncated (PNG ends before its IEND chunk)"
+  if "Filter Type" in text:
+    return "is corrupt (unknown PNG filter type)"
+  return f"is truncated or corrupt ({text})"
 
 
-def _png_chunks(blob: bytes, path: str, role: str) -> list[tuple[bytes, bytes]]:
-  """Split a PNG file into (type, data) chunks up to IEND, checking lengths and CRCs."""
-  chunks, pos = [], len(_PNG_SIGNATURE)
-  while True:
-    if pos + 8 > len(blob):
-      raise _error(
-        role,
-        path,
-        "is truncated (PNG ends before its IEND chunk)",
-        "re-export or copy the file again",
-      )
-    length, kind = struct.unpack(">I4s", blob[pos : pos + 8])
-    end = pos + 8 + length + 4
-    if end > len(blob):
-      name = kind.decode("latin-1")
-      raise _error(
-        role,
-        path,
-        f"is truncated (PNG chunk {name} is cut short)",
-        "re-export or copy the file again",
-      )
-    data = blob[pos + 8 : pos + 8 + length]
-    (crc,) = struct.unpack(">I", blob[end - 4 : end])
-    if zlib.crc32(kind + data) & 0xFFFFFFFF != crc:
-      raise _error(
-        role,
-        path,
-        f"is corrupt (bad CRC in PNG chunk {kind.decode('latin-1')})",
-        "re-export or copy the file again",
-      )
-    chunks.append((kind, data))
-    if kind == b"IEND":
-      return chunks
-    pos = end
+def _read_png16(path: str, role: str, height: int, width: int) -> np.ndarray:
+  """Decode a 16-bit PNG (grey, LA, RGB, RGBA; interlaced or not) to uint16 (H, W, C) by pypng.
 
-
-def _unfilter_average(line: bytearray, prior: bytes, bpp: int) -> None:
-  """Undo PNG filter 3 (Average) in place; sequential, so a plain loop over bytes."""
-  for i in range(len(line)):
-    left = line[i - bpp] if i >= bpp else 0
-    line[i] = (line[i] + ((left + prior[i]) >> 1)) & 0xFF
-
-
-def _unfilter_paeth(line: bytearray, prior: bytes, bpp: int) -> None:
-  """Undo PNG filter 4 (Paeth) in place; sequential, so a plain loop over bytes."""
-  for i in range(len(line)):
-    a = line[i - bpp] if i >= bpp else 0
-    b = prior[i]
-    c = prior[i - bpp] if i >= bpp else 0
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    pred = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
-    line[i] = (line[i] + pred) & 0xFF
-
-
-def _unfilter_rows(raw: bytes, height: int, row_bytes: int, bpp: int) -> np.ndarray:
-  """Undo PNG per-row filters: raw (height * (1 + row_bytes)) -> uint8 (height, row_bytes).
-
-  bpp = bytes per pixel (>= 1, dividing row_bytes). Raises ValueError on an unknown filter.
+  Raw sample values (read(), not asDirect(): an sBIT chunk must not rescale them).
   """
-  rows = np.frombuffer(raw, np.uint8).reshape(height, 1 + row_bytes)
-  out = np.empty((height, row_bytes), np.uint8)
-  prior = np.zeros(row_bytes, np.uint8)
-  for y in range(height):
-    kind, line = int(rows[y, 0]), rows[y, 1:]
-    if kind == 0:
-      out[y] = line
-    elif kind == 1:  # Sub: running sum along each byte lane of the pixel, modulo 256.
-      lanes = line.reshape(-1, bpp).astype(np.uint64)
-      out[y] = (np.cumsum(lanes, axis=0) & 0xFF).astype(np.uint8).reshape(-1)
-    elif kind == 2:  # Up
-      out[y] = line + prior  # uint8 arithmetic wraps modulo 256, as PNG requires.
-    elif kind in (3, 4):
-      buf = bytearray(line.tobytes())
-      (_unfilter_average if kind == 3 else _unfilter_paeth)(buf, prior.tobytes(), bpp)
-      out[y] = np.frombuffer(buf, np.uint8)
-    else:
-      raise ValueError(f"unknown PNG filter type {kind} in row {y}")
-    prior = out[y]
-  return out
-
-
-def _read_png16(path: str, role: str, height: int, width: int, colour: int) -> np.ndarray:
-  """Decode a non-interlaced 16-bit RGB/LA/RGBA PNG to uint16 (H, W, C) without losing bits."""
   with open(path, "rb") as f:
     blob = f.read()
-  chunks = _png_chunks(blob, path, role)
-  channels = _PNG16_CHANNELS[colour]
-  bpp = 2 * channels
-  row_bytes = width * bpp
   try:
-    raw = zlib.decompress(b"".join(data for kind, data in chunks if kind == b"IDAT"))
-  except zlib.error as exc:
-    raise _error(
-      role, path, f"is corrupt ({_reason(exc)})", "re-export or copy the file again"
-    ) from exc
-  if len(raw) < height * (1 + row_bytes):
+    _, _, rows, info = png.Reader(bytes=blob).read()
+    rows = [np.frombuffer(row, np.uint16) for row in rows]
+  except (png.Error, zlib.error, ValueError, EOFError, struct.error) as exc:
+    raise _error(role, path, _png_problem(exc), "re-export or copy the file again") from exc
+  channels = info["planes"]
+  if len(rows) < height or any(row.size != width * channels for row in rows):
     raise _error(
       role, path, "is truncated (PNG pixel data is short)", "re-export or copy the file again"
     )
-  try:
-    rows = _unfilter_rows(raw[: height * (1 + row_bytes)], height, row_bytes, bpp)
-  except ValueError as exc:
-    raise _error(
-      role, path, f"is corrupt ({_reason(exc)})", "re-export or copy the file again"
-    ) from exc
-  big_endian = rows.view(">u2").reshape(height, width, channels)
-  return big_endian.astype(np.uint16)
+  return np.stack(rows[:height]).reshape(height, width, channels)
 
 
 def _pillow_to_array(img: Image.Image) -> np.ndarray:
@@ -318,8 +240,8 @@ def _read_rgb(path: str, role: str) -> np.ndarray:
       f"has zero size ({header[0]}x{header[1]})",
       "give an image with at least one pixel",
     )
-  if _is_png16_colour(header):
-    pixels = _read_png16(path, role, *header[:2], header[3])
+  if header is not None and header[2] == 16:
+    pixels = _read_png16(path, role, *header[:2])
   else:
     pixels = _read_with_pillow(path, role)
   return _to_rgb(pixels, path, role)
@@ -329,7 +251,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
   """Read an image file as RGB (H, W, 3) uint8, or uint16 if the file stores 16 bits.
 
   Alpha is dropped; greyscale, greyscale+alpha and palette images become RGB; 1-bit becomes
-  0/255. Interlaced 16-bit colour PNGs come back as uint8 (Pillow's decoder). Raises
+  0/255. Raises
   ImageError for a missing, empty, corrupt, non-image or unsupported file.
   """
   return _read_rgb(os.fspath(path), "image")
@@ -426,24 +348,12 @@ def known_from_hole(hole_bool: np.ndarray) -> np.ndarray:
 
 
 def _png16_bytes(pixels: np.ndarray) -> bytes:
-  """Encode uint16 (H, W) or (H, W, 3) as a 16-bit PNG (filter 'Up' on every row)."""
+  """Encode uint16 (H, W) or (H, W, 3) as a 16-bit grey or RGB PNG with pypng."""
   height, width = pixels.shape[:2]
-  colour = 2 if pixels.ndim == 3 else 0
-  rows = pixels.astype(">u2").reshape(height, -1).view(np.uint8)  # (H, W*C*2) big-endian
-  prior = np.vstack([np.zeros((1, rows.shape[1]), np.uint8), rows[:-1]])
-  filtered = np.hstack([np.full((height, 1), 2, np.uint8), rows - prior])  # wraps mod 256
-
-  def chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-  header = struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)
-  return (
-    _PNG_SIGNATURE
-    + chunk(b"IHDR", header)
-    + chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6))
-    + chunk(b"IEND", b"")
-  )
+  buffer = io.BytesIO()
+  writer = png.Writer(width, height, greyscale=pixels.ndim == 2, bitdepth=16, compression=6)
+  writer.write(buffer, pixels.reshape(height, -1))
+  return buffer.getvalue()
 
 
 def _check_pixels_to_write(pixels: np.ndarray, path: str) -> np.ndarray:
