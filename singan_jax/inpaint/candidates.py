@@ -23,7 +23,15 @@ def generate_many(pyr, frozen_i, finest_filled, n: int, key, k: int):
 
   def one(kk):
     return sampling.inject(
-      frozen_i, gens, plan.shapes, plan.scale_factor, finest_filled, n, kk, pyr.net.partial
+      frozen_i,
+      gens,
+      plan.shapes,
+      plan.scale_factor,
+      finest_filled,
+      n,
+      kk,
+      pyr.net.partial,
+      compat=pyr.net.compat,
     )[0]
 
   return jax.vmap(one)(keys)

@@ -101,6 +101,7 @@ def generate(pyr, frozen_i, finest_filled, n: int, key):
     n,
     key,
     pyr.net.partial,
+    compat=pyr.net.compat,
   )
 
 

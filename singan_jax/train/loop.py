@@ -64,7 +64,8 @@ def enable_compilation_cache(cfg) -> str:
 
 def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
   """Per-scale reals (B, 1, h, w, 3) and known masks (B, 1, h, w, 1) of a batch."""
-  reals = [np.asarray(r)[:, None] for r in pyramid.image_pyramid(jnp.asarray(images), plan)]
+  levels = pyramid.image_pyramid(jnp.asarray(images), plan, cfg.compat)
+  reals = [np.asarray(r)[:, None] for r in levels]
   per_image = [
     pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode) for hole in holes
   ]
@@ -119,8 +120,10 @@ def fingerprint(*arrays) -> str:
 
 
 def run_identity(cfg, plan, images, holes) -> dict:
-  """What a workdir's pyramid depends on; a resume with anything else is refused."""
-  return {
+  """What a workdir's pyramid depends on; a resume with anything else is refused.
+
+  compat enters only when set, so workdirs written before the field existed still resume."""
+  identity = {
     "inputs": fingerprint(images, holes),
     "plan": plan.to_dict(),
     "num_layer": cfg.num_layer,
@@ -134,6 +137,9 @@ def run_identity(cfg, plan, images, holes) -> dict:
     "Dsteps": cfg.Dsteps,
     "Gsteps": cfg.Gsteps,
   }
+  if cfg.compat not in ("", "none"):
+    identity["compat"] = cfg.compat
+  return identity
 
 
 def scale_key(seed: int, image_index: int, n: int):
@@ -253,6 +259,7 @@ def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> Tra
         workdir,
         ids,
         devices,
+        coarser_known=knowns[:n],
       )
       frozen.append(fs)
   finally:
@@ -276,12 +283,14 @@ def _train_scale(
   workdir,
   ids,
   devices,
+  coarser_known=(),
 ):
   """Trains scale n of every image in the batch; returns (FrozenScale, D variables)."""
   b = real.shape[0]
   h, w = plan.shapes[n]
   sheet_real, place = real, devices.place
   real, known = place((jnp.asarray(real), jnp.asarray(known)))
+  frozen_known = place(tuple(jnp.asarray(k) for k in coarser_known))
   keys = place(jax.vmap(lambda i: scale_key(cfg.seed, i, n))(jnp.asarray(ids)))
   k_init, k_zopt, k_iter = (
     jax.vmap(lambda k, s=s: jax.random.fold_in(k, s))(keys) for s in (0, 1, 2)
@@ -301,16 +310,25 @@ def _train_scale(
     noise_amp = place(jnp.ones((b,), jnp.float32))
   else:
     z_prev = jax.vmap(
-      lambda fr: sampling.draw_prev(
-        fr, gens[:n], plan.shapes, plan.scale_factor, "rec", partial=net.partial
+      lambda fr, kn: sampling.draw_prev(
+        fr,
+        gens[:n],
+        plan.shapes,
+        plan.scale_factor,
+        "rec",
+        partial=net.partial,
+        masks=kn if net.train_masks else None,
+        compat=net.compat,
       )
-    )(tuple(frozen))
+    )(tuple(frozen), frozen_known)
     rmse = jax.vmap(losses.masked_rmse)(
       z_prev, jnp.asarray(real), None if masked is None else jnp.asarray(masked)
     )
     noise_amp = cfg.noise_amp * rmse
   inputs = place(
-    train_step.ScaleInputs(real, known, z_opt, z_prev, noise_amp, k_iter, tuple(frozen))
+    train_step.ScaleInputs(
+      real, known, z_opt, z_prev, noise_amp, k_iter, tuple(frozen), frozen_known
+    )
   )
   state = place(jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars))
   start = ckpts.latest_inscale_step(n)
@@ -429,8 +447,9 @@ def write_sheets(workdir, plan, net, gens, frozen, real, n, seed, ids=None, plac
 
   def draws(fr, k):
     x0 = jnp.zeros((1, h0, w0, 3), jnp.float32)
-    rand = sampling.chain(fr, gens, plan.shapes, plan.scale_factor, x0, 0, "rand", k, net.partial)
-    rec = sampling.chain(fr, gens, plan.shapes, plan.scale_factor, x0, 0, "rec", None, net.partial)
+    args = (fr, gens, plan.shapes, plan.scale_factor, x0, 0)
+    rand = sampling.chain(*args, "rand", k, net.partial, compat=net.compat)
+    rec = sampling.chain(*args, "rec", None, net.partial, compat=net.compat)
     return rand, rec
 
   b = real.shape[0]
