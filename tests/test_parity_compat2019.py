@@ -180,3 +180,38 @@ def test_converted_chains_follow_the_port(tmp_path, partial, compat):
     for k, (worst, off, size) in enumerate(errs):
       assert worst <= (LEVEL + TOL if compat == "2019" else TOL), (draw, k, errs)
       assert off <= (0.01 * size if compat == "2019" else 0), (draw, k, errs)
+
+
+def test_compat_2019_trains_with_hole_masks_in_the_draws_and_keys_the_workdir(tmp_path):
+  """A tiny compat='2019' run: the training draws give frozen generators their known maps,
+  run.json records compat, and resuming the workdir with our conventions is refused."""
+  from singan_jax.train import step  # pylint: disable=g-import-not-at-top
+
+  cfg = defaults.get_config()
+  cfg.max_size, cfg.min_size, cfg.niter = 36, 25, 2
+  cfg.nfc = cfg.min_nfc = cfg.nfc_cap = NFC
+  cfg.checkpoint_every, cfg.sheets, cfg.compat = 0, False, "2019"
+  rng = np.random.default_rng(2)
+  images = rng.uniform(-1, 1, (1, 32, 40, 3)).astype(np.float32)
+  holes = np.zeros((1, 32, 40), bool)
+  holes[0, 8:20, 10:24] = True
+  pyr = trainer.train(cfg, str(tmp_path / "wd"), images, holes)
+  assert pyr.net.compat == "2019" and pyr.net.train_masks
+  assert '"compat": "2019"' in (tmp_path / "wd" / "run.json").read_text()
+
+  plan, n = pyr.plan, 1
+  frozen = [jax.tree.map(lambda x: x[0], pyr.frozen[0])]
+  known = [jnp.asarray(pyr.knowns[0][0])]
+  draw = step.make_draws(plan, n, pyr.net, defaults.train_settings(cfg))
+  key = jax.random.PRNGKey(0)
+  got = draw(key, frozen, jnp.float32, known).prevs
+  k_prev = jax.random.split(key, 3)[1]
+  gens = [pyr.net.generator(plan.nfc[0], plan.min_nfc[0])]
+  args = (frozen, gens, plan.shapes, plan.scale_factor, "rand", k_prev, cfg.Dsteps, True)
+  want = sampling.draw_prev(*args, masks=known, compat="2019")
+  np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+  assert np.abs(np.asarray(want - sampling.draw_prev(*args, compat="2019"))).max() > 1e-6
+
+  cfg.compat = ""
+  with pytest.raises(ckpt_lib.IncompatibleRunError, match="compat"):
+    trainer.train(cfg, str(tmp_path / "wd"), images, holes)
