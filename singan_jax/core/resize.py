@@ -29,15 +29,17 @@ def output_length(in_len: int, scale: float) -> int:
   return int(math.ceil(in_len * scale))
 
 
-COMPAT = ("", "none", "2019")
+# '' / 'none': ours; '2019': every 2019 convention; '2019-draws': only the 2019 training draws'
+# frozen-generator masks (the scale's hole mask), to measure that choice alone.
+COMPAT = ("", "none", "2019", "2019-draws")
 
 
 def check_compat(compat: str) -> bool:
-  """True for the 2019 conventions, False for ours; refuses an unknown value."""
+  """True where the 2019 resize and inference masks apply ('2019'); refuses unknown values."""
   if compat not in COMPAT:
     raise ValueError(
       f"compat {compat!r} is not a known convention: set --config.compat to '' (or 'none': "
-      "ours) or '2019' (the 2019 code's)"
+      "ours), '2019' (the 2019 code's) or '2019-draws' (only its training-draw masks)"
     )
   return compat == "2019"
 

@@ -47,7 +47,7 @@ class NetConfig:
   @property
   def train_masks(self) -> bool:
     """Whether training draws give frozen generators their scale's known mask (2019)."""
-    return resize_lib.check_compat(self.compat)
+    return self.compat in ("2019", "2019-draws")
 
   def generator(self, nfc: int, min_nfc: int) -> models.Generator:
     return models.Generator(
