@@ -215,3 +215,27 @@ def test_compat_2019_trains_with_hole_masks_in_the_draws_and_keys_the_workdir(tm
   cfg.compat = ""
   with pytest.raises(ckpt_lib.IncompatibleRunError, match="compat"):
     trainer.train(cfg, str(tmp_path / "wd"), images, holes)
+
+
+def main():
+  """Prints the per-scale chain errors of docs/parity_2019.md as markdown rows."""
+  import pathlib  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+
+  pairs = (("", ""), ("2019", "2019"), ("", "2019"))
+  print("| nets | ours | port | draw | max abs error per scale 0..N | values off > 1e-5 |")
+  print("|---|---|---|---|---|---|")
+  for partial in (True, False):
+    with tempfile.TemporaryDirectory() as d:
+      pyr = _setup(pathlib.Path(d), partial)
+      for compat, port in pairs:
+        for draw in DRAWS:
+          errs = chain_errors(pyr, partial, compat, draw, port)
+          worst = " / ".join(f"{e[0]:.1e}" for e in errs)
+          off = " / ".join(f"{e[1]}" for e in errs)
+          name = "partial" if partial else "vanilla"
+          print(f"| {name} | {compat or 'none'} | {port or 'none'} | {draw} | {worst} | {off} |")
+
+
+if __name__ == "__main__":
+  main()

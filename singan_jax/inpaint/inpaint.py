@@ -154,7 +154,7 @@ def inpaint_once(
     patch_size=cfg.patch_size,
     iters=cfg.patch_iters,
   )
-  finest_filled = pyramid.finest(filled[None], plan)
+  finest_filled = pyramid.finest(filled[None], plan, pyr.net.compat)
   frozen_i = select_image(pyr.frozen, image_index)
   k = int(cfg.get("num_candidates", 1))
   if k > 1:
