@@ -290,7 +290,8 @@ def _train_scale(
   h, w = plan.shapes[n]
   sheet_real, place = real, devices.place
   real, known = place((jnp.asarray(real), jnp.asarray(known)))
-  frozen_known = place(tuple(jnp.asarray(k) for k in coarser_known))
+  # The coarser scales' known maps, read only by the 2019 training draws (net.train_masks).
+  frozen_known = place(tuple(jnp.asarray(k) for k in coarser_known)) if net.train_masks else ()
   keys = place(jax.vmap(lambda i: scale_key(cfg.seed, i, n))(jnp.asarray(ids)))
   k_init, k_zopt, k_iter = (
     jax.vmap(lambda k, s=s: jax.random.fold_in(k, s))(keys) for s in (0, 1, 2)
