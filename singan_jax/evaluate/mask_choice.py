@@ -5,8 +5,9 @@
   python -m singan_jax.evaluate.mask_choice OUT
 
 The first command trains (and scores, one draw each) the 'pc', 'compat_2019-draws' and
-'vanilla' pyramids; this module reuses OUT/pyramids (training them if missing) and scores 'ours' on both with three
-inpainting seeds per case, printing one JSON line per variant (means) and per (case, seed).
+'vanilla' pyramids; this module reuses OUT/pyramids (training them if missing) and scores
+'ours' on the first two with three inpainting seeds per case, printing one JSON line per
+variant (means) and per (case, seed).
 """
 
 import json
