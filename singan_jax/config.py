@@ -38,6 +38,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.mask_threshold = 0.5  # a downsampled pixel is hole when its hole share exceeds this
   # (2019 code: 0.01, every touched pixel; 0.5 measured better,
   # README "Quality")
+  # Conventions: "2019" reproduces the 2019 code's (frozen-generator masks, its uint8 resize
+  # with top/left border taps dropped); "" or "none": ours (docs/parity_2019.md).
+  c.compat = ""
   # Training (per scale).
   c.niter = 2000
   c.lr_g = 5e-4
@@ -117,6 +120,7 @@ def net_settings(cfg, batch: int = 1) -> sampling.NetConfig:
     normalization=cfg.pconv_norm,
     compute_dtype=cfg.compute_dtype,
     conv_batching=batching,
+    compat=cfg.compat,
   )
 
 

@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-STYLES = ("port", "2019")
+STYLES = ("port", "2019", "2019-pc")
 _BN_TORCH = {
   "weight": ("params", "scale"),
   "bias": ("params", "bias"),
@@ -37,10 +37,17 @@ class ConversionError(ValueError):
 
 
 def canonical_key(key: str) -> str:
-  """A torch state_dict key in the port's naming: head.bn.*, body.<i>.*, tail.conv.*."""
+  """A torch state_dict key in the port's naming: head.bn.*, body.<i>.*, tail.conv.*.
+
+  Reads the 2019 vanilla layout (head.norm, body.block<i>, tail.0 / tail), the 2019
+  partial-conv layout (<layer>.conv.input_conv, tail.input_conv; mask_conv keys stay as
+  <layer>.mask_conv.weight for `torch_to_flax` to check) and the port's own.
+  """
   key = re.sub(r"^module\.", "", key)  # saved from nn.DataParallel
   key = re.sub(r"^body\.block(\d+)\.", lambda m: f"body.{int(m.group(1)) - 1}.", key)
   key = re.sub(r"\.norm\.", ".bn.", key)
+  key = re.sub(r"^(head|body\.\d+)\.conv\.(input_conv|mask_conv)\.", r"\1.\2.", key)
+  key = re.sub(r"\.input_conv\.", ".conv.", key)
   key = re.sub(r"^tail\.0\.", "tail.conv.", key)
   return re.sub(r"^tail\.(weight|bias)$", r"tail.conv.\1", key)
 
@@ -50,41 +57,53 @@ def _flax_layer(torch_layer: str) -> str:
   return torch_layer.replace("body.", "body_")
 
 
+def _array(value, dtype=None) -> np.ndarray:
+  arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
+  return arr if dtype is None else arr.astype(dtype)
+
+
+def _check_mask_conv(original_key: str, value) -> None:
+  """The 2019 PC code's mask_conv is a fixed all-ones (Cout, Cin, 3, 3) kernel: anything else
+  would be a different partial convolution, which our models cannot represent."""
+  arr = _array(value)
+  if arr.ndim != 4 or not np.all(arr == 1):
+    raise ConversionError(
+      f"{original_key!r} (shape {arr.shape}) is not the all-ones 4-D mask kernel of the 2019 "
+      "partial-conv code: this checkpoint's partial convolution is not the one singan_jax "
+      "implements; convert only pyramids trained by the 2019 SinGAN / PC-SinGAN code"
+    )
+
+
 def torch_to_flax(state_dict, dtype=np.float32) -> dict:
   """A G or D state_dict -> {'params': ..., 'batch_stats': ...} as our models name them.
 
   Tensors may be torch tensors or arrays; num_batches_tracked is dropped (momentum 0.1 never
-  reads it).
+  reads it) and the 2019 PC layout's all-ones mask_conv kernels are checked, then dropped.
   """
   params, stats = {}, {}
-  for key, value in state_dict.items():
-    key = canonical_key(key)
-    m = re.fullmatch(r"(head|body\.\d+|tail)\.(conv|bn)\.(\w+)", key)
+  for original, value in state_dict.items():
+    key = canonical_key(original)
+    m = re.fullmatch(r"(head|body\.\d+|tail)\.(conv|bn|mask_conv)\.(\w+)", key)
     if m is None:
       raise ConversionError(
-        f"unexpected state_dict entry {key!r}: expected head / body.<i> / "
-        "tail with conv.* and bn.* (or norm.*) entries of a SinGAN G or D"
+        f"unexpected state_dict entry {original!r}: expected head / body.<i> / tail with "
+        "conv.* (or conv.input_conv.*, input_conv.*) and bn.* (or norm.*) entries of a "
+        "SinGAN G or D"
       )
     layer, kind, name = _flax_layer(m.group(1)), m.group(2), m.group(3)
+    if kind == "mask_conv":
+      if name != "weight":
+        raise ConversionError(f"unexpected mask_conv entry {original!r}: it has no bias")
+      _check_mask_conv(original, value)
+      continue
     if name == "num_batches_tracked":
       continue
-    arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
-    arr = arr.astype(dtype)
+    arr = _array(value, dtype)
     if kind == "conv":
-      if name not in ("weight", "bias"):
-        raise ConversionError(f"unexpected conv entry {key!r}")
-      conv = params.setdefault(layer, {})
-      if layer != "tail":
-        conv = conv.setdefault("conv", {})
-      if name == "weight":
-        if arr.ndim != 4:
-          raise ConversionError(f"{key!r} has shape {arr.shape}: expected OIHW (4-D)")
-        conv["kernel"] = arr.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-      else:
-        conv["bias"] = arr
+      _put_conv(params, layer, name, arr, original)
     else:
       if name not in _BN_TORCH:
-        raise ConversionError(f"unexpected BatchNorm entry {key!r}")
+        raise ConversionError(f"unexpected BatchNorm entry {original!r}")
       collection, ours = _BN_TORCH[name]
       target = params if collection == "params" else stats
       target.setdefault(layer, {}).setdefault("bn", {})[ours] = arr
@@ -93,11 +112,39 @@ def torch_to_flax(state_dict, dtype=np.float32) -> dict:
   return {"params": {"net": params}, "batch_stats": {"net": stats}}
 
 
+def _put_conv(params: dict, layer: str, name: str, arr: np.ndarray, original: str) -> None:
+  """Stores a conv weight (OIHW -> HWIO) or bias under our module names."""
+  if name not in ("weight", "bias"):
+    raise ConversionError(f"unexpected conv entry {original!r}")
+  conv = params.setdefault(layer, {})
+  if layer != "tail":
+    conv = conv.setdefault("conv", {})
+  if name == "weight":
+    if arr.ndim != 4:
+      raise ConversionError(f"{original!r} has shape {arr.shape}: expected OIHW (4-D)")
+    conv["kernel"] = arr.transpose(2, 3, 1, 0)
+  else:
+    conv["bias"] = arr
+
+
+def _torch_names(layer: str, style: str, generator: bool) -> tuple[str, str | None, str | None]:
+  """(conv prefix, BatchNorm prefix, mask_conv key or None) of one layer in `style`."""
+  i = int(layer.split("_")[1]) if layer.startswith("body_") else None
+  base = layer if i is None else (f"body.block{i + 1}" if style == "2019" else f"body.{i}")
+  if layer == "tail":
+    if style == "2019-pc":
+      return "tail.input_conv", None, "tail.mask_conv.weight"
+    return ("tail.0" if generator else "tail") if style == "2019" else "tail.conv", None, None
+  if style == "2019-pc":
+    return f"{base}.conv.input_conv", f"{base}.bn", f"{base}.conv.mask_conv.weight"
+  return f"{base}.conv", f"{base}.norm" if style == "2019" else f"{base}.bn", None
+
+
 def flax_to_torch(variables, style: str = "port", generator: bool = True):
   """{'params', 'batch_stats'} -> an OrderedDict of torch tensors (inverse of torch_to_flax).
 
-  style 'port' names modules as singan_jax/reference; '2019' as the original code, where G's
-  tail is tail.0 and D's is tail (so `generator` matters there).
+  style 'port' names modules as singan_jax/reference; '2019' as the original vanilla code
+  (G's tail is tail.0, D's tail); '2019-pc' as the original partial-conv code.
   """
   import torch  # pylint: disable=g-import-not-at-top
 
@@ -107,31 +154,17 @@ def flax_to_torch(variables, style: str = "port", generator: bool = True):
   stats = variables.get("batch_stats", {}).get("net", {})
   out = collections.OrderedDict()
   t = lambda a: torch.from_numpy(np.array(a))
-
-  def prefix(layer):
-    if layer.startswith("body_"):
-      i = int(layer.split("_")[1])
-      return f"body.block{i + 1}" if style == "2019" else f"body.{i}"
-    return layer
-
-  layers = (
-    ["head"]
-    + sorted((k for k in params if k.startswith("body_")), key=lambda k: int(k.split("_")[1]))
-    + ["tail"]
-  )
-  for layer in layers:
-    p = prefix(layer)
-    if layer == "tail":
-      conv = params["tail"]
-      cp = ("tail.0" if generator else "tail") if style == "2019" else "tail.conv"
-    else:
-      conv = params[layer]["conv"]
-      cp = f"{p}.conv"
-    out[f"{cp}.weight"] = t(np.asarray(conv["kernel"]).transpose(3, 2, 0, 1))  # HWIO -> OIHW
+  body = sorted((k for k in params if k.startswith("body_")), key=lambda k: int(k.split("_")[1]))
+  for layer in ["head", *body, "tail"]:
+    cp, bp, mask_key = _torch_names(layer, style, generator)
+    conv = params["tail"] if layer == "tail" else params[layer]["conv"]
+    weight = np.asarray(conv["kernel"]).transpose(3, 2, 0, 1)  # HWIO -> OIHW
+    out[f"{cp}.weight"] = t(weight)
     out[f"{cp}.bias"] = t(conv["bias"])
-    if layer == "tail":
+    if mask_key is not None:
+      out[mask_key] = torch.ones(weight.shape, dtype=out[f"{cp}.weight"].dtype)
+    if bp is None:
       continue
-    bp = f"{p}.norm" if style == "2019" else f"{p}.bn"
     out[f"{bp}.weight"] = t(params[layer]["bn"]["scale"])
     out[f"{bp}.bias"] = t(params[layer]["bn"]["bias"])
     out[f"{bp}.running_mean"] = t(stats[layer]["bn"]["mean"])
@@ -210,19 +243,51 @@ def read_pyramid(src: str) -> dict:
   return out
 
 
+def _checked_variables(pyr: dict, plan, net) -> list:
+  """[(g_vars, d_vars)] per scale, each checked against this config's networks (no writes)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
+
+  unbatched = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), t)
+  out = []
+  for n, (h, w) in enumerate(plan.shapes):
+    g_vars, d_vars = torch_to_flax(pyr["g"][n]), torch_to_flax(pyr["d"][n])
+    ref_g, ref_d = jax.eval_shape(
+      lambda n=n, h=h, w=w: trainer.init_networks(plan, n, net, jnp.zeros((1, 2), jnp.uint32), h, w)
+    )
+    check_shapes(g_vars, unbatched(ref_g))
+    check_shapes(d_vars, unbatched(ref_d))
+    out.append((g_vars, d_vars))
+  return out
+
+
+def _remove_created(workdir: str, created_dir: bool, before: set) -> None:
+  """Undoes a failed conversion: the workdir if it made it, else the entries it added."""
+  import shutil  # pylint: disable=g-import-not-at-top
+
+  if created_dir:
+    shutil.rmtree(workdir, ignore_errors=True)
+    return
+  for name in set(os.listdir(workdir)) - before if os.path.isdir(workdir) else ():
+    path = os.path.join(workdir, name)
+    shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
+
+
 def convert(src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray) -> list:
   """Writes the 2019 pyramid in `src` as a finished pyramid of `workdir` for `cfg`.
 
   images (1, H, W, 3) float32 in [-1, 1] and holes (1, H, W) bool are the inputs the
   workdir's run.json identity is computed from (those `--mode=inpaint` will read).
+  Everything is checked before the first write; a failure removes what this call created.
   Returns the per-scale shapes.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
   from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from singan_jax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
+  from singan_jax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
 
   pyr = read_pyramid(src)
@@ -233,38 +298,30 @@ def convert(src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray) 
       f"give {list(plan.shapes)}: use the image the PyTorch run was trained on and its "
       "--config.max_size / min_size / scale_factor"
     )
-  net = config_lib.net_settings(cfg)
+  variables = _checked_variables(pyr, plan, config_lib.net_settings(cfg))
+  created_dir = not os.path.exists(workdir)
+  before = set() if created_dir else set(os.listdir(workdir))
+  if os.path.exists(os.path.join(workdir, "scales")) or os.path.exists(
+    os.path.join(workdir, "inscale")
+  ):
+    raise ConversionError(
+      f"workdir {workdir} already holds trained scales: convert into a new --workdir"
+    )
   os.makedirs(workdir, exist_ok=True)
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
+  batched = lambda t: jax.tree.map(lambda x: np.asarray(x)[None], t)
   try:
-    if ckpts.finished_scales():
-      raise ConversionError(
-        f"workdir {workdir} already holds trained scales: convert into a new --workdir"
-      )
     ckpts.check_or_write_identity(trainer.run_identity(cfg, plan, images, holes))
-    for n, (h, w) in enumerate(plan.shapes):
-      g_vars = torch_to_flax(pyr["g"][n])
-      d_vars = torch_to_flax(pyr["d"][n])
-      ref_g, ref_d = jax.eval_shape(
-        lambda n=n, h=h, w=w: trainer.init_networks(
-          plan, n, net, jnp.zeros((1, 2), jnp.uint32), h, w
-        )
-      )
-      unbatched = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), t)
-      check_shapes(g_vars, unbatched(ref_g))
-      check_shapes(d_vars, unbatched(ref_d))
-      batched = lambda t: jax.tree.map(lambda x: np.asarray(x)[None], t)
-      fs = sampling.FrozenScale(
-        batched(g_vars), pyr["z_opt"][n][None], np.asarray([pyr["noise_amp"][n]], np.float32)
-      )
-      ckpts.save_scale(
-        n,
-        fs,
-        batched(d_vars),
-        {"scale": n, "shape": [h, w], "converted_from": os.path.abspath(src)},
-      )
-  finally:
+    for n, (g_vars, d_vars) in enumerate(variables):
+      amp = np.asarray([pyr["noise_amp"][n]], np.float32)
+      fs = sampling.FrozenScale(batched(g_vars), pyr["z_opt"][n][None], amp)
+      meta = {"scale": n, "shape": list(plan.shapes[n]), "converted_from": os.path.abspath(src)}
+      ckpts.save_scale(n, fs, batched(d_vars), meta)
+  except BaseException:
     ckpts.close()
+    _remove_created(workdir, created_dir, before)
+    raise
+  ckpts.close()
   return list(plan.shapes)
 
 

@@ -30,8 +30,8 @@ def test_bridge_round_trip_is_exact(style, net):
   cls = ref.Generator if net == "G" else ref.Discriminator
   module = parity.perturb(cls(16, 4, partial=True, generator=g), g).double()
   sd = module.state_dict()
-  if style == "2019":
-    sd = export.to_2019_keys(sd, generator=net == "G")
+  if style != "port":
+    sd = export.to_2019_keys(sd, net == "G", "pc" if style == "2019-pc" else "vanilla")
   variables = torch_convert.torch_to_flax(sd, np.float64)
   assert variables["params"]["net"]["head"]["conv"]["kernel"].shape == (3, 3, 3, 16)  # HWIO
   back = torch_convert.flax_to_torch(variables, style, generator=net == "G")
@@ -73,6 +73,15 @@ def test_bridge_rejects_foreign_state_dicts():
     torch_convert.check_shapes(v, want)
 
 
+def test_bridge_refuses_a_mask_kernel_that_is_not_all_ones():
+  sd = export.to_2019_keys(ref.Generator(16, 4, partial=True).state_dict(), True, "pc")
+  assert torch.all(sd["body.1.conv.mask_conv.weight"] == 1)
+  torch_convert.torch_to_flax(sd)  # the fixed all-ones kernels are accepted and dropped
+  sd["body.1.conv.mask_conv.weight"][0, 0, 1, 1] = 0.5
+  with pytest.raises(torch_convert.ConversionError, match="'body.1.conv.mask_conv.weight'"):
+    torch_convert.torch_to_flax(sd)
+
+
 def _config(tmp_path, h, w):
   cfg = defaults.get_config()
   cfg.max_size, cfg.min_size = 40, 25
@@ -89,7 +98,8 @@ def _config(tmp_path, h, w):
   return cfg, pixels, hole
 
 
-def test_converted_2019_pyramid_restores_and_inpaints(tmp_path):
+@pytest.mark.parametrize("layout", export.LAYOUTS)
+def test_converted_2019_pyramid_restores_and_inpaints(tmp_path, layout):
   h, w = 30, 40
   cfg, pixels, hole = _config(tmp_path, h, w)
   plan = defaults.scale_plan(cfg, h, w)
@@ -108,7 +118,9 @@ def test_converted_2019_pyramid_restores_and_inpaints(tmp_path):
   x = torch.from_numpy(image_io.to_float(pixels).transpose(2, 0, 1)[None].copy())
   reals = ref.reals_pyramid(x, ref.scale_plan(h, w, 40, 25, 0.75))
   src = tmp_path / "TrainedModels" / "img" / "scale_factor=0.750000,alpha=10"
-  export.save_2019_run(str(src), Gs, Ds, z_opts, amps, reals)
+  export.save_2019_run(str(src), Gs, Ds, z_opts, amps, reals, layout=layout)
+  zs = torch.load(src / "Zs.pth", weights_only=True)
+  assert [z.dtype for z in zs] == [torch.float32] + [torch.int64] * (len(zs) - 1)
 
   images, holes = image_io.to_float(pixels)[None], hole[None]
   workdir = str(tmp_path / "converted")
@@ -118,6 +130,10 @@ def test_converted_2019_pyramid_restores_and_inpaints(tmp_path):
 
   pyr = trainer.train(cfg, workdir, images, holes)  # every scale is restored, none trained
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
+  for k, G in enumerate(Gs):  # the weights land where the port's own names put them
+    want_vars = torch_convert.torch_to_flax(G.state_dict())
+    got = jax.tree.map(np.asarray, frozen[k].g_vars)
+    jax.tree.map(np.testing.assert_array_equal, got, want_vars)
   x0 = jnp.zeros((1, *plan.shapes[0], 3))
   rec = sampling.chain(
     frozen, pyr.generators(), plan.shapes, plan.scale_factor, x0, 0, "rec", None, True
@@ -150,3 +166,49 @@ def test_converter_refuses_a_pyramid_of_another_image(tmp_path):
     )
   with pytest.raises(torch_convert.ConversionError, match="is missing"):
     torch_convert.read_pyramid(str(tmp_path / "nowhere"))
+
+
+def test_a_failed_conversion_leaves_nothing_and_the_retry_succeeds(tmp_path):
+  h, w = 30, 40
+  cfg, pixels, hole = _config(tmp_path, h, w)
+  plan = defaults.scale_plan(cfg, h, w)
+  Gs = [ref.Generator(NFC, NFC, partial=True) for _ in plan.shapes]
+  Ds = [ref.Discriminator(NFC, NFC, partial=True) for _ in plan.shapes]
+  zs = [torch.zeros(1, 3, *s) for s in plan.shapes]
+  src = tmp_path / "run"
+  export.save_2019_run(str(src), Gs, Ds, zs, [1.0] * len(Gs), zs, layout="pc")
+  images, holes = image_io.to_float(pixels)[None], hole[None]
+  for workdir in (tmp_path / "fresh", tmp_path / "existing"):
+    if workdir.name == "existing":
+      workdir.mkdir()
+      (workdir / "notes.txt").write_text("kept")
+    cfg.nfc = cfg.min_nfc = NFC // 2  # the run used NFC
+    with pytest.raises(torch_convert.ConversionError, match="--config.nfc"):
+      torch_convert.convert(str(src), str(workdir), cfg, images, holes)
+    assert not (workdir / "run.json").exists()
+    assert workdir.exists() == (workdir.name == "existing")
+    cfg.nfc = cfg.min_nfc = NFC
+    assert torch_convert.convert(str(src), str(workdir), cfg, images, holes) == list(plan.shapes)
+    assert (workdir / "run.json").exists()
+  assert (tmp_path / "existing" / "notes.txt").read_text() == "kept"
+
+
+def test_a_failed_write_removes_what_the_conversion_created(tmp_path, monkeypatch):
+  h, w = 30, 40
+  cfg, pixels, hole = _config(tmp_path, h, w)
+  plan = defaults.scale_plan(cfg, h, w)
+  Gs = [ref.Generator(NFC, NFC, partial=True) for _ in plan.shapes]
+  Ds = [ref.Discriminator(NFC, NFC, partial=True) for _ in plan.shapes]
+  zs = [torch.zeros(1, 3, *s) for s in plan.shapes]
+  export.save_2019_run(str(tmp_path / "run"), Gs, Ds, zs, [1.0] * len(Gs), zs)
+
+  def fail(self, n, *args):
+    raise OSError(f"disk full at scale {n}")
+
+  monkeypatch.setattr(trainer.ckpt_lib.PyramidCheckpoints, "save_scale", fail)
+  workdir = tmp_path / "out"
+  with pytest.raises(OSError, match="disk full"):
+    torch_convert.convert(
+      str(tmp_path / "run"), str(workdir), cfg, image_io.to_float(pixels)[None], hole[None]
+    )
+  assert not workdir.exists()

@@ -105,18 +105,24 @@ def make_plan(
   return ScalePlan((h, w), scale1, sf, shapes, widths, min_widths)
 
 
-def finest(x_full, plan: ScalePlan):
+def finest(x_full, plan: ScalePlan, compat: str = ""):
   """The finest real: the input resized by scale1 (identity when scale1 == 1)."""
-  return resize_lib.resize(x_full, plan.scale1, plan.shapes[-1])
+  return resize_lib.resize(x_full, plan.scale1, plan.shapes[-1], compat)
 
 
-def image_pyramid(x_full, plan: ScalePlan) -> list:
-  """reals[i] = resize(finest, sf ** (stop - i)); x_full (..., H, W, C)."""
-  top = finest(x_full, plan)
-  return [
-    resize_lib.resize(top, plan.scale_factor ** (plan.stop_scale - i), plan.shapes[i])
+def image_pyramid(x_full, plan: ScalePlan, compat: str = "") -> list:
+  """reals[i] = resize(finest, sf ** (stop - i)); x_full (..., H, W, C).
+
+  compat '2019': the 2019 resize, applied to the finest level too (a resize by 1 there, so
+  the finest real is rounded through uint8 twice, as the 2019 code does)."""
+  top = finest(x_full, plan, compat)
+  levels = [
+    resize_lib.resize(top, plan.scale_factor ** (plan.stop_scale - i), plan.shapes[i], compat)
     for i in range(plan.stop_scale)
-  ] + [top]
+  ]
+  if resize_lib.check_compat(compat):
+    top = resize_lib.resize(top, 1.0, plan.shapes[-1], compat)
+  return levels + [top]
 
 
 def mask_pyramid(

@@ -1,8 +1,10 @@
 """Antialiased bicubic resize with MATLAB imresize semantics, as dense matmuls.
 
 Each spatial axis is resized by a (out_len, in_len) weight matrix built in numpy from static
-shapes, so the resize is linear, differentiable, jit-able and exact in float precision (the 2019
-code rounded every resize through uint8; we do not).
+shapes, so the resize is linear, differentiable, jit-able and exact in float precision.
+compat='2019' reproduces the 2019 code's imresize instead (REFERENCE.md, last section): the
+input truncated to uint8 levels, top/left border taps dropped (not mirrored), the output
+clamped to [-1, 1].
 """
 
 import functools
@@ -27,14 +29,34 @@ def output_length(in_len: int, scale: float) -> int:
   return int(math.ceil(in_len * scale))
 
 
+# '' / 'none': ours; '2019': every 2019 convention; '2019-draws': only the 2019 training draws'
+# frozen-generator masks (the scale's hole mask), to measure that choice alone.
+COMPAT = ("", "none", "2019", "2019-draws")
+
+
+def check_compat(compat: str) -> bool:
+  """True where the 2019 resize and inference masks apply ('2019'); refuses unknown values."""
+  if compat not in COMPAT:
+    raise ValueError(
+      f"compat {compat!r} is not a known convention: set --config.compat to '' (or 'none': "
+      "ours), '2019' (the 2019 code's) or '2019-draws' (only its training-draw masks)"
+    )
+  return compat == "2019"
+
+
 @functools.lru_cache(maxsize=256)
-def resize_matrix(in_len: int, scale: float, out_len: int | None = None) -> np.ndarray:
+def resize_matrix(
+  in_len: int, scale: float, out_len: int | None = None, compat: str = ""
+) -> np.ndarray:
   """(out_len, in_len) float64 weights of imresize along one axis.
 
   out_len defaults to ceil(in_len * scale); a different out_len gives the first out_len rows
   of the same resize (i.e. resize-then-crop-top-left, or extra rows past MATLAB's size).
-  Boundaries mirror symmetrically (edge pixel repeated), as MATLAB does.
+  Boundaries mirror symmetrically (edge pixel repeated), as MATLAB does. compat '2019': taps
+  before the first pixel get weight 0 before the renormalisation (the 2019 code's np.uint
+  indices wrap there), so only the bottom/right border mirrors.
   """
+  drop_leading = check_compat(compat)
   if in_len < 1 or scale <= 0:
     raise ValueError(f"cannot resize an axis of length {in_len} by scale {scale}")
   if out_len is None:
@@ -48,6 +70,8 @@ def resize_matrix(in_len: int, scale: float, out_len: int | None = None) -> np.n
   taps = int(math.ceil(width)) + 2
   idx1 = left[:, None] + np.arange(taps)[None, :]  # 1-based input indices
   weights = kernel(u[:, None] - idx1)
+  if drop_leading:
+    weights = np.where(idx1 < 1, 0.0, weights)
   sums = weights.sum(axis=1, keepdims=True)
   weights = weights / np.where(sums == 0, 1.0, sums)
   idx0 = (idx1 - 1).astype(np.int64)
@@ -60,14 +84,33 @@ def resize_matrix(in_len: int, scale: float, out_len: int | None = None) -> np.n
   return matrix
 
 
-def resize(x, scale: float, out_hw: tuple[int, int] | None = None):
+def to_levels(x):
+  """[-1, 1] -> the 2019 code's uint8 levels: clip((x + 1) / 2, 0, 1) * 255, truncated.
+
+  The truncation's gradient is passed straight through (identity): the 2019 code never
+  differentiates a resize, and neither does our training (draws run under stop_gradient).
+  """
+  v = jnp.clip((x + 1) / 2, 0, 1) * 255
+  return v + jax.lax.stop_gradient(jnp.trunc(v) - v)
+
+
+def from_levels(y):
+  """uint8-level floats -> [-1, 1] as the 2019 code maps them back: (y / 255 - 0.5) * 2, clamped."""
+  return jnp.clip((y / 255 - 0.5) * 2, -1, 1)
+
+
+def resize(x, scale: float, out_hw: tuple[int, int] | None = None, compat: str = ""):
   """Resizes x (..., H, W, C) by `scale` (MATLAB imresize, bicubic, antialiased).
 
   out_hw crops (or extends) the output to that size; default is ceil((H, W) * scale).
+  compat '2019': the 2019 code's resize (uint8 levels in, its border taps, clamp out).
   """
+  old = check_compat(compat)
   h, w = x.shape[-3], x.shape[-2]
   oh, ow = out_hw if out_hw is not None else (output_length(h, scale), output_length(w, scale))
-  return _apply(_matrix(h, scale, oh, x.dtype), _matrix(w, scale, ow, x.dtype), x)
+  mh, mw = _matrix(h, scale, oh, x.dtype, compat), _matrix(w, scale, ow, x.dtype, compat)
+  y = _apply(mh, mw, to_levels(x) if old else x)
+  return from_levels(y) if old else y
 
 
 def resize_to(x, out_hw: tuple[int, int]):
@@ -79,10 +122,10 @@ def resize_to(x, out_hw: tuple[int, int]):
   return _apply(mh, _matrix(w, out_hw[1] / w, out_hw[1], x.dtype), x)
 
 
-def _matrix(in_len: int, scale: float, out_len: int, dtype):
+def _matrix(in_len: int, scale: float, out_len: int, dtype, compat: str = ""):
   """resize_matrix as a jax array of x's dtype (cast in numpy: float64 only under x64)."""
   dtype = jax.dtypes.canonicalize_dtype(dtype)
-  return jnp.asarray(resize_matrix(in_len, float(scale), out_len).astype(dtype))
+  return jnp.asarray(resize_matrix(in_len, float(scale), out_len, compat).astype(dtype))
 
 
 def _apply(mh, mw, x):

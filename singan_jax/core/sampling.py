@@ -2,7 +2,9 @@
 
 A trained scale is a `FrozenScale`; its generator runs with BatchNorm running averages.
 In partial mode frozen generators get an all-known mask (zero-padded like their input):
-generation fills everywhere, holes included.
+generation fills everywhere, holes included. compat '2019' (NetConfig.compat) follows the 2019
+code instead: the all-ones mask of the padded size at inference, each scale's own known mask
+(zero-padded) in training draws (`masks`), and its resize (core/resize.py) between scales.
 """
 
 import dataclasses
@@ -37,6 +39,15 @@ class NetConfig:
   normalization: str = "ratio"
   compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (README "Performance")
   conv_batching: str = "auto"  # conv formulation under vmap over images (partial_conv)
+  compat: str = ""  # '2019': the 2019 code's frozen masks and resize (module docstring)
+
+  def __post_init__(self):
+    resize_lib.check_compat(self.compat)  # a bad value fails here, naming the flag
+
+  @property
+  def train_masks(self) -> bool:
+    """Whether training draws give frozen generators their scale's known mask (2019)."""
+    return self.compat in ("2019", "2019-draws")
 
   def generator(self, nfc: int, min_nfc: int) -> models.Generator:
     return models.Generator(
@@ -82,11 +93,27 @@ def noise(key, batch: int, h: int, w: int, single_channel: bool, dtype=jnp.float
   return jax.random.normal(key, (batch, h, w, 3), dtype)
 
 
-def run_frozen(gen: models.Generator, g_vars, z, prev, noise_amp, partial: bool):
+def frozen_mask(prev, known=None, compat: str = ""):
+  """A frozen generator's (B, h + 2 PAD, w + 2 PAD, 1) mask for its input `prev`.
+
+  known (1 or B, h, w, 1) given: that map zero-padded (the 2019 training draws). Else ours,
+  all known zero-padded (the padding counts as hole, as in training), or with compat '2019'
+  all ones (the 2019 inference convention: the padding counts as known).
+  """
+  shape = prev.shape[:-1] + (1,)
+  if known is not None:
+    return pad(jnp.broadcast_to(known, shape).astype(prev.dtype))
+  if resize_lib.check_compat(compat):
+    return jnp.ones((shape[0], shape[1] + 2 * PAD, shape[2] + 2 * PAD, 1), prev.dtype)
+  return pad(jnp.ones(shape, prev.dtype))
+
+
+def run_frozen(
+  gen: models.Generator, g_vars, z, prev, noise_amp, partial: bool, known=None, compat: str = ""
+):
   """One frozen scale: G(noise_amp * pad(z) + pad(prev), pad(prev)) in eval mode."""
   prev_p = pad(prev)
-  # Zero-padded like the input, as in training (the padding counts as hole).
-  mask = pad(jnp.ones(prev.shape[:-1] + (1,), prev.dtype)) if partial else None
+  mask = frozen_mask(prev, known, compat) if partial else None
   return gen.apply(g_vars, noise_amp * pad(z) + prev_p, prev_p, mask, train=False)
 
 
@@ -100,20 +127,23 @@ def chain(
   mode: str,
   key=None,
   partial: bool = True,
+  masks=None,
+  compat: str = "",
   anchors=None,
 ):
   """Runs scales start..len(frozen)-1 from x0 (B, h_start, w_start, 3).
 
-  mode 'rand' draws fresh noise (key required), 'rec' uses each scale's z_opt. anchors: per
-  scale (image, weight) re-imposed after that scale, weight * image + (1 - weight) * x (the
-  known pixels during inpainting); None: free generation. Returns the image at the last
-  scale (B, h, w, 3), not upsampled.
+  mode 'rand' draws fresh noise (key required), 'rec' uses each scale's z_opt. masks: a known
+  map per scale for the frozen generators (2019 training draws), or None (frozen_mask).
+  anchors: per scale (image, weight) re-imposed after that scale, weight * image + (1 -
+  weight) * x (the known pixels during inpainting); None: free generation. Returns the image
+  at the last scale (B, h, w, 3), not upsampled.
   """
   x = x0
   batch = x0.shape[0]
   for k in range(start, len(frozen)):
     if k > start:
-      x = resize_lib.resize(x, 1.0 / scale_factor, shapes[k])
+      x = resize_lib.resize(x, 1.0 / scale_factor, shapes[k], compat)
     h, w = shapes[k]
     if mode == "rec":
       z = jnp.broadcast_to(frozen[k].z_opt, (batch, h, w, 3))
@@ -121,7 +151,8 @@ def chain(
       z = noise(jax.random.fold_in(key, k), batch, h, w, single_channel=(k == 0), dtype=x0.dtype)
     else:
       raise ValueError(f"draw mode {mode!r}: use 'rand' or 'rec'")
-    x = run_frozen(gens[k], frozen[k].g_vars, z, x, frozen[k].noise_amp, partial)
+    known = None if masks is None else masks[k]
+    x = run_frozen(gens[k], frozen[k].g_vars, z, x, frozen[k].noise_amp, partial, known, compat)
     if anchors is not None:
       image, weight = anchors[k]
       x = weight * image + (1.0 - weight) * x
@@ -138,18 +169,20 @@ def draw_prev(
   batch: int = 1,
   partial: bool = True,
   dtype=jnp.float32,
+  masks=None,
+  compat: str = "",
 ):
   """The 'previous image' for scale n = len(frozen): the coarser scales' draw, upsampled.
 
-  Zeros at scale 0. Returns (batch, h_n, w_n, 3).
+  Zeros at scale 0. Returns (batch, h_n, w_n, 3). masks, compat: as in `chain`.
   """
   n = len(frozen)
   h0, w0 = shapes[0]
   x0 = jnp.zeros((batch, h0, w0, 3), dtype)
   if n == 0:
     return x0
-  x = chain(frozen, gens, shapes, scale_factor, x0, 0, mode, key, partial)
-  return resize_lib.resize(x, 1.0 / scale_factor, shapes[n])
+  x = chain(frozen, gens, shapes, scale_factor, x0, 0, mode, key, partial, masks, compat)
+  return resize_lib.resize(x, 1.0 / scale_factor, shapes[n], compat)
 
 
 def scaled_shapes(shapes, scale_h: float = 1.0, scale_w: float = 1.0):
@@ -159,14 +192,16 @@ def scaled_shapes(shapes, scale_h: float = 1.0, scale_w: float = 1.0):
   )
 
 
-def sample(frozen, gens, shapes, scale_factor, key, batch: int = 1, partial: bool = True):
+def sample(
+  frozen, gens, shapes, scale_factor, key, batch: int = 1, partial: bool = True, compat: str = ""
+):
   """Random samples from the whole pyramid: (batch, h_N, w_N, 3)."""
   h0, w0 = shapes[0]
   x0 = jnp.zeros((batch, h0, w0, 3), jnp.float32)
-  return chain(frozen, gens, shapes, scale_factor, x0, 0, "rand", key, partial)
+  return chain(frozen, gens, shapes, scale_factor, x0, 0, "rand", key, partial, None, compat)
 
 
-def injection_input(finest_image, shapes, scale_factor: float, n: int):
+def injection_input(finest_image, shapes, scale_factor: float, n: int, compat: str = ""):
   """in_s for injection at scale n: the finest-resolution image taken down to scale n-1's
   grid and back up by one step (as the 2019 harmonisation code), (B, h_n, w_n, 3)."""
   stop = len(shapes) - 1
@@ -174,14 +209,25 @@ def injection_input(finest_image, shapes, scale_factor: float, n: int):
     raise ValueError(
       f"injection scale {n} is out of range: use 1..{stop} for this {len(shapes)}-scale pyramid"
     )
-  x = resize_lib.resize(finest_image, scale_factor ** (stop - n + 1), shapes[n - 1])
-  return resize_lib.resize(x, 1.0 / scale_factor, shapes[n])
+  x = resize_lib.resize(finest_image, scale_factor ** (stop - n + 1), shapes[n - 1], compat)
+  return resize_lib.resize(x, 1.0 / scale_factor, shapes[n], compat)
 
 
 def inject(
-  frozen, gens, shapes, scale_factor, finest_image, n: int, key, partial: bool = True, anchors=None
+  frozen,
+  gens,
+  shapes,
+  scale_factor,
+  finest_image,
+  n: int,
+  key,
+  partial: bool = True,
+  compat: str = "",
+  anchors=None,
 ):
   """Injects finest_image (B, h_N, w_N, 3) at scale n and regenerates n..N with fresh noise
   (anchors: see chain)."""
-  x0 = injection_input(finest_image, shapes, scale_factor, n)
-  return chain(frozen, gens, shapes, scale_factor, x0, n, "rand", key, partial, anchors)
+  x0 = injection_input(finest_image, shapes, scale_factor, n, compat)
+  return chain(
+    frozen, gens, shapes, scale_factor, x0, n, "rand", key, partial, compat=compat, anchors=anchors
+  )

@@ -71,7 +71,8 @@ class Options:
   candidates: int = 4  # K of the '+cand' methods
   rings: int = 3  # rings of the '+prog' methods
   sweeps: bool = True  # inpainting-side sweeps (fill, injection, blend)
-  train_variants: tuple = ("threshold_0.5",)  # extra pyramids: threshold_<t>, sum, ratio
+  train_variants: tuple = ("threshold_0.5",)  # extra pyramids: threshold_<t>, sum, ratio,
+  # compat_<c>
   train_only: tuple = ()  # train just these pyramids and stop (a second process can
   # train 'vanilla' while the first trains the others)
 
@@ -240,8 +241,10 @@ def training_variants(opts: Options) -> dict:
       out[v] = {"mask_threshold": float(v.split("_", 1)[1])}
     elif v in partial_conv.NORMALIZATIONS:
       out[v] = {"pconv_norm": v}
+    elif v.startswith("compat_"):
+      out[v] = {"compat": v.split("_", 1)[1]}
     elif v:
-      raise ValueError(f"training variant {v!r}: use threshold_<t>, sum or ratio")
+      raise ValueError(f"training variant {v!r}: use threshold_<t>, sum, ratio or compat_<c>")
   return out
 
 
@@ -455,7 +458,8 @@ _SWEEPS = flags.DEFINE_bool("sweeps", Options.sweeps, "Fill / injection / blend 
 _TRAIN_VARIANTS = flags.DEFINE_list(
   "train_variants",
   list(Options.train_variants),
-  "Extra pyramids: threshold_<t> (mask threshold), sum or ratio (pconv_norm).",
+  "Extra pyramids: threshold_<t> (mask threshold), sum or ratio (pconv_norm), compat_<c> "
+  "(config.compat, e.g. compat_2019-draws).",
 )
 _TRAIN_ONLY = flags.DEFINE_list("train_only", [], "Only train these pyramids, then stop.")
 

@@ -24,7 +24,16 @@ def generate_many(pyr, frozen_i, finest_filled, n: int, key, k: int, anchors=Non
 
   def one(kk):
     return sampling.inject(
-      frozen_i, gens, plan.shapes, plan.scale_factor, finest_filled, n, kk, pyr.net.partial, anchors
+      frozen_i,
+      gens,
+      plan.shapes,
+      plan.scale_factor,
+      finest_filled,
+      n,
+      kk,
+      pyr.net.partial,
+      compat=pyr.net.compat,
+      anchors=anchors,
     )[0]
 
   return jax.vmap(one)(keys)

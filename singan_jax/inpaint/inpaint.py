@@ -65,7 +65,8 @@ def generate(pyr, frozen_i, finest_filled, n: int, key, anchors=None):
     n,
     key,
     pyr.net.partial,
-    anchors,
+    compat=pyr.net.compat,
+    anchors=anchors,
   )
 
 
@@ -114,7 +115,7 @@ def inpaint_once(
     patch_size=cfg.patch_size,
     iters=cfg.patch_iters,
   )
-  finest_filled = pyramid.finest(filled[None], plan)
+  finest_filled = pyramid.finest(filled[None], plan, pyr.net.compat)
   frozen_i = select_image(pyr.frozen, image_index)
   anchors = coherence.anchors(filled, hole, plan) if cfg.coherence else None
   alpha = blend_lib.blend_alpha(hole, cfg, 1.0 / plan.scale1)

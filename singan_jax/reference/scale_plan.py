@@ -29,16 +29,21 @@ def scale_plan(H, W, max_size=250, min_size=25, scale_factor=0.75, nfc_init=32, 
   )
 
 
-def _two_stage(x_full, plan):
-  """resize(x, scale1) -> finest; level i = resize(finest, sf ** (stop - i))."""
+def _two_stage(x_full, plan, compat=""):
+  """resize(x, scale1) -> finest; level i = resize(finest, sf ** (stop - i)).
+
+  The finest level is resized too (by 1: the identity, or the 2019 uint8 round trip)."""
   stop, sf = plan["stop_scale"], plan["scale_factor"]
-  finest = resize(x_full, plan["scale1"], out_hw=plan["shapes"][stop])
-  return [resize(finest, sf ** (stop - i), out_hw=plan["shapes"][i]) for i in range(stop + 1)]
+  finest = resize(x_full, plan["scale1"], out_hw=plan["shapes"][stop], compat=compat)
+  return [
+    resize(finest, sf ** (stop - i), out_hw=plan["shapes"][i], compat=compat)
+    for i in range(stop + 1)
+  ]
 
 
-def reals_pyramid(x_full, plan):
-  """x_full (N, C, H, W) -> list of reals, index 0 = coarsest."""
-  return _two_stage(x_full, plan)
+def reals_pyramid(x_full, plan, compat=""):
+  """x_full (N, C, H, W) -> list of reals, index 0 = coarsest (compat: see resize)."""
+  return _two_stage(x_full, plan, compat)
 
 
 def mask_pyramid(hole_full, plan, threshold=0.01):

@@ -63,7 +63,8 @@ def enable_compilation_cache(cfg) -> str:
 
 def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
   """Per-scale reals (B, 1, h, w, 3) and known masks (B, 1, h, w, 1) of a batch."""
-  reals = [np.asarray(r)[:, None] for r in pyramid.image_pyramid(jnp.asarray(images), plan)]
+  levels = pyramid.image_pyramid(jnp.asarray(images), plan, cfg.compat)
+  reals = [np.asarray(r)[:, None] for r in levels]
   per_image = [
     pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode) for hole in holes
   ]
@@ -107,8 +108,10 @@ def fingerprint(*arrays) -> str:
 
 
 def run_identity(cfg, plan, images, holes) -> dict:
-  """What a workdir's pyramid depends on; a resume with anything else is refused."""
-  return {
+  """What a workdir's pyramid depends on; a resume with anything else is refused.
+
+  compat enters only when set, so workdirs written before the field existed still resume."""
+  identity = {
     "inputs": fingerprint(images, holes),
     "plan": plan.to_dict(),
     "num_layer": cfg.num_layer,
@@ -122,6 +125,9 @@ def run_identity(cfg, plan, images, holes) -> dict:
     "Dsteps": cfg.Dsteps,
     "Gsteps": cfg.Gsteps,
   }
+  if cfg.compat not in ("", "none"):
+    identity["compat"] = cfg.compat
+  return identity
 
 
 NonFiniteError = monitor.NonFiniteError  # raised by the loop; main.py maps it to exit code 2
@@ -209,7 +215,7 @@ def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> Tra
         fs, d_vars, _ = run.ckpts.restore_scale(n)
         logging.info("scale %d/%d: already trained, restored from %s", n, plan.stop_scale, workdir)
       else:
-        fs, d_vars = train_scale(run, n, frozen, d_vars, reals[n], knowns[n])
+        fs, d_vars = train_scale(run, n, frozen, d_vars, reals[n], knowns[: n + 1])
       frozen.append(fs)
   finally:
     run.ckpts.close()
@@ -253,25 +259,32 @@ def _finished_scales(run: Run) -> set:
   return finished
 
 
-def train_scale(run: Run, n: int, frozen: list, d_vars_prev, real, known):
-  """Trains scale n of every image in the batch; returns (FrozenScale, D variables)."""
-  scale = prepare_scale(run, n, frozen, d_vars_prev, real, known)
+def train_scale(run: Run, n: int, frozen: list, d_vars_prev, real, knowns):
+  """Trains scale n of every image in the batch (knowns: the known maps of scales 0..n);
+  returns (FrozenScale, D variables)."""
+  scale = prepare_scale(run, n, frozen, d_vars_prev, real, knowns)
   state, clock = fit_scale(run, scale)
   return freeze_scale(run, scale, state, clock, frozen)
 
 
-def prepare_scale(run: Run, n: int, frozen: list, d_vars_prev, real, known) -> Scale:
+def prepare_scale(run: Run, n: int, frozen: list, d_vars_prev, real, knowns) -> Scale:
   """Keys, weight inheritance, z_opt and noise_amp, and the optimizer state (restored when
   an interrupted run saved one inside this scale)."""
   place = run.devices.place
-  real_dev, known_dev = place((jnp.asarray(real), jnp.asarray(known)))
+  real_dev, known_dev = place((jnp.asarray(real), jnp.asarray(knowns[n])))
+  # The coarser scales' known maps, read only by the 2019 training draws (net.train_masks).
+  coarser = place(tuple(jnp.asarray(k) for k in knowns[:n])) if run.net.train_masks else ()
   k_init, k_zopt, k_iter = place(
     jax.vmap(lambda i: rng.train_keys(run.cfg.seed, i, n))(jnp.asarray(run.ids))
   )
   g_vars, d_vars = _initial_variables(run, n, frozen, d_vars_prev, k_init)
-  z_opt, z_prev, noise_amp = _reconstruction_inputs(run, n, frozen, real_dev, known_dev, k_zopt)
+  z_opt, z_prev, noise_amp = _reconstruction_inputs(
+    run, n, frozen, coarser, real_dev, known_dev, k_zopt
+  )
   inputs = place(
-    train_step.ScaleInputs(real_dev, known_dev, z_opt, z_prev, noise_amp, k_iter, tuple(frozen))
+    train_step.ScaleInputs(
+      real_dev, known_dev, z_opt, z_prev, noise_amp, k_iter, tuple(frozen), coarser
+    )
   )
   state = place(jax.vmap(lambda g, d: train_step.init_state(g, d, run.tc))(g_vars, d_vars))
   start = run.ckpts.latest_inscale_step(n)
@@ -291,7 +304,7 @@ def _initial_variables(run: Run, n: int, frozen: list, d_vars_prev, k_init):
   return init_networks(plan, n, run.net, k_init, h, w)
 
 
-def _reconstruction_inputs(run: Run, n: int, frozen: list, real, known, k_zopt):
+def _reconstruction_inputs(run: Run, n: int, frozen: list, coarser, real, known, k_zopt):
   """(z_opt, z_prev, noise_amp): scale 0 reconstructs from fixed noise at amplitude 1; finer
   scales from the coarser reconstruction, amplitude cfg.noise_amp x its RMSE to the real."""
   plan, b = run.plan, len(run.ids)
@@ -301,11 +314,19 @@ def _reconstruction_inputs(run: Run, n: int, frozen: list, real, known, k_zopt):
     return z_opt, jnp.zeros_like(z_opt), run.devices.place(jnp.ones((b,), jnp.float32))
   z_opt = run.devices.place(jnp.zeros((b, 1, h, w, 3), jnp.float32))
   gens = run.generators(n)
+  net = run.net
   z_prev = jax.vmap(
-    lambda fr: sampling.draw_prev(
-      fr, gens, plan.shapes, plan.scale_factor, "rec", partial=run.net.partial
+    lambda fr, kn: sampling.draw_prev(
+      fr,
+      gens,
+      plan.shapes,
+      plan.scale_factor,
+      "rec",
+      partial=net.partial,
+      masks=kn if net.train_masks else None,
+      compat=net.compat,
     )
-  )(tuple(frozen))
+  )(tuple(frozen), coarser)
   rmse = jax.vmap(losses.masked_rmse)(z_prev, real, known if run.net.partial else None)
   return z_opt, z_prev, run.cfg.noise_amp * rmse
 

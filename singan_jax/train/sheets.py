@@ -20,8 +20,9 @@ def write_sheets(workdir, plan, net, gens, frozen, real, n, seed, ids=None, plac
 
   def draws(fr, k):
     x0 = jnp.zeros((1, h0, w0, 3), jnp.float32)
-    rand = sampling.chain(fr, gens, plan.shapes, plan.scale_factor, x0, 0, "rand", k, net.partial)
-    rec = sampling.chain(fr, gens, plan.shapes, plan.scale_factor, x0, 0, "rec", None, net.partial)
+    args = (fr, gens, plan.shapes, plan.scale_factor, x0, 0)
+    rand = sampling.chain(*args, "rand", k, net.partial, compat=net.compat)
+    rec = sampling.chain(*args, "rec", None, net.partial, compat=net.compat)
     return rand, rec
 
   b = real.shape[0]

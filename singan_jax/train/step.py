@@ -62,6 +62,7 @@ class ScaleInputs:
   noise_amp: jax.Array  # ()
   key: jax.Array  # PRNG key of this (image, scale)
   frozen: tuple  # FrozenScale of every coarser scale
+  frozen_known: tuple = ()  # (1, h_k, w_k, 1) known map per coarser scale (compat 2019 draws)
 
 
 def lr_milestone(tc: TrainConfig) -> int:
@@ -108,7 +109,7 @@ def make_draws(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
   coarser_gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(n)]
   h, w = plan.shapes[n]
 
-  def draws(key, frozen, dtype):
+  def draws(key, frozen, dtype, frozen_known=()):
     k_noise, k_prev, k_alpha = jax.random.split(key, 3)
     z = sampling.noise(k_noise, 1, h, w, single_channel=(n == 0), dtype=dtype)
     # One random coarser-scale draw per D step, run as one batch (eval-mode BatchNorm is
@@ -123,6 +124,8 @@ def make_draws(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
       tc.Dsteps,
       net.partial,
       dtype,
+      masks=frozen_known if net.train_masks else None,
+      compat=net.compat,
     )
     alphas = jax.random.uniform(k_alpha, (tc.Dsteps,), dtype)
     return IterationDraws(z, jax.lax.stop_gradient(prevs), alphas)
@@ -141,7 +144,7 @@ def make_iteration(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
 
   def iteration(state: ScaleState, inputs: ScaleInputs):
     key = rng.step_key(inputs.key, state.step)
-    return core(state, inputs, draw(key, inputs.frozen, inputs.real.dtype))
+    return core(state, inputs, draw(key, inputs.frozen, inputs.real.dtype, inputs.frozen_known))
 
   return iteration
 

@@ -1,0 +1,70 @@
+"""The training-draw mask choice at a reduced budget: all known (default) vs the 2019 hole mask.
+
+  python -m singan_jax.evaluate --out=OUT --images=chelsea,brick --holes=blob,rect --size=32 \
+      --min_size=20 --niter=40 --nfc=8 --sweeps=False --train_variants=compat_2019-draws
+  python -m singan_jax.evaluate.mask_choice OUT
+
+The first command trains (and scores, one draw each) the 'pc', 'compat_2019-draws' and
+'vanilla' pyramids; this module reuses OUT/pyramids (training them if missing) and scores
+'ours' on the first two with three inpainting seeds per case, printing one JSON line per
+variant (means) and per (case, seed).
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+
+from singan_jax.evaluate import metrics
+from singan_jax.evaluate import run as ev
+from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.io import images as image_io
+from singan_jax.train import loop as trainer
+
+VARIANTS = ("pc", "compat_2019-draws")
+SEEDS = (0, 1, 2)
+
+
+def options(out: str) -> ev.Options:
+  """The reduced evaluation of docs/parity_2019.md."""
+  return ev.Options(
+    out, ("chelsea", "brick"), ("blob", "rect"), 32, 20, 40, 8, 0, 2, 2, False, VARIANTS[1:]
+  )
+
+
+def score_variant(opts: ev.Options, cases: list, name: str) -> list[dict]:
+  """Every (case, seed) score of 'ours' inpainted with pyramid `name`."""
+  variant = ev.training_variants(opts)[name]
+  cfg = ev.base_config(opts)
+  cfg.update(**variant)
+  images = np.stack([image_io.to_float(c.damaged) for c in cases])
+  holes = np.stack([c.hole for c in cases])
+  pyr = trainer.train(cfg, os.path.join(opts.out, "pyramids", name), images, holes)
+  rows = []
+  for i, case in enumerate(cases):
+    for seed in SEEDS:
+      c = ev.base_config(opts)
+      c.update(**variant, seed=seed)
+      out = inpaint_lib.inpaint(pyr, case.damaged, case.hole, c, i)["output"]
+      s = metrics.score(image_io.to_float(out), image_io.to_float(case.truth), case.hole)
+      rows.append({"variant": name, "case": f"{case.name}/{case.hole_kind}", "seed": seed, **s})
+  return rows
+
+
+def main(argv) -> None:
+  if len(argv) != 2:
+    raise SystemExit("usage: python -m singan_jax.evaluate.mask_choice OUT")
+  opts = options(argv[1])
+  cases = ev.make_cases(opts)
+  for name in VARIANTS:
+    rows = score_variant(opts, cases, name)
+    keys = [k for k in rows[0] if k not in ("variant", "case", "seed")]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    print(json.dumps({"variant": name, "n": len(rows), "mean": mean}), flush=True)
+    for r in rows:
+      print(json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+  main(sys.argv)
