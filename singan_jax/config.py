@@ -33,11 +33,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.partial = True  # PC-SinGAN: every conv is a partial conv
   c.pconv_norm = "ratio"  # 'ratio' (window/sum(M), NVIDIA) or 'sum' (report eq. 2:
   # 1/sum(M), shrinks every layer by 1/(9 Cin) below BatchNorm's
-  # eps: the nets barely train; README "Quality")
+  # eps: the nets barely train; docs/quality.md)
   c.mask_mode = "threshold"  # mask pyramid: 'threshold' or 'bbox'
   c.mask_threshold = 0.5  # a downsampled pixel is hole when its hole share exceeds this
   # (2019 code: 0.01, every touched pixel; 0.5 measured better,
-  # README "Quality")
+  # docs/quality.md)
   # Conventions: "2019" reproduces the 2019 code's (frozen-generator masks, its uint8 resize
   # with top/left border taps dropped); "" or "none": ours (docs/parity_2019.md).
   c.compat = ""
@@ -61,8 +61,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.inject_scale = -1  # 1..N; -1: round(inject_fraction * N)
   c.inject_fraction = 0.4  # 3 of 0..7 for the report's 8-scale example
   c.coherence = True  # re-impose the known pixels after every scale of the injection
-  c.upscale = "sr"  # past the finest scale: "sr" (the finest generator at steps of
-  # 1/scale_factor, known pixels re-imposed) or "resize" (bicubic)
+  c.upscale = "resize"  # past the finest scale: "resize" (bicubic) or "sr" (the finest
+  # generator at steps of 1/scale_factor, known pixels re-imposed: more detail, but striped
+  # holes on the demo; docs/quality.md)
   c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;
   # "soft": the report's blend (dilate by blend_radius, blur by blend_sigma)
   c.blend_feather = 2.0  # in input pixels; 0: only the hole changes
@@ -80,7 +81,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 500  # in-scale checkpoint every K iterations (0: only per scale)
   c.log_every = 100
   c.sheets = True  # PNG sheet per scale (real | random sample | reconstruction)
-  # Performance (README "Performance").
+  # Performance (docs/performance.md).
   c.compilation_cache_dir = ""  # persistent XLA compilation cache: a second run compiles
   # nothing; "" = $SINGAN_JAX_CACHE_DIR, or off when unset
   c.compute_dtype = "float32"  # "bfloat16": convolutions in bf16 (TPU/GPU opt-in; slower

@@ -72,7 +72,7 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path):
     "ours+prog",
     "ours+cand+prog",
     "ours:free",
-    "ours:resize",
+    "ours:sr",
     "ours:soft",
     "report",
     "vanilla",

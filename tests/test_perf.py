@@ -127,7 +127,8 @@ def test_conv2d_valid_matches_lax_to_second_order(shape):
 
 @pytest.mark.slow
 def test_bfloat16_compute_is_an_opt_in_within_the_stated_tolerance():
-  """compute_dtype='bfloat16' keeps params f32 and the critic within 2% of float32 (README)."""
+  """compute_dtype='bfloat16' keeps params f32 and the critic within 2% of float32
+  (docs/performance.md)."""
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
 
   x = jax.random.normal(jax.random.PRNGKey(0), (1, 30, 36, 3))

@@ -90,11 +90,11 @@ def pyramid_3x(tmp_path_factory):
   return cfg, pyr, big, hole
 
 
-@pytest.mark.parametrize("feather", [0.0, 2.0])
-def test_inpaint_changes_only_the_hole_and_its_feather_at_3x(pyramid_3x, feather):
+@pytest.mark.parametrize("feather, upscale", [(0.0, "resize"), (2.0, "resize"), (2.0, "sr")])
+def test_inpaint_changes_only_the_hole_and_its_feather_at_3x(pyramid_3x, feather, upscale):
   cfg, pyr, big, hole = pyramid_3x
   cfg = cfg.copy_and_resolve_references()
-  cfg.blend_feather = feather
+  cfg.blend_feather, cfg.upscale = feather, upscale
   res = inpaint_lib.inpaint(pyr, big, hole, cfg)
   assert res["output"].shape == big.shape and res["output"].dtype == big.dtype
   assert metrics.known_changed(res["output"], big, hole, feather=feather) == 0
@@ -103,6 +103,8 @@ def test_inpaint_changes_only_the_hole_and_its_feather_at_3x(pyramid_3x, feather
 
 def test_super_resolution_reaches_the_input_size_with_known_pixels_reimposed(pyramid_3x):
   cfg, pyr, big, hole = pyramid_3x
+  cfg = cfg.copy_and_resolve_references()
+  cfg.upscale = "sr"
   assert tuple(pyr.plan.input_hw) == big.shape[:2] != tuple(pyr.plan.shapes[-1])
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
   filled = image_io.to_float(big)

@@ -76,7 +76,7 @@ def block(tree):
 
 
 def print_table(header: list[str], rows: list[list]) -> None:
-  """Prints a markdown table (so it can be pasted into the README as is)."""
+  """Prints a markdown table (so it can be pasted into docs/ as is)."""
   print("| " + " | ".join(header) + " |")
   print("|" + "|".join("---" for _ in header) + "|")
   for row in rows:

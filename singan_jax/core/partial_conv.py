@@ -7,7 +7,7 @@ single-channel convolution (the 2019 code ran it as a full Cin -> Cout convoluti
 Batching (B images with B kernels under jax.vmap, as the batched trainer runs): 'grouped' is
 JAX's own rule, one convolution with B feature groups; 'unrolled' runs B ordinary convolutions
 in the same program (custom_vmap), because XLA:CPU's grouped convolution ran 2-4x slower than
-B single ones (README "Batched throughput"). 'auto' = unrolled on CPU, grouped elsewhere (and
+B single ones (docs/batching.md). 'auto' = unrolled on CPU, grouped elsewhere (and
 config.net_settings picks grouped for one image: JAX's rule is then a plain convolution).
 """
 

@@ -37,7 +37,7 @@ class NetConfig:
   num_layer: int = 5
   partial: bool = True
   normalization: str = "ratio"
-  compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (README "Performance")
+  compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (docs/performance.md)
   conv_batching: str = "auto"  # conv formulation under vmap over images (partial_conv)
   compat: str = ""  # '2019': the 2019 code's frozen masks and resize (module docstring)
 

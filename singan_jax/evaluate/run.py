@@ -7,7 +7,7 @@ truth scores them (metrics.py). One pyramid is trained per (image, hole, trainin
 in one vmapped batch, and reused by every inpainting-side variant. Needs the [eval] extra:
 
   pip install -e '.[eval]'
-  python -m singan_jax.evaluate --out=/tmp/singan_eval            # the README's table
+  python -m singan_jax.evaluate --out=/tmp/singan_eval            # docs/quality.md's table
   python -m singan_jax.evaluate --out=/tmp/q --images=chelsea --holes=rect --size=32 \
       --min_size=20 --niter=4 --nfc=8 --sweeps=False               # a smoke run, ~1 minute
 
@@ -256,9 +256,9 @@ def inpainting_variants(opts: Options, num_scales: int) -> dict:
   )
   out = {
     "ours": ("pc", {}),
-    # Each of this round's mechanisms switched off alone, and all three (the report's pipeline).
+    # Each of this round's switches flipped alone (sr: on), and the report's pipeline.
     "ours:free": ("pc", {"coherence": False}),
-    "ours:resize": ("pc", {"upscale": "resize"}),
+    "ours:sr": ("pc", {"upscale": "sr"}),
     "ours:soft": ("pc", {"blend": "soft"}),
     "report": ("pc", {"coherence": False, "upscale": "resize", "blend": "soft"}),
     "ours+cand": ("pc", k),

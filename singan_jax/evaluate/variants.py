@@ -29,7 +29,7 @@ from singan_jax.train import loop as trainer
 VARIANTS = {
   "ours": {},
   "ours:free": {"coherence": False},
-  "ours:resize": {"upscale": "resize"},
+  "ours:sr": {"upscale": "sr"},
   "ours:soft": {"blend": "soft"},
   "report": {"coherence": False, "upscale": "resize", "blend": "soft"},
   "ours:patchmatch": {"fill": "patchmatch"},
