@@ -39,6 +39,13 @@ from singan_jax.train import loop as trainer
 
 IMAGES = ("chelsea", "coffee", "brick", "astronaut", "gravel", "grass")
 HOLES = ("blob", "strokes", "rect")
+# The inpainting switches flipped alone (sr: on), and the report's pipeline (all three off).
+SWITCHES = {
+  "ours:free": {"coherence": False},
+  "ours:sr": {"upscale": "sr"},
+  "ours:soft": {"blend": "soft"},
+  "report": {"coherence": False, "upscale": "resize", "blend": "soft"},
+}
 SHEET_METHODS = (
   "mean",
   "local_means",
@@ -256,11 +263,7 @@ def inpainting_variants(opts: Options, num_scales: int) -> dict:
   )
   out = {
     "ours": ("pc", {}),
-    # Each of this round's switches flipped alone (sr: on), and the report's pipeline.
-    "ours:free": ("pc", {"coherence": False}),
-    "ours:sr": ("pc", {"upscale": "sr"}),
-    "ours:soft": ("pc", {"blend": "soft"}),
-    "report": ("pc", {"coherence": False, "upscale": "resize", "blend": "soft"}),
+    **{name: ("pc", overrides) for name, overrides in SWITCHES.items()},
     "ours+cand": ("pc", k),
     "ours+prog": ("pc", r),
     "ours+cand+prog": ("pc", {**k, **r}),

@@ -22,18 +22,12 @@ from PIL import Image
 from singan_jax import config as config_lib
 from singan_jax import jobs as jobs_lib
 from singan_jax.evaluate import metrics
+from singan_jax.evaluate import run as evaluate_run
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax.train import loop as trainer
 
-VARIANTS = {
-  "ours": {},
-  "ours:free": {"coherence": False},
-  "ours:sr": {"upscale": "sr"},
-  "ours:soft": {"blend": "soft"},
-  "report": {"coherence": False, "upscale": "resize", "blend": "soft"},
-  "ours:patchmatch": {"fill": "patchmatch"},
-}
+VARIANTS = {"ours": {}, **evaluate_run.SWITCHES, "ours:patchmatch": {"fill": "patchmatch"}}
 
 _CONFIG = config_flags.DEFINE_config_file("config", config_lib.__file__, lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of the pyramid (trained if absent).")
@@ -52,8 +46,7 @@ def scores(out, pixels, hole, feather: float) -> dict:
   x = image_io.to_float(out)
   return {
     "detail": metrics.detail_ratio(x, hole),
-    "seam": metrics.seam(x, hole),
-    "patch_swd": metrics.patch_swd(x, hole),
+    **metrics.no_reference(x, hole),
     "changed": metrics.known_changed(out, pixels, hole, feather),
   }
 
