@@ -64,6 +64,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.upscale = "resize"  # past the finest scale: "resize" (bicubic) or "sr" (the finest
   # generator at steps of 1/scale_factor, known pixels re-imposed: more detail, but striped
   # holes on the demo; docs/quality.md)
+  c.texture = "patchmatch"  # after generation, at the input's size: "patchmatch" rebuilds the
+  # hole from the photo's own patches, seeded by the generated image; "none": the generator's
+  c.texture_patch = 7  # the texture pass's patch side (odd)
+  c.texture_levels = 3  # its coarse-to-fine depth (the coarsest level starts from the generator)
+  c.texture_final = "centre"  # "centre": each hole pixel copied from its patch's source;
+  # "vote": the mean of the overlapping patches' sources (smoother)
   c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;
   # "soft": the report's blend (dilate by blend_radius, blur by blend_sigma)
   c.blend_feather = 2.0  # in input pixels; 0: only the hole changes

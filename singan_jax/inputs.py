@@ -14,6 +14,7 @@ from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
 from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import coherence
+from singan_jax.inpaint import texture as texture_lib
 from singan_jax.io import images as image_io
 
 FILL_METHODS = ("none", "mean", "local_means", "patchmatch")
@@ -88,6 +89,25 @@ _RULES = (
     lambda c: c.upscale in coherence.UPSCALES,
     "is unknown",
     f"use one of {coherence.UPSCALES}",
+  ),
+  (
+    "texture",
+    lambda c: c.texture in texture_lib.TEXTURES,
+    "is unknown",
+    f"use one of {texture_lib.TEXTURES}",
+  ),
+  (
+    "texture_patch",
+    lambda c: c.texture_patch >= 3 and c.texture_patch % 2 == 1,
+    "must be an odd number >= 3",
+    "use 7",
+  ),
+  ("texture_levels", lambda c: c.texture_levels >= 1, "must be at least 1", "use 3"),
+  (
+    "texture_final",
+    lambda c: c.texture_final in texture_lib.FINALS,
+    "is unknown",
+    f"use one of {texture_lib.FINALS}",
   ),
   (
     "blend_radius",

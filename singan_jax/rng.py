@@ -31,6 +31,7 @@ class Part(enum.IntEnum):
   ITERATIONS = 2  # TRAIN: folded with the iteration number (step_key)
   FILL = 3  # INPAINT: the hole initialiser (patchmatch)
   GENERATE = 4  # INPAINT: injection + generation (K candidates split from it)
+  TEXTURE = 5  # INPAINT: the patch texture pass (PatchMatch's random draws)
 
 
 def _key(seed: int, stream: Stream, *ids):
@@ -65,6 +66,11 @@ def inpaint_keys(seed: int, image_id: int, ring: int = 0):
   """(fill, generate) keys of one inpainting pass (ring: the progressive pass, 0 = single)."""
   key = _key(seed, Stream.INPAINT, image_id, ring)
   return jax.random.fold_in(key, Part.FILL), jax.random.fold_in(key, Part.GENERATE)
+
+
+def texture_key(seed: int, image_id: int, ring: int = 0):
+  """The patch texture pass's key of one inpainting pass."""
+  return jax.random.fold_in(_key(seed, Stream.INPAINT, image_id, ring), Part.TEXTURE)
 
 
 def candidate_keys(generate_key, k: int):

@@ -6,6 +6,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import run as evaluate
 
 
@@ -14,16 +15,16 @@ from singan_jax.evaluate import run as evaluate
 )
 def test_holes_cover_the_stated_share_and_are_seeded(kind, lo, hi):
   for seed in range(6):
-    hole = evaluate.make_hole(kind, 64, seed, 1)
+    hole = cases_lib.make_hole(kind, 64, seed, 1)
     assert lo - 0.01 <= hole.mean() <= hi + 0.01, (kind, seed, hole.mean())
-    np.testing.assert_array_equal(hole, evaluate.make_hole(kind, 64, seed, 1))
-  assert (evaluate.make_hole(kind, 64, 0, 1) != evaluate.make_hole(kind, 64, 1, 1)).any()
+    np.testing.assert_array_equal(hole, cases_lib.make_hole(kind, 64, seed, 1))
+  assert (cases_lib.make_hole(kind, 64, 0, 1) != cases_lib.make_hole(kind, 64, 1, 1)).any()
   with pytest.raises(ValueError, match="hole kind"):
-    evaluate.make_hole("circle", 64, 0, 0)
+    cases_lib.make_hole("circle", 64, 0, 0)
 
 
 def test_blob_is_one_piece_away_from_the_border():
-  hole = evaluate.make_hole("blob", 64, 3, 0)
+  hole = cases_lib.make_hole("blob", 64, 3, 0)
   assert not hole[0].any() and not hole[-1].any() and not hole[:, 0].any()
   ys, xs = np.nonzero(hole)
   assert hole[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].mean() > 0.5  # compact
@@ -81,7 +82,7 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path):
     assert all(np.isfinite(v) for v in s.values())
   assert saved["pooled"]["mean"]["psnr"] != saved["pooled"]["ours"]["psnr"]  # really ran
   assert saved["cases"][0]["hole_share"] == pytest.approx(
-    evaluate.make_hole("rect", 32, 0, 0).mean()
+    cases_lib.make_hole("rect", 32, 0, 0).mean()
   )
   table = (tmp_path / "table.md").read_text()
   assert "| ours |" in table and "| mean |" in table

@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from singan_jax.evaluate import metrics
+from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import run as ev
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
@@ -56,7 +57,7 @@ def main(argv) -> None:
   if len(argv) != 2:
     raise SystemExit("usage: python -m singan_jax.evaluate.mask_choice OUT")
   opts = options(argv[1])
-  cases = ev.make_cases(opts)
+  cases = cases_lib.make_cases(opts)
   for name in VARIANTS:
     rows = score_variant(opts, cases, name)
     keys = [k for k in rows[0] if k not in ("variant", "case", "seed")]

@@ -26,25 +26,25 @@ from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
-from PIL import Image
 
 from singan_jax import config as defaults
 from singan_jax import rng
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import metrics
 from singan_jax.core import partial_conv
 from singan_jax.train import loop as trainer
 
-IMAGES = ("chelsea", "coffee", "brick", "astronaut", "gravel", "grass")
-HOLES = ("blob", "strokes", "rect")
 # The inpainting switches flipped alone (sr: on), and the report's pipeline (all three off).
 SWITCHES = {
+  "ours:notex": {"texture": "none"},
+  "ours:vote": {"texture_final": "vote"},
   "ours:free": {"coherence": False},
   "ours:sr": {"upscale": "sr"},
   "ours:soft": {"blend": "soft"},
-  "report": {"coherence": False, "upscale": "resize", "blend": "soft"},
+  "report": {"coherence": False, "upscale": "resize", "blend": "soft", "texture": "none"},
 }
 SHEET_METHODS = (
   "mean",
@@ -58,6 +58,7 @@ SHEET_METHODS = (
   "ours+cand",
   "ours+prog",
   "ours+cand+prog",
+  "ours:notex",
 )
 
 
@@ -67,7 +68,7 @@ class Options:
 
   out: str
   images: tuple = ("chelsea", "coffee", "brick")
-  holes: tuple = HOLES
+  holes: tuple = cases_lib.HOLES
   size: int = 64  # the pyramid's max_size (finest scale's side)
   input_size: int = 0  # images are input_size x input_size (0: size); above size, the hole
   # is carried from the finest scale up to the input's size (cfg.upscale)
@@ -82,109 +83,7 @@ class Options:
   # compat_<c>
   train_only: tuple = ()  # train just these pyramids and stop (a second process can
   # train 'vanilla' while the first trains the others)
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def load_image(name: str, size: int) -> np.ndarray:
-  """skimage.data image `name` as (size, size, 3) uint8: centre square crop, Lanczos resize."""
-  try:
-    from skimage import data as skdata  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise SystemExit(
-      "the evaluation images come from scikit-image: pip install -e '.[eval]'"
-    ) from e
-  if name not in IMAGES:
-    raise ValueError(f"image {name!r} is not in the evaluation set: use some of {IMAGES}")
-  x = np.asarray(getattr(skdata, name)())
-  if x.ndim == 2:
-    x = np.repeat(x[..., None], 3, axis=2)
-  x = x[..., :3].astype(np.uint8)
-  h, w = x.shape[:2]
-  s = min(h, w)
-  x = x[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-  return np.asarray(Image.fromarray(x).resize((size, size), Image.LANCZOS))
-
-
-def _disk_stamp(mask, y, x, r):
-  yy, xx = np.ogrid[: mask.shape[0], : mask.shape[1]]
-  mask |= (yy - y) ** 2 + (xx - x) ** 2 <= r * r
-
-
-def blob_hole(size: int, rng) -> np.ndarray:
-  """One smooth star-shaped blob covering 8-15% of the image."""
-  target = rng.uniform(0.08, 0.15)
-  cy, cx = rng.uniform(0.35, 0.65, 2) * size
-  amps, phases = rng.uniform(0.0, 0.15, 3), rng.uniform(0, 2 * np.pi, 3)
-  yy, xx = np.mgrid[:size, :size]
-  theta = np.arctan2(yy - cy, xx - cx)
-  wobble = 1 + sum(a * np.cos(k * theta + p) for k, a, p in zip((2, 3, 4), amps, phases))
-  dist = np.hypot(yy - cy, xx - cx) / wobble
-  radius = np.sqrt(np.sort(dist.ravel())[int(target * size * size)] ** 2)
-  return dist <= radius
-
-
-def strokes_hole(size: int, rng) -> np.ndarray:
-  """Random thick polyline strokes until 15-25% of the image is covered."""
-  target = rng.uniform(0.15, 0.25)
-  hole = np.zeros((size, size), bool)
-  while hole.mean() < target:
-    y, x = rng.uniform(0.1, 0.9, 2) * size
-    angle = rng.uniform(0, 2 * np.pi)
-    r = rng.uniform(0.025, 0.045) * size
-    for _ in range(rng.integers(2, 5)):
-      angle += rng.uniform(-1.0, 1.0)
-      length = rng.uniform(0.1, 0.25) * size
-      for t in np.linspace(0, 1, max(int(length), 2)):
-        _disk_stamp(hole, y + t * length * np.sin(angle), x + t * length * np.cos(angle), r)
-        if hole.mean() >= 0.25:
-          return hole
-      y, x = y + length * np.sin(angle), x + length * np.cos(angle)
-  return hole
-
-
-def rect_hole(size: int, rng) -> np.ndarray:
-  """One axis-aligned rectangle covering 10-15% of the image, away from the border."""
-  share, aspect = rng.uniform(0.10, 0.15), rng.uniform(0.6, 1.6)
-  h = int(round(size * np.sqrt(share * aspect)))
-  w = int(round(size * size * share / max(h, 1)))
-  y = rng.integers(size // 8, size - h - size // 8 + 1)
-  x = rng.integers(size // 8, size - w - size // 8 + 1)
-  hole = np.zeros((size, size), bool)
-  hole[y : y + h, x : x + w] = True
-  return hole
-
-
-def make_hole(kind: str, size: int, seed: int, image_index: int) -> np.ndarray:
-  makers = {"blob": blob_hole, "strokes": strokes_hole, "rect": rect_hole}
-  if kind not in makers:
-    raise ValueError(f"hole kind {kind!r}: use some of {HOLES}")
-  rng = np.random.default_rng([seed, image_index, HOLES.index(kind)])
-  return makers[kind](size, rng)
-
-
-@dataclasses.dataclass
-class Case:
-  """One damaged image: the truth, its hole and the damaged input (hole painted white)."""
-
-  name: str
-  hole_kind: str
-  truth: np.ndarray  # (H, W, 3) uint8
-  hole: np.ndarray  # (H, W) bool
-  damaged: np.ndarray  # (H, W, 3) uint8
-
-
-def make_cases(opts: Options) -> list[Case]:
-  cases = []
-  for i, name in enumerate(opts.images):
-    side = opts.input_size or opts.size
-    img = load_image(name, side)
-    for kind in opts.holes:
-      hole = make_hole(kind, side, opts.seed, i)
-      damaged = np.where(hole[..., None], np.uint8(255), img)
-      cases.append(Case(name, kind, img, hole, damaged))
-  return cases
+  vanilla: bool = True  # train a vanilla pyramid too and score it ('vanilla' methods)
 
 
 # ----------------------------------------------------------------------------- methods
@@ -195,7 +94,7 @@ def composite(pixels, hole, filled_float) -> np.ndarray:
   return np.where(hole[..., None], image_io.from_float(np.asarray(filled_float)), pixels)
 
 
-def classical(method: str, case: Case, seed: int, key_id: int):
+def classical(method: str, case: cases_lib.Case, seed: int, key_id: int):
   """A baseline's output (uint8), or None when OpenCV is missing for telea/navier_stokes."""
   if method in ("telea", "navier_stokes"):
     try:
@@ -241,8 +140,9 @@ def base_config(opts: Options):
 
 
 def training_variants(opts: Options) -> dict:
-  """name -> config overrides of every pyramid to train ('pc' and 'vanilla' always)."""
-  out = {"pc": {}, "vanilla": {"partial": False}}
+  """name -> config overrides of every pyramid to train ('pc' always, 'vanilla' unless
+  opts.vanilla is False)."""
+  out = {"pc": {}, "vanilla": {"partial": False}} if opts.vanilla else {"pc": {}}
   for v in opts.train_variants:
     if v.startswith("threshold_"):
       out[v] = {"mask_threshold": float(v.split("_", 1)[1])}
@@ -267,9 +167,9 @@ def inpainting_variants(opts: Options, num_scales: int) -> dict:
     "ours+cand": ("pc", k),
     "ours+prog": ("pc", r),
     "ours+cand+prog": ("pc", {**k, **r}),
-    "vanilla": ("vanilla", {}),
-    "vanilla+cand": ("vanilla", k),
   }
+  if opts.vanilla:
+    out |= {"vanilla": ("vanilla", {}), "vanilla+cand": ("vanilla", k)}
   for v in training_variants(opts):
     if v not in ("pc", "vanilla"):
       out[f"train:{v}"] = (v, {})
@@ -287,13 +187,13 @@ def inpainting_variants(opts: Options, num_scales: int) -> dict:
   return out
 
 
-def train_pyramids(opts: Options, cases: list[Case]) -> dict:
+def train_pyramids(opts: Options, cases: list[cases_lib.Case]) -> dict:
   """name -> TrainedPyramid of every training variant, one vmapped batch of all cases each."""
   images = np.stack([image_io.to_float(c.damaged) for c in cases])
   holes = np.stack([c.hole for c in cases])
   pyramids = {}
   variants = training_variants(opts)
-  order = [v for v in variants if v != "vanilla"] + ["vanilla"]  # see --train_only
+  order = sorted(variants, key=lambda v: v == "vanilla")  # vanilla last: see --train_only
   for name in order:
     if opts.train_only and name not in opts.train_only:
       continue
@@ -350,7 +250,7 @@ def markdown(table: dict, title: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-def write_sheet(path: str, case: Case, outputs: dict) -> None:
+def write_sheet(path: str, case: cases_lib.Case, outputs: dict) -> None:
   """PNG: damaged | each method in SHEET_METHODS that ran | truth, 2 px white gaps."""
   tiles = [case.damaged] + [outputs[m] for m in SHEET_METHODS if m in outputs] + [case.truth]
   gap = np.full((case.truth.shape[0], 2, 3), 255, np.uint8)
@@ -361,7 +261,7 @@ def write_sheet(path: str, case: Case, outputs: dict) -> None:
 def run(opts: Options) -> dict:
   """Runs the whole evaluation; returns (and writes) the results dict."""
   os.makedirs(os.path.join(opts.out, "sheets"), exist_ok=True)
-  cases = make_cases(opts)
+  cases = cases_lib.make_cases(opts)
   t0 = time.time()
   pyramids = train_pyramids(opts, cases)
   train_s = time.time() - t0
@@ -447,8 +347,10 @@ def run(opts: Options) -> dict:
 # ----------------------------------------------------------------------------- CLI
 
 _OUT = flags.DEFINE_string("out", None, "Output directory (results, table, sheets, pyramids).")
-_IMAGES = flags.DEFINE_list("images", list(Options.images), f"skimage.data images: {IMAGES}.")
-_HOLES = flags.DEFINE_list("holes", list(HOLES), "Hole kinds.")
+_IMAGES = flags.DEFINE_list(
+  "images", list(Options.images), f"skimage.data images: {cases_lib.IMAGES}."
+)
+_HOLES = flags.DEFINE_list("holes", list(cases_lib.HOLES), "Hole kinds.")
 _SIZE = flags.DEFINE_integer("size", Options.size, "Pyramid max_size (px).")
 _INPUT_SIZE = flags.DEFINE_integer("input_size", Options.input_size, "Image side (0: --size).")
 _MIN_SIZE = flags.DEFINE_integer("min_size", Options.min_size, "Coarsest scale's side.")
@@ -465,6 +367,7 @@ _TRAIN_VARIANTS = flags.DEFINE_list(
   "(config.compat, e.g. compat_2019-draws).",
 )
 _TRAIN_ONLY = flags.DEFINE_list("train_only", [], "Only train these pyramids, then stop.")
+_VANILLA = flags.DEFINE_bool("vanilla", Options.vanilla, "Train and score a vanilla pyramid.")
 
 
 def main(argv):
@@ -487,6 +390,7 @@ def main(argv):
     _SWEEPS.value,
     tuple(v for v in _TRAIN_VARIANTS.value if v),
     tuple(_TRAIN_ONLY.value),
+    _VANILLA.value,
   )
   summary = run(opts)
   if opts.train_only:

@@ -21,6 +21,7 @@ from singan_jax.inpaint import candidates
 from singan_jax.inpaint import coherence
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.inpaint import progressive
+from singan_jax.inpaint import texture as texture_lib
 from singan_jax.io import images as image_io
 from singan_jax import rng
 
@@ -88,6 +89,15 @@ def to_input_size(pyr, frozen_i, finest, filled, hole, key, cfg):
   return resize_lib.resize(finest, 1.0 / plan.scale1, plan.input_hw)[0]
 
 
+def retexture(x, hole, full, key, cfg) -> np.ndarray:
+  """The patch texture pass over the full-size output's hole (singan_jax/inpaint/texture.py)."""
+  return np.asarray(
+    texture_lib.retexture(
+      x, hole, full, key, cfg.texture_patch, cfg.texture_levels, cfg.texture_final
+    )
+  )
+
+
 def inpaint_once(
   pyr,
   pixels: np.ndarray,
@@ -129,6 +139,9 @@ def inpaint_once(
     np.asarray(to_input_size(pyr, frozen_i, f[None], filled, hole, kk, cfg))
     for f, kk in zip(finests, keys)
   ]
+  if cfg.texture == "patchmatch":
+    k_tex = rng.texture_key(cfg.seed, key_id, ring)
+    fulls = [retexture(x, hole, f, k_tex, cfg) for f in fulls]
   outs = [blend_lib.composite(pixels, f, alpha) for f in fulls]
   best = candidates.choose([image_io.to_float(o) for o in outs], hole)[0] if num > 1 else 0
   return {

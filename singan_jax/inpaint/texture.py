@@ -1,0 +1,99 @@
+"""The patch texture pass: the generated hole rebuilt from the photo's own patches.
+
+After the pyramid has generated the hole (its structure), a coarse-to-fine PatchMatch
+completion (Wexler et al. 2007, Barnes et al. 2009; the "Drop the GAN" view of SinGAN,
+Granot et al. 2022) replaces every hole patch by the nearest wholly known patch and votes
+the overlaps, starting from the generated image instead of a blank. The hole ends up made of
+the image's own texture at the input's resolution, arranged as the generator arranged it.
+The PatchMatch machinery is singan_jax/inpaint/fill.py's; this module only seeds it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from singan_jax.inpaint import fill as fill_lib
+
+TEXTURES = ("none", "patchmatch")
+FINALS = ("centre", "vote")
+
+
+@functools.partial(
+  jax.jit, static_argnames=("patch_size", "iters", "em_steps", "n_targets", "centre")
+)
+def _retexture_core(x, known, generated, key, patch_size, iters, em_steps, n_targets, centre):
+  """Coarse-to-fine completion of x (H,W,C)'s hole, seeded at the coarsest level by
+  `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
+  sharp source pixels re-vote it: fill._pm_level)."""
+  half = patch_size // 2
+  levels = len(n_targets)
+  seeded = jnp.where(known[..., None], x, generated)
+  pyr = fill_lib._pyramid(seeded, known, levels)
+  est = nnf = None
+  for lvl in reversed(range(levels)):
+    xl, kl = pyr[lvl]
+    h, w, c = xl.shape
+    if est is None:
+      init = xl
+    else:
+      up = jax.image.resize(est, (h, w, c), "linear")
+      init, nnf = jnp.where(kl[..., None], xl, up), fill_lib._upsample_nnf(nnf, h, w)
+    key_l = jax.random.fold_in(key, lvl)
+    est, nnf = fill_lib._pm_level(xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl])
+  if centre:  # each hole pixel its own patch's source centre: no averaging of 49 sources
+    est = x[nnf[..., 0], nnf[..., 1]]
+  return jnp.where(known[..., None], x, est)
+
+
+def retexture(
+  x,
+  hole: np.ndarray,
+  generated,
+  key: jax.Array,
+  patch_size: int = 7,
+  levels: int = 3,
+  final: str = "centre",
+  iters: int = 4,
+  em_steps: int = 2,
+) -> jax.Array:
+  """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
+
+  hole: (H,W) bool (True = hole); generated (H,W,C): the pyramid's output at x's size.
+  levels: the completion's pyramid depth (clamped as fill_patchmatch clamps it); its
+  coarsest level starts from the generated image, so fewer levels keep more of the
+  generator's arrangement. final: "centre" (every hole pixel copied from its patch's
+  source centre) or "vote" (the similarity-weighted mean of the overlapping patches).
+  Known pixels come back unchanged; with no wholly known patch the generated image is
+  returned as it is (logged).
+  """
+  if final not in FINALS:
+    raise ValueError(f"final {final!r} is unknown: use one of {FINALS}")
+  x = jnp.asarray(x, jnp.float32)
+  known = ~np.asarray(hole, bool)
+  h, w, _ = x.shape
+  half = patch_size // 2
+  n_lev = fill_lib._n_levels(h, w, patch_size, levels)
+  n_t, n_v = (np.asarray(v) for v in fill_lib._mask_counts(jnp.asarray(known), half, n_lev))
+  if n_v.min() == 0:
+    logging.warning(
+      "texture pass skipped: no %dx%d patch lies wholly in the known region at 1/%d size"
+      " (a smaller --config.texture_patch may find some)",
+      patch_size,
+      patch_size,
+      2 ** (n_lev - 1),
+    )
+    return jnp.asarray(generated, jnp.float32)
+  sizes = [(h // 2**i) * (w // 2**i) for i in range(n_lev)]
+  n_targets = tuple(
+    min(fill_lib._round_up(int(t), fill_lib._TARGET_BUCKET), s) for t, s in zip(n_t, sizes)
+  )
+  generated = jnp.asarray(generated, jnp.float32)
+  centre = final == "centre"
+  return _retexture_core(
+    x, jnp.asarray(known), generated, key, patch_size, iters, em_steps, n_targets, centre
+  )

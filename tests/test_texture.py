@@ -1,0 +1,89 @@
+"""The patch texture pass: the hole rebuilt from the photo's own patches, seeded by the
+generated image (singan_jax/inpaint/texture.py)."""
+
+import jax
+import numpy as np
+import pytest
+
+from singan_jax import config as config_lib
+from singan_jax import inputs
+from singan_jax.evaluate import metrics
+from singan_jax.inpaint import texture
+
+
+def _cobbles(h=64, w=80, seed=0):
+  """A stationary texture with detail at every pixel: noise on a coarse colour pattern."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[0:h, 0:w]
+  base = np.stack([0.4 * np.sin(xx / 3.0), 0.4 * np.cos(yy / 2.5), 0.3 * np.sin((xx + yy) / 4)], -1)
+  return np.clip(base + rng.normal(0, 0.25, base.shape), -1, 1).astype(np.float32)
+
+
+def _hole(h=64, w=80):
+  hole = np.zeros((h, w), bool)
+  hole[20:44, 24:54] = True
+  return hole
+
+
+def _blurred_seed(x, hole):
+  """What a generator's blurry hole looks like: the truth box-blurred 5x5 inside the hole."""
+  pad = np.pad(x, ((2, 2), (2, 2), (0, 0)), mode="edge")
+  blur = sum(pad[i : i + x.shape[0], j : j + x.shape[1]] for i in range(5) for j in range(5)) / 25
+  return np.where(hole[..., None], blur, x).astype(np.float32)
+
+
+def test_known_pixels_come_back_bit_identical_and_the_hole_is_finite():
+  x, hole = _cobbles(), _hole()
+  out = np.asarray(texture.retexture(x, hole, _blurred_seed(x, hole), jax.random.PRNGKey(0)))
+  assert out.shape == x.shape and out.dtype == np.float32
+  np.testing.assert_array_equal(out[~hole], x[~hole])
+  assert np.isfinite(out).all() and np.abs(out).max() <= 1.0 + 1e-6
+
+
+def test_a_blurry_seed_gets_the_detail_of_its_surroundings():
+  x, hole = _cobbles(), _hole()
+  seed = _blurred_seed(x, hole)
+  out = np.asarray(texture.retexture(x, hole, seed, jax.random.PRNGKey(0)))
+  assert metrics.detail_ratio(seed, hole) < 0.5
+  assert 0.75 < metrics.detail_ratio(out, hole) < 1.3
+
+
+def test_the_pass_follows_the_seed():
+  """Two different seeds (left-bright vs right-bright hole) give different fills, each
+  closer to its own seed: the generator's arrangement survives the pass."""
+  x, hole = _cobbles(), _hole()
+  a = np.where(hole[..., None], -0.6, x).astype(np.float32)
+  b = np.where(hole[..., None], 0.6, x).astype(np.float32)
+  out_a = np.asarray(texture.retexture(x, hole, a, jax.random.PRNGKey(0), levels=1))
+  out_b = np.asarray(texture.retexture(x, hole, b, jax.random.PRNGKey(0), levels=1))
+  assert out_a[hole].mean() < out_b[hole].mean() - 0.1
+
+
+def test_deterministic_given_the_key_and_different_across_keys():
+  x, hole = _cobbles(), _hole()
+  seed = _blurred_seed(x, hole)
+  one = np.asarray(texture.retexture(x, hole, seed, jax.random.PRNGKey(3)))
+  again = np.asarray(texture.retexture(x, hole, seed, jax.random.PRNGKey(3)))
+  other = np.asarray(texture.retexture(x, hole, seed, jax.random.PRNGKey(4)))
+  np.testing.assert_array_equal(one, again)
+  assert not np.array_equal(one[hole], other[hole])
+
+
+def test_no_source_patch_leaves_the_generated_image_and_warns(caplog):
+  x = _cobbles(24, 24)
+  hole = np.ones((24, 24), bool)
+  hole[:4, :4] = False  # known pixels, but no 7x7 patch of them
+  seed = np.zeros_like(x)
+  out = np.asarray(texture.retexture(x, hole, seed, jax.random.PRNGKey(0)))
+  np.testing.assert_array_equal(out, seed)
+  assert "texture pass skipped" in caplog.text
+
+
+@pytest.mark.parametrize(
+  "field,value", [("texture", "gpnn"), ("texture_patch", 4), ("texture_levels", 0)]
+)
+def test_bad_texture_settings_are_refused_with_the_field_named(field, value):
+  cfg = config_lib.get_config()
+  cfg[field] = value
+  with pytest.raises(inputs.UsageError, match=field):
+    inputs.validate_config(cfg)
