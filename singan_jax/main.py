@@ -92,7 +92,8 @@ def main(argv):
       1,
     )
   try:
-    status = pipeline.run(cfg, workdir, _MODE.value)
+    explicit = config_flags.get_override_values(flags.FLAGS["config"])
+    status = pipeline.run(cfg, workdir, _MODE.value, explicit=set(explicit))
   except _REPORTED as e:
     _fail(str(e))
   except OSError as e:
