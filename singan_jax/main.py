@@ -5,9 +5,12 @@ r"""singan-jax command line: train a pyramid, inpaint, or sample.
 
 Modes: train (train or resume the pyramid in DIR), inpaint (train if DIR has no finished
 pyramid, then write DIR/inpainted.png), sample (random samples from DIR's pyramid).
-Without --config.image/--config.mask the bundled example is used; --config.images (a glob or
-a manifest) runs many images. Exit status: 0 done, 2 bad input or a failed run, 3 when some
-images of a batch failed. The work itself is singan_jax/pipeline.py.
+Without --config.image/--config.mask the bundled example is used (or, in a workdir that holds
+a pyramid, the image it learnt); --config.images (a glob or a manifest) runs many images. A
+workdir's pyramid brings its training settings (run.json), so inpaint and sample take any
+--config; a --config.FIELD given explicitly that contradicts the pyramid is refused.
+Exit status: 0 done, 2 bad input or a failed run, 3 when some images of a batch failed.
+The work itself is singan_jax/pipeline.py.
 """
 
 import logging as pylogging
