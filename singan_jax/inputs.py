@@ -209,6 +209,16 @@ def no_known_at_coarsest(mask_name: str, plan: pyramid.ScalePlan, cfg) -> str:
   )
 
 
+def contradicts_pyramid(workdir: str, field: str, there, given) -> str:
+  """The message for an explicit --config.FIELD that contradicts the pyramid in workdir
+  (workdir.adopt_record; the identity guard's wording, with the flag and the fix)."""
+  return (
+    f"workdir {workdir} holds a pyramid trained with a different {field} ({there!r} there, "
+    f"--config.{field}={given!r} given): drop --config.{field} to use the pyramid's, or use a "
+    "new --workdir to train another"
+  )
+
+
 def inject_scale(cfg, plan: pyramid.ScalePlan) -> int:
   """The injection scale n in 1..N: cfg.inject_scale, or round(inject_fraction * N) if < 0."""
   stop = plan.stop_scale

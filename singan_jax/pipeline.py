@@ -35,12 +35,12 @@ def run(cfg, workdir: str, mode: str, explicit=()) -> int:
   """Runs `mode` on the config's image(s); returns the exit status: 0 when every image is
   done, 3 when some batch image failed. Bad input of a single image raises UsageError.
 
-  explicit: the config fields the user gave (--config.FIELD=...). A single image's workdir
-  that already holds a pyramid lends it the recorded training settings (workdir.adopt_record);
-  an explicit flag that contradicts them is refused before anything is written."""
+  explicit: the config fields the user gave (--config.FIELD=...). A workdir that already
+  holds a pyramid (a batch's: its buckets, when they agree) lends the run its recorded training
+  settings (workdir.adopt_record); an explicit flag that contradicts them is refused before
+  anything is written."""
   inputs.validate_config(cfg)
-  if not cfg.images:
-    cfg = workdir_lib.adopt_record(cfg, workdir, explicit)
+  cfg = workdir_lib.adopt_record(cfg, workdir, explicit)
   if cfg.images and mode == "sample":
     raise inputs.UsageError(
       "--mode=sample draws from one pyramid: give --config.image, not --config.images"

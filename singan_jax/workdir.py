@@ -16,6 +16,7 @@ import shutil
 
 from absl import logging
 
+from singan_jax import inputs
 from singan_jax.inputs import UsageError
 from singan_jax.train import checkpoint as ckpt_lib
 
@@ -147,11 +148,9 @@ def record_of(cfg) -> dict:
   return record
 
 
-def read_record(workdir: str) -> dict | None:
-  """The config record of workdir's run.json; None without one (no run.json, or one written
-  before the record existed, or unreadable: the identity check reports that)."""
+def _run_json_record(path: str) -> dict | None:
   try:
-    with open(os.path.join(workdir, "run.json"), encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
       saved = json.load(f)
   except (OSError, ValueError):
     return None
@@ -159,12 +158,17 @@ def read_record(workdir: str) -> dict | None:
   return record if isinstance(record, dict) else None
 
 
-def _refusal(workdir: str, field: str, there, given) -> UsageError:
-  return UsageError(
-    f"workdir {workdir} holds a pyramid trained with a different {field} ({there!r} there, "
-    f"--config.{field}={given!r} given): drop --config.{field} to use the pyramid's, or use a "
-    "new --workdir to train another"
-  )
+def read_record(workdir: str) -> dict | None:
+  """The config record of workdir's run.json, or of a batch workdir's buckets when they all
+  agree; None without one (no run.json, one written before the record existed, unreadable:
+  the identity check reports that; or buckets trained with different settings)."""
+  if os.path.exists(os.path.join(workdir, "run.json")):
+    return _run_json_record(os.path.join(workdir, "run.json"))
+  paths = sorted(glob.glob(os.path.join(workdir, "bucket_*", "run.json")))
+  records = [_run_json_record(p) for p in paths]
+  if not records or any(r is None or r != records[0] for r in records):
+    return None
+  return records[0]
 
 
 def _adopted_values(cfg, record: dict, workdir: str, explicit) -> dict:
@@ -176,7 +180,7 @@ def _adopted_values(cfg, record: dict, workdir: str, explicit) -> dict:
     if field not in explicit:
       out[field] = record[field]
     elif kind == "fixed":
-      raise _refusal(workdir, field, record[field], cfg[field])
+      raise UsageError(inputs.contradicts_pyramid(workdir, field, record[field], cfg[field]))
     else:
       logging.warning(
         "--config.%s=%r given: the remaining scales train with it (the pyramid's was %r)",

@@ -91,7 +91,7 @@ def recorded(tmp_path_factory, inputs):
   "change, field",
   [
     (["--config.seed=1"], "seed"),
-    (["--config.max_size=38"], "plan."),
+    (["--config.max_size=38"], "max_size"),
     (["--config.partial=False"], "partial"),
     (["--config.niter=40"], "niter"),
     ("other_mask", "inputs"),

@@ -120,6 +120,45 @@ def test_identity_check_leaves_the_record_out_and_old_workdirs_stay_as_they_were
   assert ckpt_lib.RECORD_KEY not in json.loads((old / "run.json").read_text())
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "bucket"])
+def test_the_pipelines_record_carries_the_identity_training_checks(tmp_path, batch):
+  cfg = _trained_cfg(tmp_path)
+  rng = np.random.default_rng(0)
+  if batch:  # a bucket: a list of images sharing one plan, with their image ids
+    images = [rng.uniform(-1, 1, (h, w, 3)).astype(np.float32) for h, w in ((H, W), (H, W))]
+    holes = [np.zeros(x.shape[:2], bool) for x in images]
+    ids = [3, 5]
+  else:
+    images, holes, ids = rng.uniform(-1, 1, (1, H, W, 3)).astype(np.float32), None, None
+    holes = np.zeros((1, H, W), bool)
+  for x in holes:
+    x[10:18, 12:24] = True
+  pipeline.record_run(cfg, str(tmp_path / "wd"), images, holes, ids)
+  assert workdir_lib.read_record(str(tmp_path / "wd")) == workdir_lib.record_of(cfg)
+  plan = trainer.batch_pyramids(cfg, images, holes)[0]
+  run = trainer.open_run(cfg, str(tmp_path / "wd"), plan, images, holes, ids, None)  # no raise
+  run.ckpts.close()
+  cfg.seed = 1
+  with pytest.raises(ckpt_lib.IncompatibleRunError, match="different seed"):
+    trainer.open_run(cfg, str(tmp_path / "wd"), plan, images, holes, ids, None)
+
+
+def test_a_batch_workdir_adopts_its_buckets_record_when_they_agree(tmp_path):
+  trained = _trained_cfg(tmp_path)
+  trained.images, trained.image, trained.mask = str(tmp_path / "*.png"), "", ""
+  for name in ("bucket_30x40_3s_a", "bucket_25x25_1s_b"):
+    _write_record(tmp_path / name, trained)
+  assert "image" not in workdir_lib.read_record(str(tmp_path))
+  cfg = defaults.get_config()
+  cfg.images = trained.images
+  got = workdir_lib.adopt_record(cfg, str(tmp_path))
+  assert (got.niter, got.nfc, got.image) == (5, 8, "")
+  trained.seed = 1  # a bucket trained with other settings: nothing is adopted
+  _write_record(tmp_path / "bucket_32x32_2s_c", trained)
+  assert workdir_lib.read_record(str(tmp_path)) is None
+  assert workdir_lib.adopt_record(cfg, str(tmp_path)) is cfg
+
+
 # -- converted 2019 pyramids ---------------------------------------------------------------
 
 
