@@ -1,8 +1,11 @@
 """launch/*.sh: valid bash, loud failure on every unset variable, and the commands they run
-(checked with stand-in `python` and `gcloud` programs that record their arguments)."""
+(checked with stand-in `python` and `gcloud` programs that record their arguments);
+gpu_check.sh run for real in its dry-run mode (tiny shapes on the CPU)."""
 
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -15,6 +18,7 @@ SCRIPTS = {
     "WORKDIR": "runs/x",
     "CONFIG": "configs/default.py",
   },
+  "gpu_check.sh": {"OUT": "RESULTS"},
   "tpu_vm.sh": {
     "PROJECT": "proj",
     "ZONE": "us-central2-b",
@@ -101,3 +105,60 @@ def test_tpu_vm_creates_copies_installs_runs_everywhere_and_collects(tmp_path):
   assert "--multihost" in run_cmd and "--config=configs/tpu.py" in run_cmd
   assert "--workdir='/mnt/shared/w'" in run_cmd
   assert "--worker=0" in calls[6] and "singan:/mnt/shared/w" in calls[6]
+
+
+def test_gpu_check_records_every_step_even_with_no_time_left(tmp_path):
+  env = {"PATH": f"{stub_bin(tmp_path)}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHON": "python"}
+  proc = subprocess.run(
+    ["bash", os.path.join(ROOT, "launch", "gpu_check.sh")],
+    env={**env, "OUT": "out", "BUDGET_S": "0"},  # no time: every step skipped, each recorded
+    capture_output=True,
+    text=True,
+    timeout=60,
+    cwd=tmp_path,
+  )
+  assert (tmp_path / "out").is_dir()  # a relative OUT is the caller's, not the repo's
+  assert proc.returncode == 0, proc.stderr
+  calls = (tmp_path / "calls.log").read_text().splitlines()
+  steps = [c.split()[5] for c in calls if "gpu_record add" in c]
+  assert steps[:2] == ["env", "parity"] and steps[-2:] == ["bf16_tolerance", "full"], calls
+  assert {"train_coarsest", "train_middle", "train_finest", "batch_finest"} <= set(steps)
+  assert all(c.split()[6] == "125" for c in calls if "gpu_record add" in c)  # skipped
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_writes_a_record_per_step(tmp_path):
+  out = tmp_path / "out"
+  env = dict(os.environ, OUT=str(out), DRY_RUN="1", PYTHON=sys.executable, WHEELS=str(tmp_path))
+  env["BUDGET_S"] = "1500"  # idle it needs well under a minute; never skip a step when loaded
+  proc = subprocess.run(
+    ["bash", os.path.join(ROOT, "launch", "gpu_check.sh")],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=1600,
+  )
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  with open(out / "results.jsonl", encoding="utf-8") as f:
+    records = {r["step"]: r for r in map(json.loads, f)}
+  assert list(records) == [
+    "env",
+    "parity",
+    "train_coarsest",
+    "batch_coarse",
+    "dtype_bfloat16",
+    "bf16_tolerance",
+    "full",
+  ]
+  assert all(r["status"] == "ok" for r in records.values()), records
+  assert records["env"]["result"]["backend"] == "cpu"
+  assert records["parity"]["result"]["pytest"]["test"] > 0  # collected, not run
+  train = records["train_coarsest"]["result"]
+  assert set(train["jax_ms"]) == {"0"} and train["lean_ms"]["0"] > 0 and "faithful_ms" in train
+  assert records["batch_coarse"]["result"]["ratio_b2_coarse"] > 0
+  assert records["dtype_bfloat16"]["result"]["dtype"] == "bfloat16"
+  full = records["full"]["result"]["scales"]
+  assert [s["scale"] for s in full] == [0, 1] and all(s["iterations"] == 5 for s in full)
+  table = (out / "results.md").read_text()
+  assert table.count("\n") == 2 + len(records) and "| full | ok |" in table
+  assert "== full" in (out / "log.txt").read_text()

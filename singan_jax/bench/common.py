@@ -39,6 +39,18 @@ def pin_threads(cores: int | None = None) -> int:
   return cores
 
 
+def override(cfg, items):
+  """Applies the --set FIELD=VALUE flags to a config, each value read as the field's type
+  (e.g. --set nfc=8 --set Dsteps=1 for tiny shapes); returns cfg."""
+  for item in items:
+    key, _, value = item.partition("=")
+    if key not in cfg:
+      raise SystemExit(f"--set {item}: {key!r} is not a config field (singan_jax/config.py)")
+    old = cfg[key]
+    cfg[key] = value.lower() in ("1", "true", "yes") if isinstance(old, bool) else type(old)(value)
+  return cfg
+
+
 def time_calls(fn, iters: int, warmup: int = 1) -> list[float]:
   """Seconds per call of fn() (which must block until its result is ready), after warmup."""
   for _ in range(warmup):
