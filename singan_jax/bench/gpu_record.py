@@ -22,7 +22,7 @@ DONE = re.compile(
 )
 PROGRESS = re.compile(r"scale (\d+)/\d+ it (\d+)/(\d+)\s+([\d.]+) it/s")
 STOPPED = re.compile(r"stopped on (.+?) at scale (\d+), iteration (\d+)/(\d+)")
-PYTEST = re.compile(r"(\d+) (passed|failed|skipped|errors?|deselected|tests? collected)")
+PYTEST = re.compile(r"(\d+)(?:/\d+)? (passed|failed|skipped|errors?|deselected|tests? collected)")
 
 
 def versions() -> dict:
@@ -62,7 +62,7 @@ def parse_log(text: str) -> dict:
   counts = {}
   for line in text.splitlines()[-5:]:
     for count, what in PYTEST.findall(line):
-      counts[what.split()[0].rstrip("s")] = int(count)
+      counts["collected" if "collected" in what else what.rstrip("s")] = int(count)
   if counts:
     result["pytest"] = counts
   scales = [

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from singan_jax.bench import common
+from singan_jax.bench import torch_port
 
 ANCHOR_HOURS = 5.15  # the 2019 code, default run of city1_edit.png (590x887), unloaded
 
@@ -55,17 +56,8 @@ def bench_config(args):
 
   cfg = config_lib.get_config()
   cfg.max_size = args.size
-  cfg.compute_dtype = args.dtype
-  return common.override(cfg, args.set)
-
-
-def torch_device(name: str) -> str:
-  """The torch device of the port: name, or for 'auto' cuda where torch sees a GPU."""
-  if name != "auto":
-    return name
-  import torch  # pylint: disable=g-import-not-at-top
-
-  return "cuda" if torch.cuda.is_available() else "cpu"
+  cfg.compute_dtype = getattr(args, "dtype", cfg.compute_dtype)  # bench infer shares this
+  return common.override(cfg, getattr(args, "set", []))
 
 
 def image_shape(path: str = "") -> tuple[int, int, str]:
@@ -80,13 +72,6 @@ def image_shape(path: str = "") -> tuple[int, int, str]:
 
   im = iio.imread(path)
   return im.shape[0], im.shape[1], os.path.basename(path)
-
-
-def hole_box(h, w):
-  """A known mask (h, w) with a central rectangular hole of ~6% of the pixels."""
-  known = np.ones((h, w), np.float32)
-  known[int(0.35 * h) : int(0.6 * h), int(0.4 * w) : int(0.65 * w)] = 0
-  return known
 
 
 # ---------------------------------------------------------------------------------- JAX
@@ -115,7 +100,7 @@ def jax_case(cfg, plan, n):
   g_vars, d_vars = trainer.init_networks(plan, n, net, k_init[None], h, w)
   rng = np.random.default_rng(cfg.seed)
   real = jnp.asarray(rng.uniform(-1, 1, (1, 1, h, w, 3)), jnp.float32)
-  known = jnp.asarray(hole_box(h, w)[None, None, :, :, None])
+  known = jnp.asarray(common.hole_box(h, w)[None, None, :, :, None])
   inputs = train_step.ScaleInputs(
     real,
     known,
@@ -154,108 +139,6 @@ def time_jax(cfg, plan, n, iters):
   peak = monitor.peak_device_bytes()  # None on XLA:CPU
   peak_mb = float("nan") if peak is None else peak / 2**20
   return dict(times=times, flops=flops, mem_mb=mem_mb, compile_s=compile_s, peak_mb=peak_mb)
-
-
-# -------------------------------------------------------------------------------- torch
-
-
-def _host_resize(x, scale, out_hw):
-  """The 2019 code resized between scales on the host (numpy); float here, no uint8."""
-  import torch  # pylint: disable=g-import-not-at-top
-  from singan_jax import reference as tr  # pylint: disable=g-import-not-at-top
-
-  a = x.detach().cpu().numpy().astype(np.float64)
-  mh = tr.resize_matrix(a.shape[2], scale, out_hw[0])
-  mw = tr.resize_matrix(a.shape[3], scale, out_hw[1])
-  a = np.einsum("oh,nchw->ncow", mh, a)
-  a = np.einsum("pw,ncow->ncop", mw, a)
-  return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(x.device)
-
-
-def torch_case(cfg, plan, n, faithful: bool, device: str = "cpu"):
-  """A closure running one port iteration at scale n (Dsteps prev draws through the coarser
-  Gs), its networks and steps those of cfg, on `device` (the port's tensors are made on
-  torch's default device: set to it for the build and for every call)."""
-  import torch  # pylint: disable=g-import-not-at-top
-
-  with torch.device(device):
-    run = _torch_case(cfg, plan, n, faithful, torch.Generator(device).manual_seed(cfg.seed))
-
-  def on_device():
-    with torch.device(device):
-      run()
-
-  return on_device
-
-
-def _torch_case(cfg, plan, n, faithful: bool, gen):
-  import torch  # pylint: disable=g-import-not-at-top
-  from singan_jax import reference as ref  # pylint: disable=g-import-not-at-top
-
-  torch.manual_seed(cfg.seed)
-  sf, shapes, partial = plan.scale_factor, plan.shapes, bool(cfg.partial)
-  kw = dict(
-    num_layer=cfg.num_layer,
-    partial=partial,
-    normalization=cfg.pconv_norm,
-    faithful=faithful,
-    generator=gen,
-  )
-  gs = [ref.Generator(plan.nfc[k], plan.min_nfc[k], **kw).eval() for k in range(n)]
-  G = ref.Generator(plan.nfc[n], plan.min_nfc[n], **kw)
-  D = ref.Discriminator(plan.nfc[n], plan.min_nfc[n], **kw)
-  optG, optD = ref.make_optimizers(G, D, cfg.lr_g, cfg.lr_d, cfg.beta1)
-  h, w = shapes[n]
-  real = torch.rand(1, 3, h, w, generator=gen) * 2 - 1
-  known = torch.from_numpy(hole_box(h, w))[None, None].to(real.device)
-  z_prev = torch.full((1, 3, h, w), 0.1)
-  z_opt = torch.zeros(1, 3, h, w)
-  amps = [0.1] * (n + 1)
-
-  def draw():
-    if n == 0:
-      return torch.zeros(1, 3, h, w)
-    noises = [torch.randn(1, 1 if k == 0 else 3, *shapes[k]) for k in range(n)]
-    if not faithful:
-      return ref.draw(gs, None, amps, shapes, "rand", noises, sf=sf, partial=partial)
-    x = torch.zeros(1, 3, *shapes[0])
-    with torch.no_grad():
-      for k in range(n):
-        if k > 0:
-          x = _host_resize(x, 1.0 / sf, shapes[k])
-        z = noises[k].expand(-1, 3, -1, -1)
-        prev_p = ref.zero_pad(x)
-        mask = ref.zero_pad(torch.ones_like(x[:, :1]))
-        x = gs[k](amps[k] * ref.zero_pad(z) + prev_p, prev_p, mask)
-    return _host_resize(x, 1.0 / sf, shapes[n])
-
-  def run():
-    noise = torch.randn(1, 1 if n == 0 else 3, h, w).expand(-1, 3, -1, -1).contiguous()
-    prevs = [draw() for _ in range(cfg.Dsteps)]
-    alphas = torch.rand(cfg.Dsteps).tolist()
-    ref.train_iteration(
-      *(G, D, optG, optD, real, known, noise, z_opt, z_prev, prevs, alphas, amps[n]),
-      alpha=cfg.alpha,
-      partial=partial,
-      Gsteps=cfg.Gsteps,
-      lambda_grad=cfg.lambda_grad,
-    )
-
-  return run
-
-
-def time_torch(cfg, plan, n, faithful, iters, device="cpu"):
-  """Seconds per port iteration (each ends in a host read of its losses, so a CUDA run is
-  synchronised) and, on CUDA, the peak memory torch allocated for it."""
-  import torch  # pylint: disable=g-import-not-at-top
-
-  cuda = device.startswith("cuda")
-  if cuda:
-    torch.cuda.reset_peak_memory_stats(device)
-  run = torch_case(cfg, plan, n, faithful, device)
-  times = common.time_calls(run, iters, warmup=1)
-  peak_mb = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else float("nan")
-  return dict(times=times, peak_mb=peak_mb)
 
 
 # --------------------------------------------------------------------------------- main
@@ -298,14 +181,14 @@ def main(argv):
   scales = pick_scales(args.scales, plan.num_scales)
   variants = args.variants.split(",")
   print(
-    f"# bench train: {source} {h_in}x{w_in}, max_size {args.size}, {plan.num_scales} scales, "
+    f"# bench train: {source} {h_in}x{w_in}, max_size {cfg.max_size}, {plan.num_scales} scales, "
     f"{cores} cores, {args.iters} timed iterations (best of), "
     f"{cfg.Dsteps} D + {cfg.Gsteps} G steps"
   )
   ceil = {} if args.no_ceilings else common.ceilings(cores)
   if ceil:
     print("# ceilings GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in ceil.items()))
-  device = torch_device(args.torch_device) if set(variants) - {"jax"} else "cpu"
+  device = torch_port.torch_device(args.torch_device) if set(variants) - {"jax"} else "cpu"
   import jax  # pylint: disable=g-import-not-at-top
 
   print(f"# jax on {jax.default_backend()} ({cfg.compute_dtype}), the port on {device}")
@@ -314,7 +197,7 @@ def main(argv):
   common.print_table(*table(plan, scales, variants, results))
   print()
   record = {
-    "size": args.size,
+    "size": cfg.max_size,
     "scales": scales,
     "cores": cores,
     "dtype": cfg.compute_dtype,
@@ -335,7 +218,7 @@ def measure(cfg, plan, scales, variants, iters, device="cpu") -> dict:
       if v == "jax":
         r[v] = time_jax(cfg, plan, n, iters)
       else:
-        r[v] = time_torch(cfg, plan, n, v == "faithful", iters, device)
+        r[v] = torch_port.time_torch(cfg, plan, n, v == "faithful", iters, device)
       r[v]["best"], r[v]["median"] = common.best_and_median(r[v]["times"])
     results[n] = r
     print(
