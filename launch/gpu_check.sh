@@ -13,8 +13,8 @@
 # Each step runs under its own `timeout` (times STEP_TIME_FACTOR), capped so that the default
 # run keeps FULL_MIN_S seconds, and its record is written as soon as it ends: OUT/results.jsonl (one JSON line per
 # step), OUT/results.md (the table) and OUT/log.txt (every step's output, as it runs). Pure
-# Python wheels missing on the machine (ml_collections) are imported from WHEELS (default
-# .whl/*.whl, carried), zip-imported: no install step. docs/gpu.md has the details.
+# Python wheels missing on the machine (ml_collections) are imported from WHEELS/*.whl (default
+# .whl in the repository root, carried), zip-imported: no install step. docs/gpu.md has the details.
 set -euo pipefail
 
 OUT="${OUT?set OUT to the folder that receives results.jsonl, results.md and log.txt}"
@@ -30,8 +30,11 @@ cd "$(dirname "$0")/.."
 WORK="$(mktemp -d)"
 trap 'rm -rf "${WORK}"' EXIT
 PYTHONPATH="${PWD}${PYTHONPATH:+:${PYTHONPATH}}"
-for wheel in "${WHEELS}"/*.whl; do
-  [[ -e "${wheel}" ]] && PYTHONPATH="${PYTHONPATH}:${PWD}/${wheel#./}"
+for wheel in "${WHEELS}"/*.whl; do  # WHEELS: absolute, or relative to the repository root
+  if [[ -e "${wheel}" ]]; then
+    [[ "${wheel}" == /* ]] || wheel="${PWD}/${wheel}"
+    PYTHONPATH="${PYTHONPATH}:${wheel}"
+  fi
 done
 export PYTHONPATH PYTHONUNBUFFERED=1
 PY="${PYTHON:-python3}"

@@ -108,10 +108,27 @@ def test_tpu_vm_creates_copies_installs_runs_everywhere_and_collects(tmp_path):
 
 
 def test_gpu_check_records_every_step_even_with_no_time_left(tmp_path):
-  env = {"PATH": f"{stub_bin(tmp_path)}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHON": "python"}
+  bin_dir = stub_bin(tmp_path)
+  (bin_dir / "pypath").write_text(f'#!/bin/bash\necho "$PYTHONPATH" >> "{tmp_path}/pypath.log"\n')
+  (bin_dir / "pypath").chmod(0o755)
+  (tmp_path / "wheels").mkdir()
+  (tmp_path / "wheels" / "carried-1.0-py3-none-any.whl").write_bytes(b"")
+  env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHON": "python"}
+  env.update(OUT="out", BUDGET_S="0", WHEELS=str(tmp_path / "wheels"))
+  pypath = subprocess.run(
+    ["bash", os.path.join(ROOT, "launch", "gpu_check.sh")],
+    env={**env, "PYTHON": "pypath"},
+    capture_output=True,
+    text=True,
+    timeout=60,
+    cwd=tmp_path,
+  )
+  assert pypath.returncode == 0, pypath.stderr
+  first = (tmp_path / "pypath.log").read_text().splitlines()[0].split(":")
+  assert first == [ROOT, str(tmp_path / "wheels" / "carried-1.0-py3-none-any.whl")]
   proc = subprocess.run(
     ["bash", os.path.join(ROOT, "launch", "gpu_check.sh")],
-    env={**env, "OUT": "out", "BUDGET_S": "0"},  # no time: every step skipped, each recorded
+    env=env,  # no time: every step skipped, each recorded
     capture_output=True,
     text=True,
     timeout=60,
