@@ -201,7 +201,7 @@ def check_known_share(hole: np.ndarray, mask_path: str) -> None:
 
 def no_known_at_coarsest(mask_name: str, plan: pyramid.ScalePlan, cfg) -> str:
   """The message for a mask that leaves no known pixel at the coarsest scale (shared with
-  train/loop.py, which refuses the same for callers of trainer.train)."""
+  train/pyramids.py, which refuses the same for callers of trainer.train)."""
   return (
     f"{mask_name} leaves no known pixel at the coarsest scale {plan.shapes[0]} (mask "
     f"threshold {cfg.mask_threshold}), so there is nothing to learn from: use a smaller "

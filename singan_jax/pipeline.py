@@ -27,6 +27,7 @@ from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax.train import loop as trainer
+from singan_jax.train import monitor
 
 MODES = ("train", "inpaint", "sample")
 
@@ -157,7 +158,7 @@ def train_bucket(cfg, workdir: str, bucket, mesh):
     image_ids=ids,
     devices=distributed.MeshDevices(mesh),
   )
-  frozen = jax.tree.map(lambda x: trainer.to_host(x)[:b], pyr.frozen)
+  frozen = jax.tree.map(lambda x: monitor.to_host(x)[:b], pyr.frozen)
   return dataclasses.replace(
     pyr, frozen=frozen, reals=[r[:b] for r in pyr.reals], knowns=[k[:b] for k in pyr.knowns]
   )

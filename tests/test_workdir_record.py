@@ -19,6 +19,7 @@ from singan_jax import workdir as workdir_lib
 from singan_jax.io import images as image_io
 from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax.train import loop as trainer
+from singan_jax.train import pyramids as pyramids_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 30, 40  # 3 scales (25x34, 28x37, 30x40) under the default and the demo configs
@@ -135,12 +136,12 @@ def test_the_pipelines_record_carries_the_identity_training_checks(tmp_path, bat
     x[10:18, 12:24] = True
   pipeline.record_run(cfg, str(tmp_path / "wd"), images, holes, ids)
   assert workdir_lib.read_record(str(tmp_path / "wd")) == workdir_lib.record_of(cfg)
-  plan = trainer.batch_pyramids(cfg, images, holes)[0]
-  run = trainer.open_run(cfg, str(tmp_path / "wd"), plan, images, holes, ids, None)  # no raise
+  plan = pyramids_lib.batch_pyramids(cfg, images, holes)[0]
+  run = trainer.open_run(cfg, str(tmp_path / "wd"), plan, images, holes, ids, None, None)  # no raise
   run.ckpts.close()
   cfg.seed = 1
   with pytest.raises(ckpt_lib.IncompatibleRunError, match="different seed"):
-    trainer.open_run(cfg, str(tmp_path / "wd"), plan, images, holes, ids, None)
+    trainer.open_run(cfg, str(tmp_path / "wd"), plan, images, holes, ids, None, None)
 
 
 def test_a_batch_workdir_adopts_its_buckets_record_when_they_agree(tmp_path):

@@ -113,11 +113,12 @@ def main(argv):
     help="comma list of auto, unrolled, grouped (partial_conv docstring); "
     "the first gives ratio_b<B>_<scale>, the others add a _<name> suffix",
   )
+  parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="config")
   args = parser.parse_args(argv[1:])
   sizes = [int(v) for v in args.batch_sizes.split(",")]
   if 1 not in sizes:
     sizes = [1] + sizes  # the ratios need B = 1
-  cfg = defaults.get_config()
+  cfg = common.override(defaults.get_config(), args.set)
   variants = args.conv_batching.split(",")
   for v in variants:
     if v not in partial_conv.BATCHINGS:
