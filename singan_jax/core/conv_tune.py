@@ -85,6 +85,7 @@ class _Table:
     self._lock = threading.Lock()
     self._path = None
     self._entries = {}
+    self.measured_s = 0.0  # seconds spent measuring so far (bench conv reports it)
 
   def _load(self) -> None:
     path = cache_path()
@@ -96,7 +97,9 @@ class _Table:
       self._load()
       k = key(op, a_shape, b_shape, dtype)
       if k not in self._entries:
+        t0 = time.perf_counter()
         entry = _measure_isolated(op, tuple(a_shape), tuple(b_shape), jnp.dtype(dtype))
+        self.measured_s += time.perf_counter() - t0
         self._entries = {**_read(self._path), k: entry}  # merge what others wrote meanwhile
         _write(self._path, self._entries)
       return self._entries[k]["choice"]
@@ -108,6 +111,11 @@ _TABLE = _Table()
 def choose(op: str, a_shape, b_shape, dtype) -> str:
   """The fastest formulation name of op at these shapes here (measured once, then cached)."""
   return _TABLE.choose(op, a_shape, b_shape, dtype)
+
+
+def measured_seconds() -> float:
+  """Seconds this process has spent measuring formulations (the autotuner's cost)."""
+  return _TABLE.measured_s
 
 
 def _read(path: str) -> dict:
@@ -142,7 +150,9 @@ def measure(op: str, a_shape, b_shape, dtype, rounds: int = _ROUNDS) -> dict:
   rng = np.random.default_rng(0)
   a = jnp.asarray(rng.standard_normal(a_shape), dtype)
   b = jnp.asarray(rng.standard_normal(b_shape), dtype)
-  fns = {name: jax.jit(fn) for name, fn in conv_forms.FORMS[op].items()}
+  # A fresh wrapper per measurement: its compiled programs are freed with it (jit caches
+  # live as long as the function they are keyed on, here the module-level formulations).
+  fns = {name: jax.jit(lambda a, b, fn=fn: fn(a, b)) for name, fn in conv_forms.FORMS[op].items()}
   for fn in fns.values():
     fn(a, b).block_until_ready()  # compile + warm up
   times = {name: [] for name in fns}
