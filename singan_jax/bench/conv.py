@@ -11,8 +11,9 @@ autotuner (conv_impl='auto') would pick is the row's fastest.
 
 --iteration instead times one whole training iteration per scale (bench train's JAX case:
 jit(vmap) with donation) under each --config.conv_impl of --impls, interleaved, with the
-autotuner's measuring seconds (from an empty cache file of its own) beside the compile
-seconds; --demo uses configs/demo.py's plan. Last line: one JSON object.
+autotuner's measuring seconds (from an empty cache file of its own; at network init and
+while traced) beside the trace + compile seconds (which include the tuning done while traced);
+--demo uses configs/demo.py's plan. Last line: one JSON object.
 """
 
 import argparse
@@ -90,8 +91,8 @@ def time_iterations(args, cores):
       cfg.conv_impl = impl
       before = conv_tune.measured_seconds()
       compiled, state, inputs, _, _, seconds = train_bench.jax_case(cfg, plan, n)
-      tune_s[impl] = conv_tune.measured_seconds() - before
-      compile_s[impl] = seconds - tune_s[impl]
+      tune_s[impl] = conv_tune.measured_seconds() - before  # at init and while traced
+      compile_s[impl] = seconds  # trace + compile, tuning done while traced included
       runs[impl] = _runner(compiled, state, inputs)
       runs[impl]()  # warm up
     times = {impl: [] for impl in impls}
@@ -103,12 +104,12 @@ def time_iterations(args, cores):
     ms = {impl: 1e3 * statistics.median(t) for impl, t in times.items()}
     h, w = plan.shapes[n]
     row = [n, f"{h}x{w}", plan.nfc[n]] + [ms[i] for i in impls]
-    row += [ms[i] / ms[impls[0]] for i in impls[1:]] + [compile_s[impls[0]]]
+    row += [ms[i] / ms[impls[0]] for i in impls[1:]] + [compile_s[i] for i in impls]
     rows.append(row + [tune_s[i] for i in impls[1:]])
     record[f"scale_{n}"] = {"ms": ms, "compile_s": compile_s, "tune_s": tune_s}
     print(f"# scale {n}: {record[f'scale_{n}']}", flush=True)
   header = ["scale", "size", "nfc"] + [f"{i} ms" for i in impls]
-  header += [f"{i}/{impls[0]}" for i in impls[1:]] + [f"compile s ({impls[0]})"]
+  header += [f"{i}/{impls[0]}" for i in impls[1:]] + [f"compile s ({i})" for i in impls]
   header += [f"tune s ({i})" for i in impls[1:]]
   common.print_table(header, rows)
   common.print_json(record)
