@@ -9,6 +9,12 @@ JAX's own rule, one convolution with B feature groups; 'unrolled' runs B ordinar
 in the same program (custom_vmap), because XLA:CPU's grouped convolution ran 2-4x slower than
 B single ones (docs/batching.md). 'auto' = unrolled on CPU, grouped elsewhere (and
 config.net_settings picks grouped for one image: JAX's rule is then a plain convolution).
+
+Formulation (impl, --config.conv_impl): 'native' is XLA's convolution; 'im2col', 'shifted',
+'chunked' are matmul forms (conv_forms.py); 'auto' measures them per shape and processor once
+and caches the choice on disk (conv_tune.py). Every impl but 'native' runs through our custom
+rules (unrolled under vmap), 'native' + 'grouped' through JAX's own. Same numbers to float32
+rounding (docs/performance.md).
 """
 
 import functools
