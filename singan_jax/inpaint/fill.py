@@ -142,6 +142,15 @@ def fill_patchmatch(
   ones only for the same cap.
   """
   x, k = _check_inputs(x, known)
+  _check_patchmatch_args(key, patch_size, iters, em_steps, levels, radius)
+  n_targets = _target_counts(k, patch_size, levels, max_targets)
+  return _checked(
+    patchmatch.fill_core(x, k, key, patch_size, iters, em_steps, n_targets, int(radius)), x
+  )
+
+
+def _check_patchmatch_args(key, patch_size, iters, em_steps, levels, radius) -> None:
+  """Raise ValueError for fill_patchmatch settings it cannot run with."""
   if patch_size < 1 or patch_size % 2 == 0:
     raise ValueError(f"patch_size must be a positive odd integer, got {patch_size}")
   if iters < 0 or em_steps < 1:
@@ -150,14 +159,22 @@ def fill_patchmatch(
     raise ValueError(f"need levels >= 1 and radius >= 1, got {levels}, {radius}")
   if key is None:
     raise ValueError("fill_patchmatch needs a PRNG key")
-  h, w, _ = x.shape
+
+
+def _target_counts(known, patch_size: int, levels: int, max_targets) -> tuple[int, ...]:
+  """The static target count of each pyramid level (fine to coarse) for known (H, W).
+
+  All H*W pixels of a level under tracing; with a concrete mask its target centres rounded
+  up to TARGET_BUCKET (raising if no patch is wholly known); max_targets overrides both.
+  """
+  h, w = known.shape
   half = patch_size // 2
   n_lev = patchmatch.n_levels(h, w, patch_size, levels)
   sizes = [(h // 2**i) * (w // 2**i) for i in range(n_lev)]
   n_targets = tuple(sizes)
-  if _is_concrete(k):
-    _require_some_known(k)
-    n_t, n_v = (np.asarray(v) for v in patchmatch.mask_counts(k, half, n_lev))
+  if _is_concrete(known):
+    _require_some_known(known)
+    n_t, n_v = (np.asarray(v) for v in patchmatch.mask_counts(known, half, n_lev))
     if n_v[0] == 0:
       raise ValueError(
         f"no source patch: no {patch_size}x{patch_size} window lies wholly in the"
@@ -168,9 +185,7 @@ def fill_patchmatch(
     )
   if max_targets is not None:
     n_targets = tuple(min(int(max_targets), s) for s in sizes)
-  return _checked(
-    patchmatch.fill_core(x, k, key, patch_size, iters, em_steps, n_targets, int(radius)), x
-  )
+  return n_targets
 
 
 # ----------------------------------------------------------------------------- dispatch
