@@ -23,15 +23,38 @@ from singan_jax.inpaint import patchmatch
 
 VALID_METHODS = ("none", "mean", "local_means", "patchmatch")
 
-# PatchMatch's coarse-to-fine steps under the names that code building on this module
-# (singan_jax/inpaint/texture.py) calls; their home is patchmatch.py.
-_TARGET_BUCKET = patchmatch.TARGET_BUCKET
+# The cores under the names they had when they lived here, for code built on this module
+# (singan_jax/inpaint/texture.py calls PatchMatch's steps): new code imports patchmatch.py
+# and local_means.py.
 _round_up = local_means.round_up
+_box_sum = local_means.box_sum
+_fill_mean_core = local_means.mean_fill
+_fill_local_means_core = local_means.onion_peel
+_fill_local_means_window = local_means.onion_peel_window
+_hole_window = local_means.hole_window
+_JUMPS = patchmatch.JUMPS
+_TARGET_BUCKET = patchmatch.TARGET_BUCKET
+_valid_sources = patchmatch.valid_sources
+_target_mask = patchmatch.target_mask
+_patch_offsets = patchmatch.patch_offsets
+_gather_patches = patchmatch.gather_patches
+_target_patches = patchmatch.target_patches
+_ssd = patchmatch.ssd
+_try_candidates = patchmatch.try_candidates
+_scatter_nnf = patchmatch.scatter_nnf
+_random_valid_sources = patchmatch.random_valid_sources
+_propagate = patchmatch.propagate
+_random_search = patchmatch.random_search
+_reconstruct = patchmatch.reconstruct
+_vote_into = patchmatch.vote_into
+_vote_scale = patchmatch.vote_scale
+_pm_level = patchmatch.pm_level
+_downsample2 = patchmatch.downsample2
 _pyramid = patchmatch.pyramid
 _upsample_nnf = patchmatch.upsample_nnf
-_pm_level = patchmatch.pm_level
-_n_levels = patchmatch.n_levels
 _mask_counts = patchmatch.mask_counts
+_n_levels = patchmatch.n_levels
+_fill_patchmatch_core = patchmatch.fill_core
 
 # ----------------------------------------------------------------------------- input checks
 

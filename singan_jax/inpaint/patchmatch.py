@@ -18,7 +18,7 @@ from jax import lax
 from singan_jax.inpaint import local_means
 
 # Propagation step sizes per PatchMatch iteration (jump flooding, largest first).
-_JUMPS = (8, 4, 2, 1)
+JUMPS = (8, 4, 2, 1)
 # Target lists are padded to a multiple of this to limit recompilation.
 TARGET_BUCKET = 1024
 
@@ -37,14 +37,14 @@ def target_mask(known: jax.Array, half: int) -> jax.Array:
   return local_means.box_sum((~known)[..., None].astype(jnp.float32), half)[..., 0] > 0
 
 
-def _patch_offsets(half: int) -> jax.Array:
+def patch_offsets(half: int) -> jax.Array:
   """(P*P, 2) int32 offsets (dy, dx) of a (2h+1)^2 patch, row-major."""
   r = jnp.arange(-half, half + 1, dtype=jnp.int32)
   dy, dx = jnp.meshgrid(r, r, indexing="ij")
   return jnp.stack([dy.ravel(), dx.ravel()], axis=-1)
 
 
-def _gather_patches(img: jax.Array, centres: jax.Array, half: int) -> jax.Array:
+def gather_patches(img: jax.Array, centres: jax.Array, half: int) -> jax.Array:
   """img (H,W,C), centres (T,2) -> patches (T,P,P*C), rows flattened with channels.
 
   One XLA gather of (P, P*C) contiguous-row slices from img viewed as (H, W*C); this was
@@ -62,7 +62,7 @@ def _gather_patches(img: jax.Array, centres: jax.Array, half: int) -> jax.Array:
   )
 
 
-def _target_patches(est: jax.Array, tyx: jax.Array, half: int) -> jax.Array:
+def target_patches(est: jax.Array, tyx: jax.Array, half: int) -> jax.Array:
   """(T,P,P*C) target patches of the estimate; pixels past the border are edge-replicated.
 
   Edge replication (rather than a 0/1 weight) keeps the SSD a plain sum of squares: the
@@ -71,34 +71,34 @@ def _target_patches(est: jax.Array, tyx: jax.Array, half: int) -> jax.Array:
   h, w = est.shape[:2]
   q = jnp.clip(tyx, 0, jnp.array([h - 1, w - 1]))
   padded = jnp.pad(est, ((half, half), (half, half), (0, 0)), mode="edge")
-  return _gather_patches(padded, q + half, half)
+  return gather_patches(padded, q + half, half)
 
 
-def _ssd(x: jax.Array, tpatch: jax.Array, src: jax.Array, half: int) -> jax.Array:
+def ssd(x: jax.Array, tpatch: jax.Array, src: jax.Array, half: int) -> jax.Array:
   """(T,) SSD between target patches (T,P,P*C) and the patches of x centred at src (T,2)."""
-  diff = _gather_patches(x, src, half) - tpatch
+  diff = gather_patches(x, src, half) - tpatch
   return jnp.sum(diff * diff, axis=(1, 2))
 
 
 # ----------------------------------------------------------------------------- NNF search
 
 
-def _try_candidates(x, tpatch, valid, best, best_d, cand, half):
+def try_candidates(x, tpatch, valid, best, best_d, cand, half):
   """Keep cand (T,2) where it is a valid source with lower SSD than best (T,2)/best_d (T,)."""
   h, w = x.shape[:2]
   cand = jnp.clip(cand, 0, jnp.array([h - 1, w - 1], jnp.int32))
   ok = valid[cand[:, 0], cand[:, 1]]
-  d = jnp.where(ok, _ssd(x, tpatch, cand, half), jnp.inf)
+  d = jnp.where(ok, ssd(x, tpatch, cand, half), jnp.inf)
   better = d < best_d
   return jnp.where(better[:, None], cand, best), jnp.where(better, d, best_d)
 
 
-def _scatter_nnf(nnf_map: jax.Array, tyx: jax.Array, best: jax.Array) -> jax.Array:
+def scatter_nnf(nnf_map: jax.Array, tyx: jax.Array, best: jax.Array) -> jax.Array:
   """Write the targets' sources into the dense (H,W,2) NNF map; padding rows are dropped."""
   return nnf_map.at[tyx[:, 0], tyx[:, 1]].set(best, mode="drop")
 
 
-def _random_valid_sources(key: jax.Array, valid: jax.Array, n: int, tries: int = 16) -> jax.Array:
+def random_valid_sources(key: jax.Array, valid: jax.Array, n: int, tries: int = 16) -> jax.Array:
   """(n,2) int32 random source centres: first valid one among `tries` uniform pixel draws.
 
   Uniform over the valid sources when a draw succeeds; if all draws miss (tiny valid
@@ -111,8 +111,8 @@ def _random_valid_sources(key: jax.Array, valid: jax.Array, n: int, tries: int =
   return jnp.take_along_axis(draws, pick[:, None, None], axis=1)[:, 0]
 
 
-def _propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half):
-  """Jump-flooding propagation: for each step in _JUMPS try the two neighbours' shifted sources.
+def propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half):
+  """Jump-flooding propagation: for each step in JUMPS try the two neighbours' shifted sources.
 
   Neighbours are at -step (even iterations) or +step (odd) in y and in x, mirroring the
   alternating scan order of sequential PatchMatch; the map is refreshed after each step.
@@ -124,17 +124,17 @@ def _propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half):
 
   def step_body(j, state):
     b, bd, m = state
-    step = jnp.asarray(_JUMPS, jnp.int32)[j] * sign
+    step = jnp.asarray(JUMPS, jnp.int32)[j] * sign
     for off in (jnp.stack([step, 0]), jnp.stack([0, step])):
       nb = jnp.clip(q + off, 0, bounds)
       cand = m[nb[:, 0], nb[:, 1]] + (q - nb)
-      b, bd = _try_candidates(x, tpatch, valid, b, bd, cand, half)
-    return b, bd, _scatter_nnf(m, tyx, b)
+      b, bd = try_candidates(x, tpatch, valid, b, bd, cand, half)
+    return b, bd, scatter_nnf(m, tyx, b)
 
-  return lax.fori_loop(0, len(_JUMPS), step_body, (best, best_d, nnf_map))
+  return lax.fori_loop(0, len(JUMPS), step_body, (best, best_d, nnf_map))
 
 
-def _random_search(key, x, tpatch, valid, best, best_d, half):
+def random_search(key, x, tpatch, valid, best, best_d, half):
   """Random search: one uniform sample in a window of radius max(H,W)/2^i around best, i=0.."""
   h, w = x.shape[:2]
   n_radii = max(1, math.floor(math.log2(max(h, w))) + 1)
@@ -144,7 +144,7 @@ def _random_search(key, x, tpatch, valid, best, best_d, half):
     radius = max(h, w) * 0.5 ** i.astype(jnp.float32)
     u = jax.random.uniform(jax.random.fold_in(key, i), b.shape, minval=-1.0, maxval=1.0)
     cand = b + jnp.round(radius * u).astype(jnp.int32)
-    return _try_candidates(x, tpatch, valid, b, bd, cand, half)
+    return try_candidates(x, tpatch, valid, b, bd, cand, half)
 
   return lax.fori_loop(0, n_radii, body, (best, best_d))
 
@@ -152,7 +152,7 @@ def _random_search(key, x, tpatch, valid, best, best_d, half):
 # ----------------------------------------------------------------------------- voting
 
 
-def _reconstruct(x, valid, nnf_map, dist_map, tyx, half, sigma2=1.0):
+def reconstruct(x, valid, nnf_map, dist_map, tyx, half, sigma2=1.0):
   """Vote (T,C) values for the target pixels tyx (T,2) and a (T,) flag "got any vote".
 
   Each patch centred at c that covers pixel q (c = q - o) votes x[nnf[c] + o]; votes are
@@ -162,7 +162,7 @@ def _reconstruct(x, valid, nnf_map, dist_map, tyx, half, sigma2=1.0):
   """
   h, w = x.shape[:2]
   bounds = jnp.array([h - 1, w - 1])
-  offs = _patch_offsets(half)  # (K,2)
+  offs = patch_offsets(half)  # (K,2)
   centres = jnp.clip(tyx, 0, bounds)[:, None, :] - offs[None]  # (T,K,2) patches covering q
   cc = jnp.clip(centres, 0, bounds)
   src_c = nnf_map[cc[..., 0], cc[..., 1]]  # (T,K,2) their source centres
@@ -181,14 +181,14 @@ def _reconstruct(x, valid, nnf_map, dist_map, tyx, half, sigma2=1.0):
   return recon, total > 0
 
 
-def _vote_into(est, x, hole, valid, nnf_map, dist_map, tyx, half, sigma2=1.0):
+def vote_into(est, x, hole, valid, nnf_map, dist_map, tyx, half, sigma2=1.0):
   """Estimate (H,W,C) with hole pixels replaced by their votes (kept where none arrive)."""
-  recon, voted = _reconstruct(x, valid, nnf_map, dist_map, tyx, half, sigma2)
+  recon, voted = reconstruct(x, valid, nnf_map, dist_map, tyx, half, sigma2)
   recon = jnp.where(voted[:, None], recon, est[jnp.clip(tyx[:, 0], 0, est.shape[0] - 1), tyx[:, 1]])
   return jnp.where(hole[..., None], est.at[tyx[:, 0], tyx[:, 1]].set(recon, mode="drop"), x)
 
 
-def _vote_scale(best_d: jax.Array, real: jax.Array) -> jax.Array:
+def vote_scale(best_d: jax.Array, real: jax.Array) -> jax.Array:
   """sigma^2 for the similarity weights: 75th percentile of the finite target distances."""
   d = jnp.where(real & jnp.isfinite(best_d), best_d, jnp.nan)
   s2 = jnp.nanquantile(d, 0.75)
@@ -215,31 +215,31 @@ def pm_level(x, known, key, init, nnf_init, half, iters, em_steps, n_targets):
   real = tyx[:, 0] < h
   key_init, key_em = jax.random.split(key)
 
-  best = _random_valid_sources(key_init, valid, n_targets)
+  best = random_valid_sources(key_init, valid, n_targets)
   grid = jnp.stack(jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij"), -1).astype(jnp.int32)
   if nnf_init is not None:
     q = jnp.clip(tyx, 0, jnp.array([h - 1, w - 1]))
     cand = jnp.clip(nnf_init[q[:, 0], q[:, 1]], 0, jnp.array([h - 1, w - 1]))
     best = jnp.where(valid[cand[:, 0], cand[:, 1]][:, None], cand, best)
-  nnf_map = _scatter_nnf(grid, tyx, best)
+  nnf_map = scatter_nnf(grid, tyx, best)
   if nnf_init is not None:
-    init = _vote_into(init, x, hole, valid, nnf_map, None, tyx, half)
+    init = vote_into(init, x, hole, valid, nnf_map, None, tyx, half)
 
   def em_body(e, state):
     est, b, m = state
-    tpatch = _target_patches(est, tyx, half)
-    bd = jnp.where(valid[b[:, 0], b[:, 1]], _ssd(x, tpatch, b, half), jnp.inf)
+    tpatch = target_patches(est, tyx, half)
+    bd = jnp.where(valid[b[:, 0], b[:, 1]], ssd(x, tpatch, b, half), jnp.inf)
 
     def pm_body(i, pm_state):
       b, bd, m = pm_state
       it = e * iters + i
-      b, bd, m = _propagate(it, x, tpatch, valid, tyx, b, bd, m, half)
-      b, bd = _random_search(jax.random.fold_in(key_em, it), x, tpatch, valid, b, bd, half)
-      return b, bd, _scatter_nnf(m, tyx, b)
+      b, bd, m = propagate(it, x, tpatch, valid, tyx, b, bd, m, half)
+      b, bd = random_search(jax.random.fold_in(key_em, it), x, tpatch, valid, b, bd, half)
+      return b, bd, scatter_nnf(m, tyx, b)
 
     b, bd, m = lax.fori_loop(0, iters, pm_body, (b, bd, m))
     dist_map = jnp.zeros((h, w), bd.dtype).at[tyx[:, 0], tyx[:, 1]].set(bd, mode="drop")
-    est = _vote_into(est, x, hole, valid, m, dist_map, tyx, half, _vote_scale(bd, real))
+    est = vote_into(est, x, hole, valid, m, dist_map, tyx, half, vote_scale(bd, real))
     return est, b, m
 
   est, _, nnf_map = lax.fori_loop(0, em_steps, em_body, (init, best, nnf_map))
@@ -249,7 +249,7 @@ def pm_level(x, known, key, init, nnf_init, half, iters, em_steps, n_targets):
 # ----------------------------------------------------------------------------- coarse to fine
 
 
-def _downsample2(x: jax.Array, known: jax.Array) -> tuple[jax.Array, jax.Array]:
+def downsample2(x: jax.Array, known: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Halve (H,W,C)/(H,W) by 2x2 means; a coarse pixel is known only if all 4 are known."""
   h, w, c = x.shape
   h2, w2 = h // 2, w // 2
@@ -262,7 +262,7 @@ def pyramid(x: jax.Array, known: jax.Array, levels: int) -> list[tuple[jax.Array
   """[(x, known)] from fine to coarse, levels entries."""
   out = [(x, known)]
   for _ in range(levels - 1):
-    out.append(_downsample2(*out[-1]))
+    out.append(downsample2(*out[-1]))
   return out
 
 
