@@ -20,8 +20,8 @@ import pytest
 from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax.train import loop as trainer
 from singan_jax.train import preemption
-from test_progressive import tiny_config
-from test_resume import REPO, TINY, cli_env, make_inputs, run_cli
+from helpers import REPO, cli_env, run_cli, tiny_config
+from test_resume import TINY, make_inputs
 
 
 class StopAt(preemption.StopRequest):

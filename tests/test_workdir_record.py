@@ -23,7 +23,7 @@ from singan_jax.train import pyramids as pyramids_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 30, 40  # 3 scales (25x34, 28x37, 30x40) under the default and the demo configs
-HOW_NETS_RUN = {"compute_dtype", "conv_batching"}  # not recorded: how, not what
+HOW_NETS_RUN = {"compute_dtype", "conv_batching", "conv_impl"}  # not recorded: how, not what
 
 
 class _Reads:
@@ -137,7 +137,9 @@ def test_the_pipelines_record_carries_the_identity_training_checks(tmp_path, bat
   pipeline.record_run(cfg, str(tmp_path / "wd"), images, holes, ids)
   assert workdir_lib.read_record(str(tmp_path / "wd")) == workdir_lib.record_of(cfg)
   plan = pyramids_lib.batch_pyramids(cfg, images, holes)[0]
-  run = trainer.open_run(cfg, str(tmp_path / "wd"), plan, images, holes, ids, None, None)  # no raise
+  run = trainer.open_run(
+    cfg, str(tmp_path / "wd"), plan, images, holes, ids, None, None
+  )  # no raise
   run.ckpts.close()
   cfg.seed = 1
   with pytest.raises(ckpt_lib.IncompatibleRunError, match="different seed"):
