@@ -7,8 +7,10 @@ r"""PyTorch SinGAN weights <-> our Flax variables, and a converter for 2019-trai
 
 SRC holds what the 2019 code saves: one folder per scale (0 = coarsest) with netG.pth and
 netD.pth (state_dicts), and Zs.pth, NoiseAmp.pth, reals.pth beside them. The workdir gets the
-run.json identity of (--config, image, mask), so `--mode=inpaint` finds every scale finished
-and only inpaints. torch is imported lazily: it is needed only to read .pth files.
+run.json identity of (--config, image, mask) and its config record, so `--mode=inpaint` on it
+finds every scale finished, adopts the recorded settings (any --config works) and only
+inpaints. `partial` is read off the weights' key layout (2019 partial-conv or vanilla).
+torch is imported lazily: it is needed only to read .pth files.
 
 Bridge: conv weights OIHW <-> HWIO, BatchNorm weight/bias/running_mean/running_var <->
 params scale/bias and batch_stats mean/var. Both the 2019 module names
@@ -243,6 +245,34 @@ def read_pyramid(src: str) -> dict:
   return out
 
 
+def layout_partial(state_dict) -> bool | None:
+  """Whether a state_dict's key layout says partial convs (the 2019 PC code's input_conv /
+  mask_conv), plain ones (the 2019 vanilla names), or nothing (the port's names): None."""
+  keys = [re.sub(r"^module\.", "", k) for k in state_dict]
+  if any(".input_conv." in k or ".mask_conv." in k for k in keys):
+    return True
+  if any(re.match(r"(body\.block\d+\.|tail\.0\.|head\.norm\.)", k) for k in keys):
+    return False
+  return None
+
+
+def settings_from_files(cfg, pyr: dict, src: str, explicit=()):
+  """cfg with what the 2019 files tell: `partial` from G's key layout. A --config.partial
+  given explicitly that contradicts the files is refused."""
+  partial = layout_partial(pyr["g"][0])
+  if partial is None or partial == bool(cfg.partial):
+    return cfg
+  kind = "partial-conv (input_conv / mask_conv keys)" if partial else "vanilla (plain conv keys)"
+  if "partial" in explicit:
+    raise ConversionError(
+      f"{src} holds 2019 {kind} weights, but --config.partial={cfg.partial} was given: "
+      "drop --config.partial (the converter reads it from the weights)"
+    )
+  cfg = cfg.copy_and_resolve_references()
+  cfg.partial = partial
+  return cfg
+
+
 def _checked_variables(pyr: dict, plan, net) -> list:
   """[(g_vars, d_vars)] per scale, each checked against this config's networks (no writes)."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -275,22 +305,27 @@ def _remove_created(workdir: str, created_dir: bool, before: set) -> None:
     shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
 
 
-def convert(src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray) -> list:
+def convert(
+  src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray, explicit=()
+) -> list:
   """Writes the 2019 pyramid in `src` as a finished pyramid of `workdir` for `cfg`.
 
   images (1, H, W, 3) float32 in [-1, 1] and holes (1, H, W) bool are the inputs the
-  workdir's run.json identity is computed from (those `--mode=inpaint` will read).
-  Everything is checked before the first write; a failure removes what this call created.
-  Returns the per-scale shapes.
+  workdir's run.json identity is computed from (those `--mode=inpaint` will read); its
+  config record is cfg with `partial` as the weights say (explicit: the fields the user gave,
+  see settings_from_files). Everything is checked before the first write; a failure removes
+  what this call created. Returns the per-scale shapes.
   """
   import jax  # pylint: disable=g-import-not-at-top
 
   from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from singan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
   from singan_jax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
 
   pyr = read_pyramid(src)
+  cfg = settings_from_files(cfg, pyr, src, explicit)
   plan = config_lib.scale_plan(cfg, images.shape[1], images.shape[2])
   if tuple(pyr["shapes"]) != tuple(plan.shapes):
     raise ConversionError(
@@ -311,7 +346,8 @@ def convert(src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray) 
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
   batched = lambda t: jax.tree.map(lambda x: np.asarray(x)[None], t)
   try:
-    ckpts.check_or_write_identity(trainer.run_identity(cfg, plan, images, holes))
+    identity = trainer.run_identity(cfg, plan, images, holes)
+    ckpts.check_or_write_identity(identity, workdir_lib.record_of(cfg))
     for n, (g_vars, d_vars) in enumerate(variables):
       amp = np.asarray([pyr["noise_amp"][n]], np.float32)
       fs = sampling.FrozenScale(batched(g_vars), pyr["z_opt"][n][None], amp)
@@ -330,6 +366,8 @@ def main(argv):
 
   from singan_jax import config as defaults  # pylint: disable=g-import-not-at-top
   from singan_jax.io import images as image_io  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+
   from singan_jax import inputs  # pylint: disable=g-import-not-at-top
 
   if len(argv) > 1:
@@ -343,13 +381,16 @@ def main(argv):
   try:
     inputs.validate_config(cfg)
     pixels, hole, _, _ = inputs.load_inputs(cfg)
-    shapes = convert(fl.src, fl.workdir, cfg, image_io.to_float(pixels)[None], hole[None])
+    explicit = set(config_flags.get_override_values(fl["config"]))
+    x = image_io.to_float(pixels)[None]
+    shapes = convert(fl.src, fl.workdir, cfg, x, hole[None], explicit)
   except (ConversionError, image_io.ImageError, inputs.UsageError, ValueError) as e:
     print(f"singan-jax convert: error: {e}", file=sys.stderr)
     raise SystemExit(2) from e
   print(
-    f"converted {len(shapes)} scales {shapes} from {fl.src} into {fl.workdir}: run "
-    "python -m singan_jax.main --mode=inpaint with the same --config and --workdir"
+    f"converted {len(shapes)} scales {shapes} from {fl.src} into {fl.workdir}, which records "
+    f"its image, mask and settings: inpaint with python -m singan_jax.main --mode=inpaint "
+    f"--workdir={fl.workdir} (any --config; inpainting fields from the flags)"
   )
 
 

@@ -221,11 +221,21 @@ def check_known_share(hole: np.ndarray, mask_path: str) -> None:
 
 def no_known_at_coarsest(mask_name: str, plan: pyramid.ScalePlan, cfg) -> str:
   """The message for a mask that leaves no known pixel at the coarsest scale (shared with
-  train/loop.py, which refuses the same for callers of trainer.train)."""
+  train/pyramids.py, which refuses the same for callers of trainer.train)."""
   return (
     f"{mask_name} leaves no known pixel at the coarsest scale {plan.shapes[0]} (mask "
     f"threshold {cfg.mask_threshold}), so there is nothing to learn from: use a smaller "
     "hole, a larger --config.mask_threshold, or --config.mask_mode=bbox"
+  )
+
+
+def contradicts_pyramid(workdir: str, field: str, there, given) -> str:
+  """The message for an explicit --config.FIELD that contradicts the pyramid in workdir
+  (workdir.adopt_record; the identity guard's wording, with the flag and the fix)."""
+  return (
+    f"workdir {workdir} holds a pyramid trained with a different {field} ({there!r} there, "
+    f"--config.{field}={given!r} given): drop --config.{field} to use the pyramid's, or use a "
+    "new --workdir to train another"
   )
 
 

@@ -5,9 +5,13 @@ r"""singan-jax command line: train a pyramid, inpaint, or sample.
 
 Modes: train (train or resume the pyramid in DIR), inpaint (train if DIR has no finished
 pyramid, then write DIR/inpainted.png), sample (random samples from DIR's pyramid).
-Without --config.image/--config.mask the bundled example is used; --config.images (a glob or
-a manifest) runs many images. Exit status: 0 done, 2 bad input or a failed run, 3 when some
-images of a batch failed. The work itself is singan_jax/pipeline.py.
+Without --config.image/--config.mask the bundled example is used (or, in a workdir that holds
+a pyramid, the image it learnt); --config.images (a glob or a manifest) runs many images. A
+workdir's pyramid brings its training settings (run.json), so inpaint and sample take any
+--config; a --config.FIELD given explicitly that contradicts the pyramid is refused.
+Exit status: 0 done, 2 bad input or a failed run, 3 when some images of a batch failed, 143
+stopped by SIGTERM (or a multi-host preemption notice) after saving where it stopped: the same
+command resumes there (train/preemption.py). The work itself is singan_jax/pipeline.py.
 """
 
 import logging as pylogging
@@ -24,7 +28,8 @@ from singan_jax import inputs
 from singan_jax import pipeline
 from singan_jax.io import images as image_io
 from singan_jax.train import checkpoint as ckpt_lib
-from singan_jax.train import loop as trainer
+from singan_jax.train import monitor
+from singan_jax.train import preemption
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config",
@@ -56,7 +61,7 @@ _REPORTED = (
   image_io.ImageError,
   inputs.UsageError,
   ckpt_lib.IncompatibleRunError,
-  trainer.NonFiniteError,
+  monitor.NonFiniteError,
   ValueError,
 )
 
@@ -92,7 +97,11 @@ def main(argv):
       1,
     )
   try:
-    status = pipeline.run(cfg, workdir, _MODE.value)
+    explicit = config_flags.get_override_values(flags.FLAGS["config"])
+    status = pipeline.run(cfg, workdir, _MODE.value, explicit=set(explicit))
+  except preemption.Preempted as e:  # not an error: the rerun resumes where it stopped
+    print(f"singan-jax: {e}", file=sys.stderr)
+    sys.exit(preemption.EXIT_STATUS)
   except _REPORTED as e:
     _fail(str(e))
   except OSError as e:

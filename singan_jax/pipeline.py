@@ -27,14 +27,21 @@ from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax.train import loop as trainer
+from singan_jax.train import monitor
 
 MODES = ("train", "inpaint", "sample")
 
 
-def run(cfg, workdir: str, mode: str) -> int:
+def run(cfg, workdir: str, mode: str, explicit=()) -> int:
   """Runs `mode` on the config's image(s); returns the exit status: 0 when every image is
-  done, 3 when some batch image failed. Bad input of a single image raises UsageError."""
+  done, 3 when some batch image failed. Bad input of a single image raises UsageError.
+
+  explicit: the config fields the user gave (--config.FIELD=...). A workdir that already
+  holds a pyramid (a batch's: its buckets, when they agree) lends the run its recorded training
+  settings (workdir.adopt_record); an explicit flag that contradicts them is refused before
+  anything is written."""
   inputs.validate_config(cfg)
+  cfg = workdir_lib.adopt_record(cfg, workdir, explicit)
   if cfg.images and mode == "sample":
     raise inputs.UsageError(
       "--mode=sample draws from one pyramid: give --config.image, not --config.images"
@@ -133,6 +140,7 @@ def train_bucket(cfg, workdir: str, bucket, mesh):
   inputs_ = [inputs.train_inputs(job.pixels, job.hole, bucket.size) for job in bucket.jobs]
   if mesh is None:
     ((x, hole),) = inputs_
+    record_run(cfg, workdir, x[None], hole[None])
     return trainer.train(cfg, workdir, x[None], hole[None])
   ids = [job.index for job in bucket.jobs]
   b = len(inputs_)
@@ -141,6 +149,7 @@ def train_bucket(cfg, workdir: str, bucket, mesh):
   ids += [ids[-1]] * pad
   images, holes = [x for x, _ in inputs_], [hole for _, hole in inputs_]
   logging.info("%s: %d image(s) + %d pad on %d device(s)", bucket.name, b, pad, mesh.size)
+  record_run(cfg, os.path.join(workdir, bucket.name), images, holes, ids)
   pyr = trainer.train(
     cfg,
     os.path.join(workdir, bucket.name),
@@ -149,10 +158,25 @@ def train_bucket(cfg, workdir: str, bucket, mesh):
     image_ids=ids,
     devices=distributed.MeshDevices(mesh),
   )
-  frozen = jax.tree.map(lambda x: trainer.to_host(x)[:b], pyr.frozen)
+  frozen = jax.tree.map(lambda x: monitor.to_host(x)[:b], pyr.frozen)
   return dataclasses.replace(
     pyr, frozen=frozen, reals=[r[:b] for r in pyr.reals], knowns=[k[:b] for k in pyr.knowns]
   )
+
+
+def record_run(cfg, workdir: str, images, holes, image_ids=None) -> None:
+  """Writes (or checks) run.json with the config record before trainer.train checks the same
+  identity: images (B, H, W, 3) or a bucket's list of (H_i, W_i, 3), as trainer.train takes."""
+  if isinstance(images, np.ndarray):
+    plan, flat_images, flat_holes = config_lib.scale_plan(cfg, *images.shape[1:3]), images, holes
+  else:
+    plan = config_lib.scale_plan(cfg, *images[0].shape[:2])
+    flat_images, flat_holes = (np.concatenate([np.ravel(x) for x in xs]) for xs in (images, holes))
+  identity = trainer.run_identity(cfg, plan, flat_images, flat_holes)
+  if image_ids is not None:
+    identity["image_ids"] = np.asarray(image_ids, np.int32).tolist()
+  os.makedirs(workdir, exist_ok=True)
+  workdir_lib.record_run(workdir, cfg, identity)
 
 
 def inpaint_job(cfg, pyr, bucket, slot: int, job) -> dict:

@@ -1,18 +1,65 @@
 """The workdir a run writes: its lock, the temporary files a killed run left, checks that
-outputs can be written, and removing a workdir a failed run created but never used.
+outputs can be written, removing a workdir a failed run created but never used, and the
+record of the config its pyramid was trained with (run.json's "config" entry).
 
 The run's identity (run.json: what a pyramid was trained from) stays with the checkpoints in
-train/checkpoint.py, which writes and compares it.
+train/checkpoint.py, which writes and compares it; this module adds the record beside it and
+lets a run on an existing pyramid adopt the recorded settings (`adopt_record`).
 """
 
 import contextlib
 import fcntl
 import glob
+import json
 import os
 import shutil
 
+from absl import logging
+
+from singan_jax import inputs
 from singan_jax.inputs import UsageError
 from singan_jax.train import checkpoint as ckpt_lib
+
+# Every config field a pyramid is trained with: what config.scale_plan, net_settings and
+# train_settings read, and the training loop's own reads (tests/test_workdir_record.py checks
+# the list against them). 'fixed': the pyramid is made of it, so the identity guard refuses a
+# change; 'tunable': recorded and adopted, but a value given explicitly trains the remaining
+# scales (e.g. lower learning rates to resume a diverged run). compute_dtype, conv_batching
+# and conv_impl are left out: they say how the networks run, not what they are.
+RECORDED_FIELDS = {
+  # config.scale_plan
+  "max_size": "fixed",
+  "min_size": "fixed",
+  "scale_factor": "fixed",
+  "nfc": "fixed",
+  "min_nfc": "fixed",
+  "nfc_cap": "fixed",
+  # config.net_settings
+  "num_layer": "fixed",
+  "partial": "fixed",
+  "pconv_norm": "fixed",
+  "compat": "fixed",
+  # config.train_settings
+  "niter": "fixed",
+  "Dsteps": "fixed",
+  "Gsteps": "fixed",
+  "lr_g": "tunable",
+  "lr_d": "tunable",
+  "beta1": "tunable",
+  "gamma": "tunable",
+  "lr_drop": "tunable",
+  "lambda_grad": "tunable",
+  "alpha": "tunable",
+  # train/loop.py: the mask pyramid, the random streams, the reconstruction noise
+  "mask_mode": "fixed",
+  "mask_threshold": "fixed",
+  "seed": "fixed",
+  "noise_amp": "tunable",
+}
+# The single image the pyramid learnt (absolute paths), adopted together when neither is given
+# (so `--mode=sample --workdir=DIR` needs no --config.image); the identity guard compares the
+# pixels, so another path to the same image is fine.
+INPUT_FIELDS = ("image", "mask")
 
 
 class WorkdirLock:
@@ -87,3 +134,99 @@ def claimed(workdir: str, lead: bool = True):
   finally:
     if lock is not None:
       lock.release()
+
+
+# -- the record of the config (run.json's "config" entry) ----------------------------------
+
+
+def record_of(cfg) -> dict:
+  """The config fields a pyramid trained with `cfg` is made of (RECORDED_FIELDS, and the
+  single image's absolute paths): what run.json records."""
+  record = {field: cfg[field] for field in RECORDED_FIELDS}
+  if not cfg.images:
+    record.update({f: os.path.abspath(cfg[f]) if cfg[f] else "" for f in INPUT_FIELDS})
+  return record
+
+
+def _run_json_record(path: str) -> dict | None:
+  try:
+    with open(path, encoding="utf-8") as f:
+      saved = json.load(f)
+  except (OSError, ValueError):
+    return None
+  record = saved.get(ckpt_lib.RECORD_KEY) if isinstance(saved, dict) else None
+  return record if isinstance(record, dict) else None
+
+
+def read_record(workdir: str) -> dict | None:
+  """The config record of workdir's run.json, or of a batch workdir's buckets when they all
+  agree; None without one (no run.json, one written before the record existed, unreadable:
+  the identity check reports that; or buckets trained with different settings)."""
+  if os.path.exists(os.path.join(workdir, "run.json")):
+    return _run_json_record(os.path.join(workdir, "run.json"))
+  paths = sorted(glob.glob(os.path.join(workdir, "bucket_*", "run.json")))
+  records = [_run_json_record(p) for p in paths]
+  if not records or any(r is None or r != records[0] for r in records):
+    return None
+  return records[0]
+
+
+def _adopted_values(cfg, record: dict, workdir: str, explicit) -> dict:
+  """{field: recorded value} to set in cfg; raises UsageError for a contradicting flag."""
+  out = {}
+  for field, kind in RECORDED_FIELDS.items():
+    if field not in record or record[field] == cfg[field]:
+      continue  # a field newer than the record keeps the config's value
+    if field not in explicit:
+      out[field] = record[field]
+    elif kind == "fixed":
+      raise UsageError(inputs.contradicts_pyramid(workdir, field, record[field], cfg[field]))
+    else:
+      logging.warning(
+        "--config.%s=%r given: the remaining scales train with it (the pyramid's was %r)",
+        field,
+        cfg[field],
+        record[field],
+      )
+  given = [f for f in INPUT_FIELDS if f in explicit]
+  if not cfg.images and not given and record.get("image"):
+    out.update({f: record.get(f, "") for f in INPUT_FIELDS if record.get(f, "") != cfg[f]})
+  return out
+
+
+def adopt_record(cfg, workdir: str, explicit=()):
+  """cfg with the settings of the pyramid already in workdir (run.json's record): a run on an
+  existing pyramid (inpaint, sample, resumed training) needs none of its training flags.
+
+  explicit: the config fields the user gave (--config.FIELD=...); one that contradicts a fixed
+  field of the pyramid is refused (UsageError naming the field, both values and the fix).
+  Without a record (a new workdir, or one written before the record) cfg is returned as is,
+  and the identity guard compares its fields as before.
+  """
+  record = read_record(workdir)
+  if record is None:
+    return cfg
+  changed = _adopted_values(cfg, record, workdir, frozenset(explicit))
+  if not changed:
+    return cfg
+  cfg = cfg.copy_and_resolve_references()
+  for field, value in changed.items():
+    try:
+      cfg[field] = value
+    except (TypeError, ValueError) as e:
+      raise UsageError(
+        f"{os.path.join(workdir, 'run.json')} records {field}={value!r}, which this config "
+        f"cannot take ({e}): the file was edited; use a new --workdir"
+      ) from e
+  logging.info(
+    "workdir %s: using its pyramid's settings %s",
+    workdir,
+    ", ".join(f"{f}={v!r}" for f, v in sorted(changed.items())),
+  )
+  return cfg
+
+
+def record_run(workdir: str, cfg, identity: dict) -> None:
+  """Checks workdir's run identity, or writes it with the config record (before training, so
+  an interrupted run keeps its record). A run.json without a record is left as it is."""
+  ckpt_lib.PyramidCheckpoints(workdir).check_or_write_identity(identity, record_of(cfg))

@@ -1,4 +1,6 @@
-"""Shared pytest setup: markers, and parity tests that may not silently skip in CI."""
+"""Shared pytest setup: markers, and parity tests that may not silently skip in CI. The
+helpers the tests share (tiny_config, write_pair, run_cli) live in tests/helpers.py, which the
+scripts the tests run in fresh interpreters import too."""
 
 import os
 import tempfile

@@ -15,16 +15,14 @@ import concurrent.futures
 import csv
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from singan_jax.io import images as image_io
+from helpers import run_cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 32, 40
 # 2-scale pyramid (25x32, 29x36), 30 iterations per scale: the same as tests/test_resume.py,
 # so both share the session's compilation cache.
@@ -56,33 +54,6 @@ def hole_mask():
   hole = np.zeros((H, W), np.uint8)
   hole[11:19, 15:25] = 255
   return hole
-
-
-def env(cache_dir):
-  e = dict(
-    os.environ,
-    JAX_PLATFORMS="cpu",
-    JAX_COMPILATION_CACHE_DIR=str(cache_dir),
-    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-  )
-  # Halves XLA:CPU compile time; every run in a comparison uses the same flags.
-  e = dict(
-    e, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
-  )
-  e.pop("SINGAN_JAX_TEST_KILL_AT", None)
-  return e
-
-
-def run_cli(args, cache_dir):
-  return subprocess.run(
-    [sys.executable, "-m", "singan_jax.main", *args],
-    cwd=REPO,
-    env=env(cache_dir),
-    capture_output=True,
-    text=True,
-    timeout=900,
-  )
 
 
 def save(path, pixels, mode=None):

@@ -7,35 +7,13 @@ import pytest
 from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import candidates
 from singan_jax.inpaint import coherence
-from singan_jax import config as defaults
 from singan_jax import rng
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.core import pyramid
 from singan_jax.train import loop as trainer
-
-
-def tiny_config():
-  """A 2-scale pyramid (25x32, 29x36) of narrow nets, 4 iterations per scale."""
-  cfg = defaults.get_config()
-  cfg.update(
-    max_size=36,
-    min_size=25,
-    niter=4,
-    nfc=8,
-    min_nfc=8,
-    Dsteps=1,
-    Gsteps=1,
-    checkpoint_every=0,
-    log_every=4,
-    sheets=False,
-    fill="mean",
-    inject_scale=1,
-    blend_radius=1.0,
-    blend_sigma=0.5,
-  )
-  return cfg
+from helpers import NARROW_BLEND, tiny_config
 
 
 def tiny_inputs():
@@ -52,7 +30,7 @@ def tiny_inputs():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  cfg = tiny_config()
+  cfg = tiny_config(**NARROW_BLEND)
   pixels, hole = tiny_inputs()
   pyr = trainer.train(
     cfg, str(tmp_path_factory.mktemp("pyr")), image_io.to_float(pixels)[None], hole[None]

@@ -6,8 +6,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import orbax.checkpoint as ocp
@@ -16,8 +14,8 @@ from PIL import Image
 
 from singan_jax import workdir as workdir_lib
 from singan_jax.train import checkpoint as ckpt_lib
+from helpers import run_cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
   "--config.max_size=36",
   "--config.min_size=25",
@@ -30,21 +28,6 @@ TINY = [
   "--config.fill=mean",
   "--config.sheets=False",
 ]
-
-
-def run_cli(args, kill_at=None):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop(ckpt_lib.KILL_ENV, None)
-  if kill_at:
-    env[ckpt_lib.KILL_ENV] = kill_at
-  return subprocess.run(
-    [sys.executable, "-m", "singan_jax.main", *args],
-    cwd=REPO,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +74,7 @@ def recorded(tmp_path_factory, inputs):
   "change, field",
   [
     (["--config.seed=1"], "seed"),
-    (["--config.max_size=38"], "plan."),
+    (["--config.max_size=38"], "max_size"),
     (["--config.partial=False"], "partial"),
     (["--config.niter=40"], "niter"),
     ("other_mask", "inputs"),

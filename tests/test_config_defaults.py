@@ -73,3 +73,13 @@ def test_fill_defaults_are_the_config_defaults():
     cfg.patch_iters,
     cfg.fill_radius,
   )
+
+
+def test_conv_impl_defaults_are_the_config_defaults():
+  cfg = config_lib.get_config()
+  assert sampling.NetConfig().conv_impl == cfg.conv_impl
+  assert _defaults(partial_conv.partial_conv)["impl"] == cfg.conv_impl
+  assert _defaults(partial_conv.conv2d_valid)["impl"] == cfg.conv_impl
+  for module in (models.Generator, models.Discriminator, models.Conv, models.ConvBlock):
+    fields = {f.name: f.default for f in dataclasses.fields(module)}
+    assert fields["conv_impl"] == cfg.conv_impl, module

@@ -9,7 +9,9 @@ import png
 import pytest
 from PIL import Image
 
-from singan_jax.io import images as image_io
+from singan_jax.io import png16
+from singan_jax.io import reader
+from singan_jax.io import writer as writer_lib
 from singan_jax.io.images import (
   ImageError,
   example_paths,
@@ -62,7 +64,7 @@ def _png16_file(path, pixels, filter_type):
   raw = np.hstack([np.full((h, 1), filter_type, np.uint8), rows]).tobytes()
   header = struct.pack(">IIBBBBB", w, h, 16, colour, 0, 0, 0)
   blob = (
-    image_io._PNG_SIGNATURE
+    png16.SIGNATURE
     + _png_chunk(b"IHDR", header)
     + _png_chunk(b"IDAT", zlib.compress(raw))
     + _png_chunk(b"IEND", b"")
@@ -249,7 +251,7 @@ def test_error_truncated_16bit_png(tmp_path):
 def test_error_zero_size_16bit(tmp_path):
   header = struct.pack(">IIBBBBB", 4, 0, 16, 2, 0, 0, 0)
   blob = (
-    image_io._PNG_SIGNATURE
+    png16.SIGNATURE
     + _png_chunk(b"IHDR", header)
     + _png_chunk(b"IDAT", zlib.compress(b""))
     + _png_chunk(b"IEND", b"")
@@ -289,7 +291,7 @@ def test_error_unsupported_extension(tmp_path, name):
 def test_error_zero_size(tmp_path):
   header = struct.pack(">IIBBBBB", 0, 5, 8, 0, 0, 0, 0)
   blob = (
-    image_io._PNG_SIGNATURE
+    png16.SIGNATURE
     + _png_chunk(b"IHDR", header)
     + _png_chunk(b"IDAT", zlib.compress(b""))
     + _png_chunk(b"IEND", b"")
@@ -300,12 +302,12 @@ def test_error_zero_size(tmp_path):
 
 def test_error_zero_size_array():
   with pytest.raises(ImageError, match="zero size"):
-    image_io._to_rgb(np.zeros((0, 5, 3), np.uint8), "/x/z.png", "image")
+    reader.to_rgb(np.zeros((0, 5, 3), np.uint8), "/x/z.png", "image")
 
 
 def test_error_too_many_channels():
   with pytest.raises(ImageError, match=r"/x/m\.tif has 5 channels"):
-    image_io._to_rgb(np.zeros((4, 5, 5), np.uint8), "/x/m.tif", "image")
+    reader.to_rgb(np.zeros((4, 5, 5), np.uint8), "/x/m.tif", "image")
 
 
 def test_error_float_tiff(tmp_path):
@@ -470,7 +472,7 @@ def test_write_failure_leaves_no_temp(tmp_path, monkeypatch):
   def broken_replace(src, dst):
     raise OSError(28, "No space left on device")
 
-  monkeypatch.setattr(image_io.os, "replace", broken_replace)
+  monkeypatch.setattr(writer_lib.os, "replace", broken_replace)
   path = str(tmp_path / "o.png")
   with pytest.raises(ImageError, match="No space left"):
     write_image(path, np.zeros((3, 4, 3), np.uint8))

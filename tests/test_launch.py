@@ -1,8 +1,11 @@
 """launch/*.sh: valid bash, loud failure on every unset variable, and the commands they run
-(checked with stand-in `python` and `gcloud` programs that record their arguments)."""
+(checked with stand-in `python` and `gcloud` programs that record their arguments);
+gpu_check.sh run for real in its dry-run mode (tiny shapes on the CPU)."""
 
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -15,6 +18,7 @@ SCRIPTS = {
     "WORKDIR": "runs/x",
     "CONFIG": "configs/default.py",
   },
+  "gpu_check.sh": {"OUT": "RESULTS"},
   "tpu_vm.sh": {
     "PROJECT": "proj",
     "ZONE": "us-central2-b",
@@ -101,3 +105,110 @@ def test_tpu_vm_creates_copies_installs_runs_everywhere_and_collects(tmp_path):
   assert "--multihost" in run_cmd and "--config=configs/tpu.py" in run_cmd
   assert "--workdir='/mnt/shared/w'" in run_cmd
   assert "--worker=0" in calls[6] and "singan:/mnt/shared/w" in calls[6]
+
+
+def test_gpu_check_records_every_step_even_with_no_time_left(tmp_path):
+  bin_dir = stub_bin(tmp_path)
+  (bin_dir / "pypath").write_text(f'#!/bin/bash\necho "$PYTHONPATH" >> "{tmp_path}/pypath.log"\n')
+  (bin_dir / "pypath").chmod(0o755)
+  (tmp_path / "wheels").mkdir()
+  (tmp_path / "wheels" / "carried-1.0-py3-none-any.whl").write_bytes(b"")
+  env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHON": "python"}
+  env.update(OUT="out", BUDGET_S="0", WHEELS=str(tmp_path / "wheels"))
+  pypath = subprocess.run(
+    ["bash", os.path.join(ROOT, "launch", "gpu_check.sh")],
+    env={**env, "PYTHON": "pypath"},
+    capture_output=True,
+    text=True,
+    timeout=60,
+    cwd=tmp_path,
+  )
+  assert pypath.returncode == 0, pypath.stderr
+  first = (tmp_path / "pypath.log").read_text().splitlines()[0].split(":")
+  assert first == [ROOT, str(tmp_path / "wheels" / "carried-1.0-py3-none-any.whl")]
+  proc = subprocess.run(
+    ["bash", os.path.join(ROOT, "launch", "gpu_check.sh")],
+    env=env,  # no time: every step skipped, each recorded
+    capture_output=True,
+    text=True,
+    timeout=60,
+    cwd=tmp_path,
+  )
+  assert (tmp_path / "out").is_dir()  # a relative OUT is the caller's, not the repo's
+  assert proc.returncode == 0, proc.stderr
+  calls = (tmp_path / "calls.log").read_text().splitlines()
+  steps = [c.split()[5] for c in calls if "gpu_record add" in c]
+  assert steps[:2] == ["env", "parity"] and steps[-2:] == ["bf16_tolerance", "full"], calls
+  assert {"train_coarsest", "train_middle", "train_finest", "batch_finest"} <= set(steps)
+  assert all(c.split()[6] == "125" for c in calls if "gpu_record add" in c)  # skipped
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_writes_a_record_per_step(tmp_path):
+  out = tmp_path / "out"
+  env = dict(os.environ, OUT=str(out), DRY_RUN="1", PYTHON=sys.executable, WHEELS=str(tmp_path))
+  # Idle it needs well under a minute; on a loaded machine no step may time out or be skipped.
+  env.update(BUDGET_S="1700", STEP_TIME_FACTOR="20")
+  proc = subprocess.run(
+    ["bash", os.path.join(ROOT, "launch", "gpu_check.sh")],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=1800,
+  )
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  with open(out / "results.jsonl", encoding="utf-8") as f:
+    records = {r["step"]: r for r in map(json.loads, f)}
+  assert list(records) == [
+    "env",
+    "parity",
+    "train_coarsest",
+    "batch_coarse",
+    "dtype_bfloat16",
+    "bf16_tolerance",
+    "full",
+  ]
+  assert all(r["status"] == "ok" for r in records.values()), records
+  assert records["env"]["result"]["backend"] == "cpu"
+  assert records["parity"]["result"]["pytest"]["collected"] > 0  # collected, not run
+  assert records["bf16_tolerance"]["result"]["pytest"] == {"passed": 1, "deselected": 3}
+  train = records["train_coarsest"]["result"]
+  assert set(train["jax_ms"]) == {"0"} and train["lean_ms"]["0"] > 0 and "faithful_ms" in train
+  assert records["batch_coarse"]["result"]["ratio_b2_coarse"] > 0
+  assert records["dtype_bfloat16"]["result"]["dtype"] == "bfloat16"
+  full = records["full"]["result"]["scales"]
+  assert len(full) >= 2 and [s["scale"] for s in full] == list(range(len(full)))
+  assert all(s["iterations"] == 5 and s["seconds"] >= s["compile_s"] - 1 for s in full)
+  table = (out / "results.md").read_text()
+  assert table.count("\n") == 2 + len(records) and "| full | ok |" in table
+  assert "== full" in (out / "log.txt").read_text()
+
+
+def test_gpu_record_reads_the_trainers_own_lines(tmp_path, caplog):
+  from singan_jax.bench import gpu_record
+  from singan_jax.train import monitor
+  from singan_jax.train import preemption
+
+  caplog.set_level("INFO")
+  record = {"scale": 2, "seconds": 75.4, "compile_s": 12.5, "peak_device_bytes": 3 * 2**20}
+  monitor.log_scale_done(record, 7, 2000)
+  stopped = preemption.Preempted("SIGTERM", "w", 3, 1234, 2000)
+  text = "\n".join(caplog.messages + [f"singan-jax: {stopped}", "1 passed, 3 deselected in 2s"])
+  log = tmp_path / "full.log"
+  log.write_text(text + '\n{"jax_ms": {"0": 1.5}}\n')
+  got = gpu_record.add(str(tmp_path), "full", 124, 300.0, str(log))
+  assert got["status"] == "stopped"  # timeout's SIGTERM, saved by the trainer
+  result = got["result"]
+  assert result["scales"] == [
+    {
+      "scale": 2,
+      "iterations": 2000,
+      "seconds": 75,
+      "compile_s": 12.5,
+      "it_per_s": 31.8,
+      "peak_mib": 3,
+    }
+  ]
+  assert result["stopped"] == {"on": "SIGTERM", "scale": 3, "iteration": 1234}
+  assert result["pytest"] == {"passed": 1, "deselected": 3} and result["jax_ms"] == {"0": 1.5}
+  assert "| full | stopped | 300.0 |" in (tmp_path / "results.md").read_text()

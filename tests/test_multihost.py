@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from test_parallel import write_pair
+from helpers import write_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [

@@ -11,40 +11,15 @@ import jax
 import numpy as np
 import pytest
 
-from singan_jax import config as defaults
 from singan_jax import distributed
 from singan_jax import jobs as jobs_lib
 from singan_jax import inputs
 from singan_jax import pipeline
 from singan_jax.core import resize as resize_lib
 from singan_jax.io import images as image_io
+from helpers import SMALL_PYRAMID, tiny_config, write_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tiny_config(**overrides):
-  """Two-scale pyramids of 16x20 (inputs 16x20 and 32x40 share them), tiny networks."""
-  c = defaults.get_config()
-  c.max_size, c.min_size, c.nfc, c.min_nfc = 20, 16, 8, 8
-  c.niter, c.Dsteps, c.Gsteps = 2, 1, 1
-  c.checkpoint_every, c.log_every, c.sheets = 0, 1, False
-  c.inject_scale, c.fill = 1, "mean"
-  for k, v in overrides.items():
-    c[k] = v
-  return c
-
-
-def write_pair(folder, name, h, w, seed, hole=True):
-  """NAME.png (smooth random colours) and NAME_mask.png (a white square: the hole)."""
-  rng = np.random.default_rng(seed)
-  x = rng.normal(size=(h, w, 3)).cumsum(0).cumsum(1)
-  x = ((x - x.min()) / (x.max() - x.min() + 1e-9) * 255).astype(np.uint8)
-  mask = np.zeros((h, w), np.uint8)
-  if hole:
-    mask[h // 3 : h // 2, w // 3 : w // 2] = 255
-  image_io.write_image(os.path.join(folder, f"{name}.png"), x)
-  image_io.write_image(os.path.join(folder, f"{name}_mask.png"), mask)
-  return os.path.join(folder, f"{name}.png"), os.path.join(folder, f"{name}_mask.png")
 
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -60,7 +35,7 @@ def test_glob_pairs_masks_and_reports_a_missing_one(tmp_path):
   assert jobs[0].mask == str(tmp_path / "a_mask.png")
   assert jobs[1].output == str(tmp_path / "out" / "b" / "inpainted.png")
   assert [j.index for j in jobs] == [0, 1, 2]
-  assert jobs_lib.load_job(jobs[2], tiny_config()) is None
+  assert jobs_lib.load_job(jobs[2], tiny_config(**SMALL_PYRAMID)) is None
   assert jobs[2].status == "failed" and "no mask" in jobs[2].reason
   assert "needs a hole mask" in jobs[2].reason  # the single image's message
 
@@ -133,7 +108,7 @@ def test_buckets_group_equal_pyramids_and_skip_bad_images(tmp_path):
   image_io.write_image(str(tmp_path / "f_mask.png"), np.full((16, 20), 255, np.uint8))
   (tmp_path / "e_mask.png").write_bytes(b"")
   jobs = jobs_lib.list_jobs(str(tmp_path / "*.png"), str(tmp_path / "w"))
-  jobs_lib.load_jobs(jobs, tiny_config())
+  jobs_lib.load_jobs(jobs, tiny_config(**SMALL_PYRAMID))
   buckets = jobs_lib.make_buckets(jobs)
   names = [[os.path.basename(j.image) for j in b.jobs] for b in buckets]
   assert names == [["a.png", "b.png"], ["c.png"]]
@@ -149,7 +124,7 @@ def test_common_size_puts_every_image_in_one_bucket(tmp_path):
   write_pair(tmp_path, "a", 16, 20, 0)
   write_pair(tmp_path, "c", 21, 17, 2)
   jobs = jobs_lib.list_jobs(str(tmp_path / "*.png"), str(tmp_path / "w"))
-  cfg = tiny_config(images=str(tmp_path / "*.png"), common_size="16x20")
+  cfg = tiny_config(**SMALL_PYRAMID, images=str(tmp_path / "*.png"), common_size="16x20")
   size = inputs.common_size(cfg)
   jobs_lib.load_jobs(jobs, cfg, size=size)
   buckets = jobs_lib.make_buckets(jobs, size)
@@ -289,7 +264,7 @@ tmp = sys.argv[1]
 jax.config.update("jax_compilation_cache_dir", os.path.join(tmp, "xla_cache"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
-from test_parallel import tiny_config, write_pair
+from helpers import SMALL_PYRAMID, tiny_config, write_pair
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint
 from singan_jax import pipeline
@@ -302,7 +277,7 @@ for i in range(6):  # two sizes, one pyramid shape: one bucket of 6, padded to 8
   img, mask = write_pair(data, f"im{i}", h, w, seed=i)
   rows.append(json.dumps({"image": img, "mask": mask, "output": f"out/im{i}.png"}))
 open(os.path.join(data, "list.jsonl"), "w").write("\\n".join(rows) + "\\n")
-cfg = tiny_config(images=os.path.join(data, "list.jsonl"))
+cfg = tiny_config(**SMALL_PYRAMID, images=os.path.join(data, "list.jsonl"))
 work = os.path.join(tmp, "work")
 jobs = pipeline.run_jobs(cfg, work, "inpaint")
 buckets = [d for d in os.listdir(work) if d.startswith("bucket_")]

@@ -23,6 +23,7 @@ from singan_jax.reference import sampling as ref_sampling  # noqa: E402
 from singan_jax import reference as ref  # noqa: E402
 from singan_jax.train import checkpoint as ckpt_lib  # noqa: E402
 from singan_jax.train import loop as trainer  # noqa: E402
+from singan_jax.train import pyramids  # noqa: E402
 
 pytestmark = pytest.mark.parity
 NFC = 8
@@ -112,7 +113,7 @@ def _setup(tmp_path, partial: bool):
   ckpts.close()
   net = defaults.net_settings(cfg)
   gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(plan.num_scales)]
-  _, knowns = trainer.build_pyramids(cfg, plan, images, holes)
+  _, knowns = pyramids.build_pyramids(cfg, plan, images, holes)
   return plan, frozen, gens, Gs, z_opts, amps, [k[0] for k in knowns]
 
 

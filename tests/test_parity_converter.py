@@ -102,13 +102,14 @@ def _config(tmp_path, h, w):
 def test_converted_2019_pyramid_restores_and_inpaints(tmp_path, layout):
   h, w = 30, 40
   cfg, pixels, hole = _config(tmp_path, h, w)
+  partial = cfg.partial = layout == "pc"  # the 2019 code's partial-conv or vanilla networks
   plan = defaults.scale_plan(cfg, h, w)
   assert plan.num_scales == 3
   g = torch.Generator().manual_seed(5)
   Gs, Ds, z_opts, amps = [], [], [], []
   for k, (hk, wk) in enumerate(plan.shapes):
-    Gs.append(parity.perturb(ref.Generator(NFC, NFC, partial=True, generator=g), g).eval())
-    Ds.append(parity.perturb(ref.Discriminator(NFC, NFC, partial=True, generator=g), g))
+    Gs.append(parity.perturb(ref.Generator(NFC, NFC, partial=partial, generator=g), g).eval())
+    Ds.append(parity.perturb(ref.Discriminator(NFC, NFC, partial=partial, generator=g), g))
     z_opts.append(
       torch.randn(1, 1, hk, wk, generator=g).expand(1, 3, hk, wk)
       if k == 0
@@ -136,9 +137,9 @@ def test_converted_2019_pyramid_restores_and_inpaints(tmp_path, layout):
     jax.tree.map(np.testing.assert_array_equal, got, want_vars)
   x0 = jnp.zeros((1, *plan.shapes[0], 3))
   rec = sampling.chain(
-    frozen, pyr.generators(), plan.shapes, plan.scale_factor, x0, 0, "rec", None, True
+    frozen, pyr.generators(), plan.shapes, plan.scale_factor, x0, 0, "rec", None, partial
   )
-  want = ref.sample(Gs, amps, plan.shapes, z_opts, sf=plan.scale_factor, partial=True)
+  want = ref.sample(Gs, amps, plan.shapes, z_opts, sf=plan.scale_factor, partial=partial)
   parity.check("converted pyramid reconstruction", rec, parity.nhwc(want), "float32")
 
   result = inpaint_lib.inpaint(pyr, pixels, hole, cfg)

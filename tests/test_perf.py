@@ -12,28 +12,8 @@ import numpy as np
 import pytest
 from jax import lax
 
-from singan_jax import config as defaults
 from singan_jax.core import partial_conv
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tiny_config(**overrides):
-  """A 2-scale pyramid (14x18, 18x22) of a 24x30 image, 2 one-step iterations per scale."""
-  cfg = defaults.get_config()
-  cfg.max_size, cfg.min_size, cfg.nfc, cfg.min_nfc = 22, 14, 4, 4
-  cfg.niter, cfg.checkpoint_every, cfg.log_every, cfg.sheets = 2, 0, 1, False
-  cfg.Dsteps, cfg.Gsteps = 1, 1
-  cfg.update(overrides)
-  return cfg
-
-
-def tiny_inputs():
-  rng = np.random.default_rng(0)
-  image = np.tanh(rng.standard_normal((1, 24, 30, 3))).astype(np.float32)
-  hole = np.zeros((1, 24, 30), bool)
-  hole[:, 8:14, 10:18] = True
-  return image, hole
+import helpers
 
 
 _CACHE_SCRIPT = textwrap.dedent("""
@@ -48,7 +28,7 @@ _CACHE_SCRIPT = textwrap.dedent("""
         events["misses"] += 1
     monitoring.register_event_listener(listen)
     sys.path.insert(0, sys.argv[3])
-    from tests.test_perf import tiny_config, tiny_inputs
+    from helpers import tiny_config
     from singan_jax.train import step as train_step
     from singan_jax.train import loop as trainer
     traces, make = {}, train_step.make_iteration
@@ -59,8 +39,14 @@ _CACHE_SCRIPT = textwrap.dedent("""
         return fn(state, inputs)
       return iteration
     train_step.make_iteration = counting_make
-    cfg = tiny_config(compilation_cache_dir=sys.argv[1], niter=3)
-    trainer.train(cfg, sys.argv[2], *tiny_inputs())
+    # A 2-scale pyramid (14x18, 18x22) of a 24x30 image, 3 iterations per scale.
+    cfg = tiny_config(max_size=22, min_size=14, nfc=4, min_nfc=4, niter=3, log_every=1,
+                      compilation_cache_dir=sys.argv[1])
+    rng = np.random.default_rng(0)
+    image = np.tanh(rng.standard_normal((1, 24, 30, 3))).astype(np.float32)
+    hole = np.zeros((1, 24, 30), bool)
+    hole[:, 8:14, 10:18] = True
+    trainer.train(cfg, sys.argv[2], image, hole)
     print(json.dumps({**events, "traces": traces}))
 """)
 
@@ -68,11 +54,11 @@ _CACHE_SCRIPT = textwrap.dedent("""
 def _train_in_subprocess(cache_dir, workdir):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   out = subprocess.run(
-    [sys.executable, "-c", _CACHE_SCRIPT, str(cache_dir), str(workdir), REPO],
+    [sys.executable, "-c", _CACHE_SCRIPT, str(cache_dir), str(workdir), helpers.TESTS],
     capture_output=True,
     text=True,
     env=env,
-    cwd=REPO,
+    cwd=helpers.REPO,
     timeout=600,
     check=False,
   )

@@ -3,34 +3,12 @@
 import numpy as np
 import pytest
 
-from singan_jax import config as defaults
 from singan_jax.io import images as image_io
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.evaluate import metrics
 from singan_jax.inpaint import progressive
 from singan_jax.train import loop as trainer
-
-
-def tiny_config():
-  """A 2-scale pyramid (25x32, 29x36) of narrow nets, 4 iterations per scale."""
-  cfg = defaults.get_config()
-  cfg.update(
-    max_size=36,
-    min_size=25,
-    niter=4,
-    nfc=8,
-    min_nfc=8,
-    Dsteps=1,
-    Gsteps=1,
-    checkpoint_every=0,
-    log_every=4,
-    sheets=False,
-    fill="mean",
-    inject_scale=1,
-    blend_radius=1.0,
-    blend_sigma=0.5,
-  )
-  return cfg
+from helpers import NARROW_BLEND, tiny_config
 
 
 def tiny_inputs():
@@ -80,7 +58,7 @@ def test_thin_holes_get_fewer_rings():
 
 
 def test_applies_only_above_the_share_and_with_rings():
-  cfg = tiny_config()
+  cfg = tiny_config(**NARROW_BLEND)
   hole = _big_hole()
   assert not progressive.applies(hole, cfg)  # default: 1 ring, off
   cfg.progressive_rings = 3
@@ -92,7 +70,7 @@ def test_applies_only_above_the_share_and_with_rings():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  cfg = tiny_config()
+  cfg = tiny_config(**NARROW_BLEND)
   pixels = tiny_inputs()
   hole = _big_hole()
   pyr = trainer.train(

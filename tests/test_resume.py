@@ -13,8 +13,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -23,8 +21,8 @@ import pytest
 from PIL import Image
 
 from singan_jax.train import checkpoint as ckpt_lib
+from helpers import run_cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
   "--config.max_size=36",
   "--config.min_size=25",
@@ -52,36 +50,6 @@ def make_inputs(folder):
   Image.fromarray(img).save(image)
   Image.fromarray(hole).save(mask)
   return image, mask
-
-
-def cli_env(cache_dir, kill_at=None):
-  env = dict(
-    os.environ,
-    JAX_PLATFORMS="cpu",
-    JAX_COMPILATION_CACHE_DIR=str(cache_dir),
-    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-  )
-  # Halves XLA:CPU compile time; every run in a comparison uses the same flags.
-  env = dict(
-    env, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
-  )
-  env.pop(ckpt_lib.KILL_ENV, None)
-  if kill_at:
-    env[ckpt_lib.KILL_ENV] = kill_at
-  return env
-
-
-def run_cli(args, cache_dir, kill_at=None):
-  """Runs the CLI to completion (or to its self-kill); returns the CompletedProcess."""
-  return subprocess.run(
-    [sys.executable, "-m", "singan_jax.main", *args],
-    cwd=REPO,
-    env=cli_env(cache_dir, kill_at),
-    capture_output=True,
-    text=True,
-    timeout=900,
-  )
 
 
 @pytest.fixture(scope="module")

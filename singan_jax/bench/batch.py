@@ -28,10 +28,13 @@ from singan_jax.train import loop as trainer
 from singan_jax.bench import common
 
 
+SCALE_NAMES = ("coarse", "middle", "finest")
+
+
 def scale_indices(plan) -> dict:
   """{'coarse': 0, 'middle': N // 2, 'finest': N} for a plan with scales 0..N."""
   stop = plan.stop_scale
-  return {"coarse": 0, "middle": stop // 2, "finest": stop}
+  return dict(zip(SCALE_NAMES, (0, stop // 2, stop)))
 
 
 def batch_inputs(cfg, plan, n: int, b: int, seed: int = 0):
@@ -99,7 +102,24 @@ def layer_gflops(h: int, w: int, c: int, repeats: int) -> float:
   return 3 * 2 * (hp - 2) * (wp - 2) * 9 * c * c / t / 1e9
 
 
-def main(argv):
+# The summary table's columns: one row per (scale, conv_batching, B).
+TABLE_COLUMNS = [
+  "scale",
+  "n",
+  "shape",
+  "nfc",
+  "conv_batching",
+  "B",
+  "images/s",
+  "ratio to B=1",
+  "GFLOP/s",
+  "one-layer GFLOP/s",
+]
+
+
+def parse(argv) -> argparse.Namespace:
+  """The command line; batch_sizes, scales and conv_batching become checked lists (B = 1 added:
+  the ratios need it)."""
   parser = argparse.ArgumentParser(prog=argv[0], description=__doc__.splitlines()[0])
   parser.add_argument("--batch_sizes", default="1,2,4,8")
   parser.add_argument(
@@ -113,21 +133,58 @@ def main(argv):
     help="comma list of auto, unrolled, grouped (partial_conv docstring); "
     "the first gives ratio_b<B>_<scale>, the others add a _<name> suffix",
   )
+  parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="config")
   args = parser.parse_args(argv[1:])
-  sizes = [int(v) for v in args.batch_sizes.split(",")]
-  if 1 not in sizes:
-    sizes = [1] + sizes  # the ratios need B = 1
-  cfg = defaults.get_config()
-  variants = args.conv_batching.split(",")
-  for v in variants:
+  args.batch_sizes = [int(v) for v in args.batch_sizes.split(",")]
+  if 1 not in args.batch_sizes:
+    args.batch_sizes = [1] + args.batch_sizes
+  args.conv_batching = args.conv_batching.split(",")
+  for v in args.conv_batching:
     if v not in partial_conv.BATCHINGS:
       parser.error(f"--conv_batching: unknown {v!r}, use {','.join(partial_conv.BATCHINGS)}")
+  args.scales = args.scales.split(",")
+  unknown = set(args.scales) - set(SCALE_NAMES)
+  if unknown:
+    parser.error(f"--scales: unknown {sorted(unknown)}, use {','.join(SCALE_NAMES)}")
+  return args
+
+
+def time_scale(cfg, plan, name: str, n: int, args, record: dict, rows: list) -> None:
+  """Times scale n: one conv layer's ceiling, then every B of each conv_batching variant side
+  by side ('auto' at B = 1 is JAX's own rule, a plain convolution; 'unrolled' at B = 1 adds
+  custom_vjp bookkeeping). Adds the figures to record and one row per (variant, B) to rows."""
+  h, w = plan.shapes[n]
+  ceiling = layer_gflops(h, w, plan.nfc[n], args.repeats)
+  record[f"layer_gflops_{name}"] = round(ceiling, 1)
+  print(
+    f"scale {name} ({n}): one conv layer (fwd + both gradients) {ceiling:.1f} GFLOP/s", flush=True
+  )
+  for v_i, variant in enumerate(args.conv_batching):
+    cfg.conv_batching = variant
+    suffix = "" if v_i == 0 else f"_{variant}"
+    res = {
+      b: images_per_second(cfg, plan, n, b, args.repeats, args.iters) for b in args.batch_sizes
+    }
+    ips = {b: r[0] for b, r in res.items()}
+    for b in args.batch_sizes:
+      ratio, gflops = ips[b] / ips[1], res[b][1]
+      record[f"ips_b{b}_{name}{suffix}"] = round(ips[b], 4)
+      record[f"ratio_b{b}_{name}{suffix}"] = round(ratio, 3)
+      record[f"gflops_b{b}_{name}{suffix}"] = round(gflops, 1)
+      rows.append([name, n, f"{h}x{w}", plan.nfc[n], variant, b, ips[b], ratio, gflops, ceiling])
+      print(
+        f"scale {name} ({n}) {variant} B={b}: {ips[b]:.3f} images/s, "
+        f"x{ratio:.2f}, {gflops:.1f} GFLOP/s",
+        flush=True,
+      )
+
+
+def main(argv):
+  args = parse(argv)
+  cfg = common.override(defaults.get_config(), args.set)
   pixels = image_io.read_image(image_io.example_paths()[0])
   plan = defaults.scale_plan(cfg, *pixels.shape[:2])
   named = scale_indices(plan)
-  unknown = set(args.scales.split(",")) - set(named)
-  if unknown:
-    parser.error(f"--scales: unknown {sorted(unknown)}, use {','.join(named)}")
   print(
     f"default plan: {plan.num_scales} scales {plan.shapes}, nfc {plan.nfc}; "
     f"{jax.device_count()} {jax.default_backend()} device(s), "
@@ -136,58 +193,8 @@ def main(argv):
   )
   record, rows = {"devices": jax.device_count(), "backend": jax.default_backend()}, []
   t0 = time.time()
-  for name in args.scales.split(","):
-    n = named[name]
-    h, w = plan.shapes[n]
-    ceiling = layer_gflops(h, w, plan.nfc[n], args.repeats)
-    record[f"layer_gflops_{name}"] = round(ceiling, 1)
-    print(
-      f"scale {name} ({n}): one conv layer (fwd + both gradients) {ceiling:.1f} GFLOP/s", flush=True
-    )
-    for v_i, variant in enumerate(variants):
-      cfg.conv_batching = variant
-      suffix = "" if v_i == 0 else f"_{variant}"
-      # Side by side: every B of this scale and variant in a row ('auto' at B = 1 is JAX's
-      # own rule, a plain convolution; 'unrolled' at B = 1 adds custom_vjp bookkeeping).
-      res = {b: images_per_second(cfg, plan, n, b, args.repeats, args.iters) for b in sizes}
-      ips = {b: r[0] for b, r in res.items()}
-      for b in sizes:
-        record[f"ips_b{b}_{name}{suffix}"] = round(ips[b], 4)
-        record[f"ratio_b{b}_{name}{suffix}"] = round(ips[b] / ips[1], 3)
-        record[f"gflops_b{b}_{name}{suffix}"] = round(res[b][1], 1)
-        rows.append(
-          [
-            name,
-            n,
-            f"{h}x{w}",
-            plan.nfc[n],
-            variant,
-            b,
-            ips[b],
-            ips[b] / ips[1],
-            res[b][1],
-            ceiling,
-          ]
-        )
-        print(
-          f"scale {name} ({n}) {variant} B={b}: {ips[b]:.3f} images/s, "
-          f"x{ips[b] / ips[1]:.2f}, {res[b][1]:.1f} GFLOP/s",
-          flush=True,
-        )
-  common.print_table(
-    [
-      "scale",
-      "n",
-      "shape",
-      "nfc",
-      "conv_batching",
-      "B",
-      "images/s",
-      "ratio to B=1",
-      "GFLOP/s",
-      "one-layer GFLOP/s",
-    ],
-    rows,
-  )
+  for name in args.scales:
+    time_scale(cfg, plan, name, named[name], args, record, rows)
+  common.print_table(TABLE_COLUMNS, rows)
   record["seconds"] = round(time.time() - t0, 1)
   common.print_json(record)

@@ -10,6 +10,8 @@ import resource
 import statistics
 import time
 
+import numpy as np
+
 
 def pin_threads(cores: int | None = None) -> int:
   """Pins this process to `cores` CPUs (default: all it may use) for XLA and torch alike.
@@ -37,6 +39,25 @@ def pin_threads(cores: int | None = None) -> int:
   except (ImportError, RuntimeError):
     pass
   return cores
+
+
+def override(cfg, items):
+  """Applies the --set FIELD=VALUE flags to a config, each value read as the field's type
+  (e.g. --set nfc=8 --set Dsteps=1 for tiny shapes); returns cfg."""
+  for item in items:
+    key, _, value = item.partition("=")
+    if key not in cfg:
+      raise SystemExit(f"--set {item}: {key!r} is not a config field (singan_jax/config.py)")
+    old = cfg[key]
+    cfg[key] = value.lower() in ("1", "true", "yes") if isinstance(old, bool) else type(old)(value)
+  return cfg
+
+
+def hole_box(h: int, w: int):
+  """A known mask (h, w) with a central rectangular hole of ~6% of the pixels."""
+  known = np.ones((h, w), np.float32)
+  known[int(0.35 * h) : int(0.6 * h), int(0.4 * w) : int(0.65 * w)] = 0
+  return known
 
 
 def time_calls(fn, iters: int, warmup: int = 1) -> list[float]:

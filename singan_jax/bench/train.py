@@ -1,6 +1,7 @@
 """Per-scale training speed: the JAX iteration vs the PyTorch port (lean and 2019-faithful).
 
   python -m singan_jax.bench train [--size 250] [--scales 0,4,7] [--iters 4] [--image PATH]
+      [--dtype bfloat16] [--torch_device auto]
 
 One process, threads pinned to the machine's cores. For each scale of the default config's
 plan of the image (--image; default the bundled example) it times one training iteration
@@ -11,7 +12,9 @@ coarser-scale draws included), built by singan_jax.config as the CLI builds them
   faithful  the port with the 2019 mask sum (a full Cin -> Cout conv) and the resizes between
             scales done on the host in numpy, standing in for the 2019 code
 and reports FLOPs per iteration, achieved GFLOP/s against ceilings measured in the same run,
-compile time and peak memory. The last line is one JSON object.
+compile time and peak memory (XLA's estimate; on a GPU also the device's high-water mark,
+for JAX since the process started: time one scale per process for a per-scale peak). The
+last line is one JSON object.
 """
 
 import argparse
@@ -22,6 +25,7 @@ import time
 import numpy as np
 
 from singan_jax.bench import common
+from singan_jax.bench import torch_port
 
 ANCHOR_HOURS = 5.15  # the 2019 code, default run of city1_edit.png (590x887), unloaded
 
@@ -33,13 +37,16 @@ def parse(argv):
   p.add_argument(
     "--scales",
     default="all",
-    help="comma-separated scales, 'all', or 'ends' (coarsest, middle, finest)",
+    help="comma-separated scales or coarsest/middle/finest, 'all', or 'ends' (those three)",
   )
   p.add_argument("--iters", type=int, default=3, help="timed iterations per variant")
   p.add_argument("--variants", default="jax,lean,faithful")
   p.add_argument("--niter", type=int, default=2000, help="iterations per scale (extrapolation)")
   p.add_argument("--cores", type=int, default=None)
   p.add_argument("--no-ceilings", action="store_true")
+  p.add_argument("--dtype", default="float32", help="compute_dtype of the JAX convolutions")
+  p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="config")
+  p.add_argument("--torch_device", default="cpu", help="cpu, cuda, or auto (cuda if torch sees it)")
   return p.parse_args(argv[1:])
 
 
@@ -49,7 +56,8 @@ def bench_config(args):
 
   cfg = config_lib.get_config()
   cfg.max_size = args.size
-  return cfg
+  cfg.compute_dtype = getattr(args, "dtype", cfg.compute_dtype)  # bench infer shares this
+  return common.override(cfg, getattr(args, "set", []))
 
 
 def image_shape(path: str = "") -> tuple[int, int, str]:
@@ -64,13 +72,6 @@ def image_shape(path: str = "") -> tuple[int, int, str]:
 
   im = iio.imread(path)
   return im.shape[0], im.shape[1], os.path.basename(path)
-
-
-def hole_box(h, w):
-  """A known mask (h, w) with a central rectangular hole of ~6% of the pixels."""
-  known = np.ones((h, w), np.float32)
-  known[int(0.35 * h) : int(0.6 * h), int(0.4 * w) : int(0.65 * w)] = 0
-  return known
 
 
 # ---------------------------------------------------------------------------------- JAX
@@ -99,7 +100,7 @@ def jax_case(cfg, plan, n):
   g_vars, d_vars = trainer.init_networks(plan, n, net, k_init[None], h, w)
   rng = np.random.default_rng(cfg.seed)
   real = jnp.asarray(rng.uniform(-1, 1, (1, 1, h, w, 3)), jnp.float32)
-  known = jnp.asarray(hole_box(h, w)[None, None, :, :, None])
+  known = jnp.asarray(common.hole_box(h, w)[None, None, :, :, None])
   inputs = train_step.ScaleInputs(
     real,
     known,
@@ -125,6 +126,8 @@ def jax_case(cfg, plan, n):
 
 
 def time_jax(cfg, plan, n, iters):
+  from singan_jax.train import monitor  # pylint: disable=g-import-not-at-top
+
   compiled, state, inputs, flops, mem_mb, compile_s = jax_case(cfg, plan, n)
   box = [state]
 
@@ -133,88 +136,9 @@ def time_jax(cfg, plan, n, iters):
     common.block((box[0], m))
 
   times = common.time_calls(run, iters, warmup=1)
-  return dict(times=times, flops=flops, mem_mb=mem_mb, compile_s=compile_s)
-
-
-# -------------------------------------------------------------------------------- torch
-
-
-def _host_resize(x, scale, out_hw):
-  """The 2019 code resized between scales on the host (numpy); float here, no uint8."""
-  import torch  # pylint: disable=g-import-not-at-top
-  from singan_jax import reference as tr  # pylint: disable=g-import-not-at-top
-
-  a = x.detach().numpy().astype(np.float64)
-  mh = tr.resize_matrix(a.shape[2], scale, out_hw[0])
-  mw = tr.resize_matrix(a.shape[3], scale, out_hw[1])
-  a = np.einsum("oh,nchw->ncow", mh, a)
-  a = np.einsum("pw,ncow->ncop", mw, a)
-  return torch.from_numpy(np.ascontiguousarray(a, np.float32))
-
-
-def torch_case(cfg, plan, n, faithful: bool):
-  """A closure running one port iteration at scale n (Dsteps prev draws through the coarser
-  Gs), its networks and steps those of cfg."""
-  import torch  # pylint: disable=g-import-not-at-top
-  from singan_jax import reference as ref  # pylint: disable=g-import-not-at-top
-
-  torch.manual_seed(cfg.seed)
-  gen = torch.Generator().manual_seed(cfg.seed)
-  sf, shapes, partial = plan.scale_factor, plan.shapes, bool(cfg.partial)
-  kw = dict(
-    num_layer=cfg.num_layer,
-    partial=partial,
-    normalization=cfg.pconv_norm,
-    faithful=faithful,
-    generator=gen,
-  )
-  gs = [ref.Generator(plan.nfc[k], plan.min_nfc[k], **kw).eval() for k in range(n)]
-  G = ref.Generator(plan.nfc[n], plan.min_nfc[n], **kw)
-  D = ref.Discriminator(plan.nfc[n], plan.min_nfc[n], **kw)
-  optG, optD = ref.make_optimizers(G, D, cfg.lr_g, cfg.lr_d, cfg.beta1)
-  h, w = shapes[n]
-  real = torch.rand(1, 3, h, w, generator=gen) * 2 - 1
-  known = torch.from_numpy(hole_box(h, w))[None, None]
-  z_prev = torch.full((1, 3, h, w), 0.1)
-  z_opt = torch.zeros(1, 3, h, w)
-  amps = [0.1] * (n + 1)
-
-  def draw():
-    if n == 0:
-      return torch.zeros(1, 3, h, w)
-    noises = [torch.randn(1, 1 if k == 0 else 3, *shapes[k]) for k in range(n)]
-    if not faithful:
-      return ref.draw(gs, None, amps, shapes, "rand", noises, sf=sf, partial=partial)
-    x = torch.zeros(1, 3, *shapes[0])
-    with torch.no_grad():
-      for k in range(n):
-        if k > 0:
-          x = _host_resize(x, 1.0 / sf, shapes[k])
-        z = noises[k].expand(-1, 3, -1, -1)
-        prev_p = ref.zero_pad(x)
-        mask = ref.zero_pad(torch.ones_like(x[:, :1]))
-        x = gs[k](amps[k] * ref.zero_pad(z) + prev_p, prev_p, mask)
-    return _host_resize(x, 1.0 / sf, shapes[n])
-
-  def run():
-    noise = torch.randn(1, 1 if n == 0 else 3, h, w).expand(-1, 3, -1, -1).contiguous()
-    prevs = [draw() for _ in range(cfg.Dsteps)]
-    alphas = torch.rand(cfg.Dsteps).tolist()
-    ref.train_iteration(
-      *(G, D, optG, optD, real, known, noise, z_opt, z_prev, prevs, alphas, amps[n]),
-      alpha=cfg.alpha,
-      partial=partial,
-      Gsteps=cfg.Gsteps,
-      lambda_grad=cfg.lambda_grad,
-    )
-
-  return run
-
-
-def time_torch(cfg, plan, n, faithful, iters):
-  run = torch_case(cfg, plan, n, faithful)
-  times = common.time_calls(run, iters, warmup=1)
-  return dict(times=times)
+  peak = monitor.peak_device_bytes()  # None on XLA:CPU
+  peak_mb = float("nan") if peak is None else peak / 2**20
+  return dict(times=times, flops=flops, mem_mb=mem_mb, compile_s=compile_s, peak_mb=peak_mb)
 
 
 # --------------------------------------------------------------------------------- main
@@ -225,7 +149,8 @@ def pick_scales(spec: str, num: int) -> list[int]:
     return list(range(num))
   if spec == "ends":
     return sorted({0, num // 2, num - 1})
-  scales = sorted({int(s) for s in spec.split(",")})
+  named = {"coarsest": 0, "middle": num // 2, "finest": num - 1}
+  scales = sorted({named[s] if s in named else int(s) for s in spec.split(",")})
   bad = [s for s in scales if not 0 <= s < num]
   if bad:
     raise SystemExit(f"--scales {bad} out of range: this plan has scales 0..{num - 1}")
@@ -256,21 +181,27 @@ def main(argv):
   scales = pick_scales(args.scales, plan.num_scales)
   variants = args.variants.split(",")
   print(
-    f"# bench train: {source} {h_in}x{w_in}, max_size {args.size}, {plan.num_scales} scales, "
+    f"# bench train: {source} {h_in}x{w_in}, max_size {cfg.max_size}, {plan.num_scales} scales, "
     f"{cores} cores, {args.iters} timed iterations (best of), "
     f"{cfg.Dsteps} D + {cfg.Gsteps} G steps"
   )
   ceil = {} if args.no_ceilings else common.ceilings(cores)
   if ceil:
     print("# ceilings GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in ceil.items()))
-  results = measure(cfg, plan, scales, variants, args.iters)
+  device = torch_port.torch_device(args.torch_device) if set(variants) - {"jax"} else "cpu"
+  import jax  # pylint: disable=g-import-not-at-top
+
+  print(f"# jax on {jax.default_backend()} ({cfg.compute_dtype}), the port on {device}")
+  results = measure(cfg, plan, scales, variants, args.iters, device)
   print()
   common.print_table(*table(plan, scales, variants, results))
   print()
   record = {
-    "size": args.size,
+    "size": cfg.max_size,
     "scales": scales,
     "cores": cores,
+    "dtype": cfg.compute_dtype,
+    "torch_device": device,
     "peak_rss_mb": common.peak_rss_mb(),
     "ceilings_gflops": {k: round(v, 1) for k, v in ceil.items()},
   }
@@ -278,7 +209,7 @@ def main(argv):
   common.print_json(record)
 
 
-def measure(cfg, plan, scales, variants, iters) -> dict:
+def measure(cfg, plan, scales, variants, iters, device="cpu") -> dict:
   """{scale: {variant: timings}}, printing a line per scale as it finishes."""
   results = {}
   for n in scales:
@@ -287,7 +218,7 @@ def measure(cfg, plan, scales, variants, iters) -> dict:
       if v == "jax":
         r[v] = time_jax(cfg, plan, n, iters)
       else:
-        r[v] = time_torch(cfg, plan, n, v == "faithful", iters)
+        r[v] = torch_port.time_torch(cfg, plan, n, v == "faithful", iters, device)
       r[v]["best"], r[v]["median"] = common.best_and_median(r[v]["times"])
     results[n] = r
     print(
@@ -304,7 +235,7 @@ def table(plan, scales, variants, results) -> tuple[list, list]:
     header.append("jax/faithful")
   if "jax" in variants and "lean" in variants:
     header.append("jax/lean")
-  header += ["GFLOP/it (jax)", "GFLOP/s (jax)", "compile s", "XLA mem MiB"]
+  header += ["GFLOP/it (jax)", "GFLOP/s (jax)", "compile s", "XLA mem MiB", "peak MiB (jax)"]
   rows = []
   for n in scales:
     r = results[n]
@@ -320,6 +251,7 @@ def table(plan, scales, variants, results) -> tuple[list, list]:
       j.get("flops", float("nan")) / 1e9 / j.get("best", float("nan")),
       j.get("compile_s", float("nan")),
       j.get("mem_mb", float("nan")),
+      j.get("peak_mb", float("nan")),
     ]
     rows.append(row)
   return header, rows
@@ -330,6 +262,11 @@ def summary(args, plan, scales, variants, results) -> dict:
   record = {}
   for v in variants:
     record[f"{v}_ms"] = {str(n): round(results[n][v]["best"] * 1e3, 2) for n in scales}
+    peaks = {str(n): round(results[n][v]["peak_mb"], 1) for n in scales}
+    if not any(np.isnan(list(peaks.values()))):
+      record[f"{v}_peak_mb"] = peaks
+  if "jax" in variants:
+    record["jax_compile_s"] = {str(n): round(results[n]["jax"]["compile_s"], 2) for n in scales}
   if "jax" in variants:
     record.update(_jax_summary(args, plan, scales, variants, results))
   for v in ("faithful", "lean"):

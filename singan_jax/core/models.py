@@ -66,6 +66,7 @@ class Conv(nn.Module):
   kernel_size: int = 3
   compute_dtype: str | None = None  # e.g. 'bfloat16': the conv runs in it (params stay f32)
   conv_batching: str = "auto"  # formulation under vmap over images (partial_conv docstring)
+  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask):
@@ -76,9 +77,17 @@ class Conv(nn.Module):
     bias = self.param("bias", symmetric_uniform_init(bound), (self.features,), x.dtype)
     if self.partial:
       return pconv_lib.partial_conv(
-        x, mask, kernel, bias, self.normalization, self.compute_dtype, self.conv_batching
+        x,
+        mask,
+        kernel,
+        bias,
+        self.normalization,
+        self.compute_dtype,
+        self.conv_batching,
+        self.conv_impl,
       )
-    return pconv_lib.conv(x, kernel, bias, self.compute_dtype, self.conv_batching), mask
+    y = pconv_lib.conv(x, kernel, bias, self.compute_dtype, self.conv_batching, self.conv_impl)
+    return y, mask
 
 
 def symmetric_uniform_init(bound: float):
@@ -98,6 +107,7 @@ class ConvBlock(nn.Module):
   normalization: str = "ratio"
   compute_dtype: str | None = None
   conv_batching: str = "auto"
+  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
@@ -107,6 +117,7 @@ class ConvBlock(nn.Module):
       self.normalization,
       compute_dtype=self.compute_dtype,
       conv_batching=self.conv_batching,
+      conv_impl=self.conv_impl,
       name="conv",
     )(x, mask)
     x = BatchNorm(name="bn")(x, train)
@@ -129,6 +140,7 @@ class _Trunk(nn.Module):
   normalization: str
   compute_dtype: str | None = None
   conv_batching: str = "auto"
+  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
@@ -136,7 +148,13 @@ class _Trunk(nn.Module):
     names = ["head"] + [f"body_{i}" for i in range(len(widths) - 1)]
     for width, name in zip(widths, names):
       x, mask = ConvBlock(
-        width, self.partial, self.normalization, self.compute_dtype, self.conv_batching, name=name
+        width,
+        self.partial,
+        self.normalization,
+        self.compute_dtype,
+        self.conv_batching,
+        self.conv_impl,
+        name=name,
       )(x, mask, train)
     x, _ = Conv(
       self.out_features,
@@ -144,6 +162,7 @@ class _Trunk(nn.Module):
       self.normalization,
       compute_dtype=self.compute_dtype,
       conv_batching=self.conv_batching,
+      conv_impl=self.conv_impl,
       name="tail",
     )(x, mask)
     return x
@@ -163,6 +182,7 @@ class Generator(nn.Module):
   normalization: str = "ratio"
   compute_dtype: str | None = None  # conv dtype, e.g. 'bfloat16' (opt-in for TPU / GPU)
   conv_batching: str = "auto"  # conv formulation under vmap (partial_conv docstring)
+  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, y, mask=None, train: bool = True):
@@ -176,6 +196,7 @@ class Generator(nn.Module):
       self.normalization,
       self.compute_dtype,
       self.conv_batching,
+      self.conv_impl,
       name="net",
     )(x, mask, train)
     out = jnp.tanh(out)
@@ -194,6 +215,7 @@ class Discriminator(nn.Module):
   normalization: str = "ratio"
   compute_dtype: str | None = None
   conv_batching: str = "auto"
+  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask=None, train: bool = True):
@@ -207,6 +229,7 @@ class Discriminator(nn.Module):
       self.normalization,
       self.compute_dtype,
       self.conv_batching,
+      self.conv_impl,
       name="net",
     )(x, mask, train)
 

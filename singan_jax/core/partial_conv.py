@@ -9,63 +9,28 @@ JAX's own rule, one convolution with B feature groups; 'unrolled' runs B ordinar
 in the same program (custom_vmap), because XLA:CPU's grouped convolution ran 2-4x slower than
 B single ones (docs/batching.md). 'auto' = unrolled on CPU, grouped elsewhere (and
 config.net_settings picks grouped for one image: JAX's rule is then a plain convolution).
+
+Formulation (impl, --config.conv_impl): 'native' is XLA's convolution; 'im2col', 'shifted',
+'chunked' are matmul forms (conv_forms.py); 'auto' measures them per shape and processor once
+and caches the choice on disk (conv_tune.py). Every impl but 'native' runs through our custom
+rules (unrolled under vmap), 'native' + 'grouped' through JAX's own. Same numbers to float32
+rounding (docs/performance.md).
 """
+
+import functools
 
 import jax
 from jax import custom_batching
 import jax.numpy as jnp
 from jax import lax
 
+from singan_jax.core import conv_forms
+from singan_jax.core import conv_tune
+
 NORMALIZATIONS = ("sum", "ratio")
 BATCHINGS = ("auto", "unrolled", "grouped")
-_DIMS = ("NHWC", "HWIO", "NHWC")
-
-
-def _xla_valid(x, kernel):
-  """VALID (unpadded) convolution, computed as SAME and centre-cropped.
-
-  On XLA:CPU a SAME 3x3 convolution ran ~7x faster than VALID at our sizes, and its centre
-  crop is exactly the VALID result. (N, H, W, Cin) -> (N, H-kh+1, W-kw+1, Cout).
-  """
-  kh, kw = kernel.shape[0], kernel.shape[1]
-  y = lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=_DIMS)
-  top, left = (kh - 1) // 2, (kw - 1) // 2
-  return y[:, top : top + x.shape[1] - kh + 1, left : left + x.shape[2] - kw + 1, :]
-
-
-def _varying(*values) -> frozenset:
-  """shard_map mesh axes any of the values varies over (empty outside shard_map)."""
-  return frozenset().union(*(jax.typeof(v).manual_axis_type.varying for v in values))
-
-
-def _to_varying(value, axes: frozenset):
-  """value typed as varying over axes too (lax.pcast; a no-op outside shard_map)."""
-  missing = tuple(sorted(axes - _varying(value)))
-  return lax.pcast(value, missing, to="varying") if missing else value
-
-
-def _xla_input_grad(dy, kernel):
-  """Transpose of _xla_valid in x: (N, Ho, Wo, Cout) -> (N, Ho+kh-1, Wo+kw-1, Cin).
-
-  The VJP at x = 0 (the transpose of a linear map; XLA drops the unused forward)."""
-  kh, kw, cin, _ = kernel.shape
-  n, ho, wo, _ = dy.shape
-  axes = _varying(dy, kernel)
-  x0 = _to_varying(jnp.zeros((n, ho + kh - 1, wo + kw - 1, cin), dy.dtype), axes)
-  return jax.vjp(lambda x: _xla_valid(x, kernel), x0)[1](_to_varying(dy, axes))[0]
-
-
-def _xla_kernel_grad(x, dy):
-  """Transpose of _xla_valid in the kernel: x (N, H, W, Cin), dy (N, Ho, Wo, Cout) ->
-  (H-Ho+1, W-Wo+1, Cin, Cout). The VJP at kernel = 0."""
-  axes = _varying(x, dy)
-  k0 = _to_varying(
-    jnp.zeros(
-      (x.shape[1] - dy.shape[1] + 1, x.shape[2] - dy.shape[2] + 1, x.shape[3], dy.shape[3]), x.dtype
-    ),
-    axes,
-  )
-  return jax.vjp(lambda k: _xla_valid(x, k), k0)[1](_to_varying(dy, axes))[0]
+IMPLS = ("auto", "native") + tuple(n for n in conv_forms.NAMES if n != "native")
+_xla_valid = conv_forms.native_valid  # JAX's own autodiff and vmap rules ('grouped', 'native')
 
 
 def _unrolled_rule(op, merge_first: bool):
@@ -86,42 +51,26 @@ def _unrolled_rule(op, merge_first: bool):
   return rule
 
 
-# Three bilinear ops closed under differentiation (the gradient penalty differentiates twice):
-# valid(x, k), its x-transpose input_grad(dy, k) and its k-transpose kernel_grad(x, dy). Each
-# is a custom_vjp (its cotangents are the other two ops) over a custom_vmap (per-image rule).
+def _formulation(impl: str, op: str):
+  """op's formulation under impl, as a function of (a, b): 'auto' picks it per shape when
+  traced (conv_tune: measured once per shape and processor, then read from disk)."""
+  if impl != "auto":
+    return conv_forms.form(op, impl)
 
+  def chosen(a, b):
+    return conv_forms.form(op, conv_tune.choose(op, a.shape, b.shape, a.dtype))(a, b)
 
-@jax.custom_vjp
-def _valid(x, kernel):
-  return _valid_vm(x, kernel)
-
-
-@jax.custom_vjp
-def _input_grad(dy, kernel):
-  return _input_grad_vm(dy, kernel)
-
-
-@jax.custom_vjp
-def _kernel_grad(x, dy):
-  return _kernel_grad_vm(x, dy)
-
-
-_valid_vm = custom_batching.custom_vmap(_xla_valid)
-_valid_vm.def_vmap(_unrolled_rule(_valid, merge_first=True))
-_input_grad_vm = custom_batching.custom_vmap(_xla_input_grad)
-_input_grad_vm.def_vmap(_unrolled_rule(_input_grad, merge_first=True))
-_kernel_grad_vm = custom_batching.custom_vmap(_xla_kernel_grad)
-_kernel_grad_vm.def_vmap(_unrolled_rule(_kernel_grad, merge_first=False))
+  return chosen
 
 
 def _like(ct, primal):
   """ct typed over the shard_map axes the primal varies over, as custom_vjp requires: made
   varying where the primal varies and ct does not (a cotangent seeded by a constant, as the
   gradient penalty's), summed over axes the primal is replicated on (as JAX's transpose)."""
-  extra = tuple(sorted(_varying(ct) - _varying(primal)))
+  extra = tuple(sorted(conv_forms.varying(ct) - conv_forms.varying(primal)))
   if extra:
     ct = lax.psum(ct, extra)
-  return _to_varying(ct, _varying(primal))
+  return conv_forms.to_varying(ct, conv_forms.varying(primal))
 
 
 def _bwd(cotangents):
@@ -135,18 +84,46 @@ def _bwd(cotangents):
   return bwd
 
 
-# <valid(x, k), g> = <x, input_grad(g, k)> = <k, kernel_grad(x, g)>.
-_valid.defvjp(
-  lambda x, k: (_valid(x, k), (x, k)), _bwd(lambda x, k, g: (_input_grad(g, k), _kernel_grad(x, g)))
-)
-_input_grad.defvjp(
-  lambda dy, k: (_input_grad(dy, k), (dy, k)),
-  _bwd(lambda dy, k, g: (_valid(g, k), _kernel_grad(g, dy))),
-)
-_kernel_grad.defvjp(
-  lambda x, dy: (_kernel_grad(x, dy), (x, dy)),
-  _bwd(lambda x, dy, g: (_input_grad(dy, g), _valid(x, g))),
-)
+@functools.cache
+def _ops(impl: str):
+  """(valid, input_grad, kernel_grad) under impl: three bilinear ops closed under
+  differentiation (the gradient penalty differentiates twice): valid(x, k), its x-transpose
+  input_grad(dy, k) and its k-transpose kernel_grad(x, dy). Each is a custom_vjp (its
+  cotangents are the other two ops) over a custom_vmap (per-image rule) over impl's
+  formulation (conv_forms.py)."""
+
+  @jax.custom_vjp
+  def valid(x, kernel):
+    return valid_vm(x, kernel)
+
+  @jax.custom_vjp
+  def input_grad(dy, kernel):
+    return input_grad_vm(dy, kernel)
+
+  @jax.custom_vjp
+  def kernel_grad(x, dy):
+    return kernel_grad_vm(x, dy)
+
+  valid_vm = custom_batching.custom_vmap(_formulation(impl, "valid"))
+  valid_vm.def_vmap(_unrolled_rule(valid, merge_first=True))
+  input_grad_vm = custom_batching.custom_vmap(_formulation(impl, "input_grad"))
+  input_grad_vm.def_vmap(_unrolled_rule(input_grad, merge_first=True))
+  kernel_grad_vm = custom_batching.custom_vmap(_formulation(impl, "kernel_grad"))
+  kernel_grad_vm.def_vmap(_unrolled_rule(kernel_grad, merge_first=False))
+
+  # <valid(x, k), g> = <x, input_grad(g, k)> = <k, kernel_grad(x, g)>.
+  valid.defvjp(
+    lambda x, k: (valid(x, k), (x, k)), _bwd(lambda x, k, g: (input_grad(g, k), kernel_grad(x, g)))
+  )
+  input_grad.defvjp(
+    lambda dy, k: (input_grad(dy, k), (dy, k)),
+    _bwd(lambda dy, k, g: (valid(g, k), kernel_grad(g, dy))),
+  )
+  kernel_grad.defvjp(
+    lambda x, dy: (kernel_grad(x, dy), (x, dy)),
+    _bwd(lambda x, dy, g: (input_grad(dy, g), valid(x, g))),
+  )
+  return valid, input_grad, kernel_grad
 
 
 def resolve_batching(batching: str) -> str:
@@ -158,32 +135,48 @@ def resolve_batching(batching: str) -> str:
   return batching
 
 
-def conv2d_valid(x, kernel, batching: str = "auto"):
+def resolve_impl(impl: str) -> str:
+  """impl, validated (a bad --config.conv_impl fails here, naming the choices)."""
+  if impl not in IMPLS:
+    raise ValueError(f"conv_impl {impl!r}: use one of {IMPLS}")
+  return impl
+
+
+def conv2d_valid(x, kernel, batching: str = "auto", impl: str = "native"):
   """VALID convolution (N, H, W, Cin) -> (N, H-kh+1, W-kw+1, Cout); batching: how it runs
-  under vmap with per-image kernels (module docstring). Same numbers either way."""
-  if resolve_batching(batching) == "grouped":
+  under vmap with per-image kernels, impl: its formulation (module docstring). Same numbers
+  to float32 rounding any way."""
+  impl = resolve_impl(impl)
+  if impl == "native" and resolve_batching(batching) == "grouped":
     return _xla_valid(x, kernel)
-  return _valid(x, kernel)
+  return _ops(impl)[0](x, kernel)
 
 
-def window_sum(mask, kh: int = 3, kw: int = 3, batching: str = "auto"):
+def window_sum(mask, kh: int = 3, kw: int = 3, batching: str = "auto", impl: str = "native"):
   """Number of known pixels in each VALID kh x kw window of a (N, H, W, 1) mask."""
-  return conv2d_valid(mask, jnp.ones((kh, kw, 1, 1), mask.dtype), batching)
+  return conv2d_valid(mask, jnp.ones((kh, kw, 1, 1), mask.dtype), batching, impl)
 
 
-def _conv_in(x, kernel, compute_dtype, batching):
+def _conv_in(x, kernel, compute_dtype, batching, impl):
   """conv2d_valid in compute_dtype (None: x's dtype), result back in x's dtype.
 
   bf16 halves memory traffic and runs on the MXU / tensor cores; XLA accumulates in f32.
   """
   if compute_dtype is None or jnp.dtype(compute_dtype) == x.dtype:
-    return conv2d_valid(x, kernel, batching)
+    return conv2d_valid(x, kernel, batching, impl)
   cd = jnp.dtype(compute_dtype)
-  return conv2d_valid(x.astype(cd), kernel.astype(cd), batching).astype(x.dtype)
+  return conv2d_valid(x.astype(cd), kernel.astype(cd), batching, impl).astype(x.dtype)
 
 
 def partial_conv(
-  x, mask, kernel, bias, normalization: str = "ratio", compute_dtype=None, batching: str = "auto"
+  x,
+  mask,
+  kernel,
+  bias,
+  normalization: str = "ratio",
+  compute_dtype=None,
+  batching: str = "auto",
+  impl: str = "native",
 ):
   """Partial convolution: (y, new_mask).
 
@@ -193,21 +186,21 @@ def partial_conv(
   input channels. new_mask = 1 where the window holds a known pixel. The mask carries no
   gradient; x, kernel and bias do, to any order. compute_dtype (e.g. 'bfloat16') runs the
   convolution of X * M in that dtype; the mask arithmetic stays in x's dtype (exact counts).
-  batching: conv2d_valid's formulation under vmap.
+  batching, impl: conv2d_valid's formulation under vmap and its convolution formulation.
   """
   if normalization not in NORMALIZATIONS:
     raise ValueError(f"partial-conv normalization {normalization!r}: use one of {NORMALIZATIONS}")
   kh, kw, cin, _ = kernel.shape
   mask = lax.stop_gradient(mask.astype(x.dtype))
-  win = window_sum(mask, kh, kw, batching)
+  win = window_sum(mask, kh, kw, batching, impl)
   valid = win > 0
   numerator = 1.0 if normalization == "sum" else float(kh * kw * cin)
   scale = numerator / (cin * jnp.where(valid, win, 1.0))
-  raw = _conv_in(x * mask, kernel, compute_dtype, batching)
+  raw = _conv_in(x * mask, kernel, compute_dtype, batching, impl)
   y = jnp.where(valid, raw * scale + bias, 0.0)
   return y, valid.astype(x.dtype)
 
 
-def conv(x, kernel, bias, compute_dtype=None, batching: str = "auto"):
+def conv(x, kernel, bias, compute_dtype=None, batching: str = "auto", impl: str = "native"):
   """Ordinary VALID convolution with bias: the vanilla counterpart of partial_conv."""
-  return _conv_in(x, kernel, compute_dtype, batching) + bias
+  return _conv_in(x, kernel, compute_dtype, batching, impl) + bias

@@ -39,6 +39,7 @@ class NetConfig:
   normalization: str = "ratio"
   compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (docs/performance.md)
   conv_batching: str = "auto"  # conv formulation under vmap over images (partial_conv)
+  conv_impl: str = "native"  # convolution formulation: native / im2col / ... / auto (tuned)
   compat: str = ""  # '2019': the 2019 code's frozen masks and resize (module docstring)
 
   def __post_init__(self):
@@ -58,6 +59,7 @@ class NetConfig:
       self.normalization,
       self._conv_dtype(),
       self._batching(),
+      pconv_lib.resolve_impl(self.conv_impl),
     )
 
   def discriminator(self, nfc: int, min_nfc: int) -> models.Discriminator:
@@ -69,6 +71,7 @@ class NetConfig:
       self.normalization,
       self._conv_dtype(),
       self._batching(),
+      pconv_lib.resolve_impl(self.conv_impl),
     )
 
   def _batching(self):

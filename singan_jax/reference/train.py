@@ -1,5 +1,7 @@
 """One SinGAN training iteration at scale n, with every random quantity passed in."""
 
+from typing import Callable, NamedTuple
+
 import torch
 import torch.nn.functional as F
 
@@ -54,6 +56,50 @@ def set_learning_rate(opt, base_lr, iteration, niter, gamma=0.1):
     group["lr"] = lr_at(base_lr, iteration, niter, gamma)
 
 
+class Masking(NamedTuple):
+  """How partial mode masks one scale's inputs; all None / identity without it."""
+
+  g: object  # G's mask: known zero-padded (padding = hole)
+  d: object  # D's mask: the unpadded known
+  apply: Callable  # D's inputs multiplied by known
+  rec: object  # the reconstruction loss's known
+
+
+def masking(known, partial: bool, pad: int) -> Masking:
+  """The Masking of partial mode (known (1, 1, H, W)), or no masking."""
+  if not partial:
+    return Masking(None, None, lambda t: t, None)
+  return Masking(zero_pad(known, pad), known, lambda t: t * known, known)
+
+
+def d_step(G, D, optD, real, noise_p, prev_p, noise_amp, a, m: Masking, lambda_grad):
+  """One D update on real vs G's fake from the padded prev_p; returns (errD, d_real, d_fake,
+  gp). G runs without gradients; its BatchNorm running stats still update."""
+  optD.zero_grad()
+  d_real = -D(m.apply(real), m.d).mean()
+  with torch.no_grad():
+    fake = G(noise_amp * noise_p + prev_p, prev_p, m.g)
+  d_fake = D(m.apply(fake), m.d).mean()
+  gp = gradient_penalty(D, real, fake, a, m.d, lambda_grad)
+  errD = d_real + d_fake + gp
+  errD.backward()
+  optD.step()
+  return errD, d_real, d_fake, gp
+
+
+def g_step(G, D, optG, real, noise_p, prev_p, z_opt_p, z_prev_p, noise_amp, alpha, m: Masking):
+  """One G update: adversarial loss on a fake from prev_p plus alpha * the reconstruction loss
+  of z_opt on z_prev (all padded); returns (errG, rec_loss)."""
+  optG.zero_grad()
+  fake = G(noise_amp * noise_p + prev_p, prev_p, m.g)
+  errG = -D(m.apply(fake), m.d).mean()
+  rec = G(noise_amp * z_opt_p + z_prev_p, z_prev_p, m.g)
+  rec_loss = reconstruction_loss(rec, real, m.rec)
+  (errG + alpha * rec_loss).backward()
+  optG.step()
+  return errG, rec_loss
+
+
 def train_iteration(
   G,
   D,
@@ -81,9 +127,7 @@ def train_iteration(
   """
   P = lambda t: zero_pad(t, pad)
   noise_p, z_opt_p, z_prev_p = P(noise), P(z_opt), P(z_prev)
-  g_mask = P(known) if partial else None
-  d_mask = known if partial else None
-  masked = (lambda t: t * known) if partial else (lambda t: t)
+  m = masking(known, partial, pad)
   G.train()
   D.train()
   if len(prevs) != len(alphas) or not prevs:
@@ -91,24 +135,14 @@ def train_iteration(
 
   for prev, a in zip(prevs, alphas):  # D steps
     prev_p = P(prev)
-    optD.zero_grad()
-    d_real = -D(masked(real), d_mask).mean()
-    with torch.no_grad():  # BatchNorm running stats still update
-      fake = G(noise_amp * noise_p + prev_p, prev_p, g_mask)
-    d_fake = D(masked(fake), d_mask).mean()
-    gp = gradient_penalty(D, real, fake, a, d_mask, lambda_grad)
-    errD = d_real + d_fake + gp
-    errD.backward()
-    optD.step()
+    errD, d_real, d_fake, gp = d_step(
+      G, D, optD, real, noise_p, prev_p, noise_amp, a, m, lambda_grad
+    )
 
   for _ in range(Gsteps):  # G steps (last D step's noise/prev)
-    optG.zero_grad()
-    fake = G(noise_amp * noise_p + prev_p, prev_p, g_mask)
-    errG = -D(masked(fake), d_mask).mean()
-    rec = G(noise_amp * z_opt_p + z_prev_p, z_prev_p, g_mask)
-    rec_loss = reconstruction_loss(rec, real, known if partial else None)
-    (errG + alpha * rec_loss).backward()
-    optG.step()
+    errG, rec_loss = g_step(
+      G, D, optG, real, noise_p, prev_p, z_opt_p, z_prev_p, noise_amp, alpha, m
+    )
 
   f = lambda t: float(t.detach())
   return dict(

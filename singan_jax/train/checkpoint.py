@@ -1,7 +1,8 @@
 """Orbax checkpoints of a pyramid: one per finished scale, plus the newest in-scale state.
 
 Layout under the workdir:
-  run.json            what was trained (plan, networks, inputs' fingerprint): resume guard
+  run.json            what was trained (plan, networks, inputs' fingerprint): resume guard;
+                      its "config" entry records the config fields (singan_jax/workdir.py)
   scales/<n>/         finished scale n: generator and critic variables, z_opt, noise_amp
   inscale/<n>/<it>/   the training state of unfinished scale n after `it` iterations
 Orbax writes each step to `<step>.orbax-checkpoint-tmp` and renames it when complete, so an
@@ -25,6 +26,9 @@ import orbax.checkpoint as ocp
 from singan_jax.core import sampling
 
 KILL_ENV = "SINGAN_JAX_TEST_KILL_AT"
+# run.json's record of the config a pyramid was trained with (singan_jax/workdir.py reads and
+# adopts it); kept beside the identity and left out of the identity comparison.
+RECORD_KEY = "config"
 # Named points of `kill_point`: after run.json was first written (scale 0); after an
 # iteration finished; while an in-scale or a finished-scale checkpoint is being written
 # (orbax's temporary directory exists, not yet renamed); after a finished scale was saved
@@ -141,11 +145,12 @@ class PyramidCheckpoints:
     return self._scales_mngr
 
   # -- run identity ------------------------------------------------------------------------
-  def check_or_write_identity(self, identity: dict) -> None:
-    """Refuses a workdir trained for something else; records the identity otherwise.
+  def check_or_write_identity(self, identity: dict, record: dict | None = None) -> None:
+    """Refuses a workdir trained for something else; records the identity otherwise (with
+    `record`, the config fields, under RECORD_KEY when given).
 
-    Compares after a JSON round trip (tuples become lists) and names the first differing
-    field, e.g. `plan.shapes` or `inputs`.
+    Compares after a JSON round trip (tuples become lists), leaving the record out, and
+    names the first differing field, e.g. `plan.shapes` or `inputs`.
     """
     identity = json.loads(json.dumps(identity, sort_keys=True))
     path = os.path.join(self.workdir, "run.json")
@@ -158,6 +163,8 @@ class PyramidCheckpoints:
           f"{path} cannot be read ({e}): it records what this workdir was trained on; "
           "use a new --workdir"
         ) from e
+      if isinstance(saved, dict):
+        saved = {k: v for k, v in saved.items() if k != RECORD_KEY}
       key = _first_difference(saved, identity)
       if key is not None:
         raise IncompatibleRunError(
@@ -171,7 +178,7 @@ class PyramidCheckpoints:
           f"workdir {self.workdir} holds checkpoints but no run.json, so what they were "
           "trained on is unknown: use a new --workdir"
         )
-      write_json_atomic(path, identity)
+      write_json_atomic(path, identity if record is None else {**identity, RECORD_KEY: record})
       kill_point("identity_written", 0)
 
   # -- finished scales ---------------------------------------------------------------------

@@ -9,7 +9,6 @@ leading image axis and the iteration is `jax.vmap`-ed over it (B = 1 for a singl
 import dataclasses
 import hashlib
 import os
-import time
 from typing import Any
 
 from absl import logging
@@ -19,13 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax import config as config_lib
-from singan_jax import inputs
 from singan_jax import rng
-from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax.core import losses
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
+from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax.train import monitor
+from singan_jax.train import preemption
+from singan_jax.train import pyramids
 from singan_jax.train import sheets as sheets_lib
 from singan_jax.train import step as train_step
 
@@ -61,42 +61,6 @@ def enable_compilation_cache(cfg) -> str:
   return path
 
 
-def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
-  """Per-scale reals (B, 1, h, w, 3) and known masks (B, 1, h, w, 1) of a batch."""
-  levels = pyramid.image_pyramid(jnp.asarray(images), plan, cfg.compat)
-  reals = [np.asarray(r)[:, None] for r in levels]
-  per_image = [
-    pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode) for hole in holes
-  ]
-  knowns = [np.stack([m[s] for m in per_image])[:, None] for s in range(plan.num_scales)]
-  coarse_known = knowns[0].reshape(len(images), -1).sum(axis=1)
-  if (coarse_known == 0).any():  # the pipeline refuses this before training (inputs.py)
-    i = int(np.argmin(coarse_known))
-    raise ValueError(inputs.no_known_at_coarsest(f"the mask of image {i}", plan, cfg))
-  return reals, knowns
-
-
-def batch_pyramids(cfg, images, holes):
-  """(plan, reals, knowns) of a batch: a (B, H, W, 3) array, or a list of (H_i, W_i, 3)
-  images whose scale plans share their shapes (a bucket; the plan is the first image's)."""
-  if isinstance(images, np.ndarray):
-    plan = config_lib.scale_plan(cfg, *images.shape[1:3])
-    return (plan, *build_pyramids(cfg, plan, images, holes))
-  plans = [config_lib.scale_plan(cfg, *x.shape[:2]) for x in images]
-  if any(p.shapes != plans[0].shapes for p in plans):
-    raise ValueError(
-      "a batch given as a list must share one pyramid shape: group the "
-      "images into buckets first (singan_jax.jobs.make_buckets)"
-    )
-  per_image = [
-    build_pyramids(cfg, p, x[None], hole[None]) for p, x, hole in zip(plans, images, holes)
-  ]
-  reals, knowns = (
-    [np.concatenate(levels) for levels in zip(*[pyr[j] for pyr in per_image])] for j in (0, 1)
-  )
-  return plans[0], reals, knowns
-
-
 def fingerprint(*arrays) -> str:
   """Short content hash of the training inputs, for the resume guard."""
   h = hashlib.sha256()
@@ -128,12 +92,6 @@ def run_identity(cfg, plan, images, holes) -> dict:
   if cfg.compat not in ("", "none"):
     identity["compat"] = cfg.compat
   return identity
-
-
-NonFiniteError = monitor.NonFiniteError  # raised by the loop; main.py maps it to exit code 2
-to_host = monitor.to_host
-MetricsWriter = monitor.MetricsWriter
-write_sheets = sheets_lib.write_sheets
 
 
 def init_networks(plan, n, net, keys, h, w, dtype=jnp.float32):
@@ -178,6 +136,7 @@ class Run:
   devices: Any  # LocalDevices or parallel.MeshDevices
   ckpts: ckpt_lib.PyramidCheckpoints
   metrics: monitor.MetricsWriter
+  stop: preemption.StopRequest  # read after every iteration (SIGTERM, preemption notice)
 
   def generators(self, upto: int):
     return [self.net.generator(self.plan.nfc[k], self.plan.min_nfc[k]) for k in range(upto)]
@@ -194,19 +153,26 @@ class Scale:
   real_host: Any  # (B, 1, h, w, 3) as built, for the sheets
 
 
-def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> TrainedPyramid:
+def train(
+  cfg, workdir: str, images, holes, image_ids=None, devices=None, stop=None
+) -> TrainedPyramid:
   """Trains (or resumes) the pyramid of a batch of images that share one pyramid shape.
 
-  images: (B, H, W, 3) float32 in [-1, 1], or a list of (H_i, W_i, 3) (see batch_pyramids);
+  images: (B, H, W, 3) float32 in [-1, 1], or a list of (H_i, W_i, 3) (pyramids.py);
   holes: (B, H, W) bool (or a list), True = hole. image_ids: (B,) ints that key each image's
   random draws (default 0..B-1), so an image trains the same alone or in any batch.
   devices: place(tree) puts per-image pytrees (leading image axis) on devices, map(fn) wraps
   the batched iteration (distributed.MeshDevices: sharded over a mesh); default LocalDevices.
+  stop: a preemption.StopRequest read after every iteration; default one that SIGTERM sets
+  while this call runs. Raises preemption.Preempted after saving where it stopped.
   """
+  if stop is None:
+    with preemption.stop_on_sigterm(preemption.StopRequest()) as stop:
+      return train(cfg, workdir, images, holes, image_ids, devices, stop)
   os.makedirs(workdir, exist_ok=True)
   enable_compilation_cache(cfg)
-  plan, reals, knowns = batch_pyramids(cfg, images, holes)
-  run = open_run(cfg, workdir, plan, images, holes, image_ids, devices)
+  plan, reals, knowns = pyramids.batch_pyramids(cfg, images, holes)
+  run = open_run(cfg, workdir, plan, images, holes, image_ids, devices, stop)
   frozen, d_vars = [], None
   try:
     finished = _finished_scales(run)
@@ -217,12 +183,21 @@ def train(cfg, workdir: str, images, holes, image_ids=None, devices=None) -> Tra
       else:
         fs, d_vars = train_scale(run, n, frozen, d_vars, reals[n], knowns[: n + 1])
       frozen.append(fs)
+      if n < plan.stop_scale and stop.due_between_scales():  # before compiling scale n + 1
+        raise _stopped(run, n, run.tc.niter)
   finally:
     run.ckpts.close()
   return TrainedPyramid(plan, run.net, frozen, reals, knowns)
 
 
-def open_run(cfg, workdir, plan, images, holes, image_ids, devices) -> Run:
+def _stopped(run: Run, n: int, done: int) -> preemption.Preempted:
+  """Logs where a stopped run stopped (its state is saved); the exception to raise."""
+  stopped = preemption.Preempted(run.stop.reason, run.workdir, n, done, run.tc.niter)
+  logging.warning("%s", stopped)
+  return stopped
+
+
+def open_run(cfg, workdir, plan, images, holes, image_ids, devices, stop) -> Run:
   """The run's settings, its checkpoints (the identity checked or written) and metrics file."""
   b = len(images)
   ids = np.arange(b) if image_ids is None else np.asarray(image_ids, np.int32)
@@ -243,7 +218,8 @@ def open_run(cfg, workdir, plan, images, holes, image_ids, devices) -> Run:
   )
   net, tc = config_lib.net_settings(cfg, b), config_lib.train_settings(cfg)
   devices = devices or LocalDevices()
-  return Run(cfg, workdir, plan, net, tc, ids, devices, ckpts, monitor.MetricsWriter(workdir))
+  metrics = monitor.MetricsWriter(workdir)
+  return Run(cfg, workdir, plan, net, tc, ids, devices, ckpts, metrics, stop)
 
 
 def _finished_scales(run: Run) -> set:
@@ -361,15 +337,19 @@ def fit_scale(run: Run, scale: Scale):
     done = it + 1
     if it == scale.start:
       clock.first_call(metrics, done)
-    log = done % cfg.log_every == 0 or done == niter
+    # Run-wide iteration ids are contiguous across scales (scale n ends at (n + 1) * niter).
+    stop = run.stop.due(n * niter + done) and done < niter  # at niter: freeze, then stop
+    log = done % cfg.log_every == 0 or done == niter or stop
     save = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < niter
-    if log or save:
+    if log or save or stop:
       monitor.raise_if_unhealthy(health, train_step.METRICS, n, run.ids, run.workdir)
     if log:
       monitor.log_iteration(run.metrics, n, run.plan.stop_scale, done, niter, metrics, clock)
-    if save:
+    if save or stop:
       monitor.check_finite_state(state, n, done, run.workdir)
       run.ckpts.save_inscale(n, done, state)
+    if stop:
+      raise _stopped(run, n, done)
     ckpt_lib.kill_point("iteration", n, done)
   return state, clock
 
@@ -379,31 +359,14 @@ def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: li
   sheets; returns (FrozenScale, D variables)."""
   n, niter = scale.n, run.tc.niter
   monitor.check_finite_state(state, n, niter, run.workdir)
-  elapsed, compile_s = time.time() - clock.t0, clock.compile_s or 0.0
   g_vars = {"params": state.g_params, "batch_stats": state.g_stats}
   fs = sampling.FrozenScale(g_vars, scale.inputs.z_opt, scale.inputs.noise_amp)
   d_vars = {"params": state.d_params, "batch_stats": state.d_stats}
-  h, w = run.plan.shapes[n]
-  meta = {
-    "scale": n,
-    "shape": [h, w],
-    "iterations": niter,
-    "seconds": round(elapsed, 2),
-    "compile_s": round(compile_s, 2),
-  }
-  run.ckpts.save_scale(n, fs, d_vars, meta)
+  record = monitor.scale_record(n, run.plan.shapes[n], niter, clock)
+  run.ckpts.save_scale(n, fs, d_vars, record)
   ckpt_lib.kill_point("scale_saved", n)
   run.ckpts.clear_inscale(n)
-  iters = niter - scale.start
-  logging.info(
-    "scale %d/%d done: %d iterations in %s (compile %.1fs, %.1f it/s)",
-    n,
-    run.plan.stop_scale,
-    iters,
-    monitor.fmt_time(elapsed),
-    compile_s,
-    max(iters - 1, 0) / max(elapsed - compile_s, 1e-9),
-  )
+  monitor.log_scale_done(record, run.plan.stop_scale, niter - scale.start)
   if run.cfg.sheets:
     sheets_lib.write_sheets(
       run.workdir,

@@ -106,6 +106,15 @@ class MetricsWriter:
       f.write(json.dumps(record) + "\n")
 
 
+def peak_device_bytes() -> int | None:
+  """The high-water mark of device memory in use, bytes, the largest over this process's
+  devices; None where the backend reports none (XLA:CPU). XLA has no reset, so read at the
+  end of scale n it covers scales 0..n: scale n's own peak, as the scales grow coarse to fine."""
+  stats = [d.memory_stats() for d in jax.local_devices()]
+  peaks = [s["peak_bytes_in_use"] for s in stats if s and "peak_bytes_in_use" in s]
+  return max(peaks) if peaks else None
+
+
 def fmt_time(seconds: float) -> str:
   seconds = int(round(seconds))
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
@@ -162,4 +171,37 @@ def log_iteration(writer: MetricsWriter, n, stop, done, niter, metrics: dict, cl
       "compile_s": round(clock.compile_s, 2),
       **{k: v.tolist() for k, v in values.items()},
     }
+  )
+
+
+def scale_record(n: int, shape, niter: int, clock: Clock) -> dict:
+  """What a finished scale took, saved with it (checkpoint meta): shape, iterations, seconds,
+  compile seconds and, where the backend reports it, the peak device memory in bytes."""
+  record = {
+    "scale": n,
+    "shape": list(shape),
+    "iterations": niter,
+    "seconds": round(time.time() - clock.t0, 2),
+    "compile_s": round(clock.compile_s or 0.0, 2),
+  }
+  peak = peak_device_bytes()
+  if peak is not None:
+    record["peak_device_bytes"] = peak
+  return record
+
+
+def log_scale_done(record: dict, stop: int, iters: int) -> None:
+  """The finished scale's log line; iters: the iterations this process ran (after a resume,
+  fewer than the scale's)."""
+  elapsed, compile_s = record["seconds"], record["compile_s"]
+  peak = record.get("peak_device_bytes")
+  logging.info(
+    "scale %d/%d done: %d iterations in %s (compile %.1fs, %.1f it/s%s)",
+    record["scale"],
+    stop,
+    iters,
+    fmt_time(elapsed),
+    compile_s,
+    max(iters - 1, 0) / max(elapsed - compile_s, 1e-9),
+    "" if peak is None else f", peak device memory {peak / 2**20:.0f} MiB",
   )

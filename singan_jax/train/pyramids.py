@@ -1,0 +1,46 @@
+"""The per-scale training arrays of a batch: reals (B, 1, h, w, 3) and known maps
+(B, 1, h, w, 1) at every scale of its plan (core/pyramid.py's resizers), for one (B, H, W, 3)
+array or a bucket of images of different sizes that share one pyramid shape."""
+
+import jax.numpy as jnp
+import numpy as np
+
+from singan_jax import config as config_lib
+from singan_jax import inputs
+from singan_jax.core import pyramid
+
+
+def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
+  """Per-scale reals (B, 1, h, w, 3) and known masks (B, 1, h, w, 1) of a batch."""
+  levels = pyramid.image_pyramid(jnp.asarray(images), plan, cfg.compat)
+  reals = [np.asarray(r)[:, None] for r in levels]
+  per_image = [
+    pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode) for hole in holes
+  ]
+  knowns = [np.stack([m[s] for m in per_image])[:, None] for s in range(plan.num_scales)]
+  coarse_known = knowns[0].reshape(len(images), -1).sum(axis=1)
+  if (coarse_known == 0).any():  # the pipeline refuses this before training (inputs.py)
+    i = int(np.argmin(coarse_known))
+    raise ValueError(inputs.no_known_at_coarsest(f"the mask of image {i}", plan, cfg))
+  return reals, knowns
+
+
+def batch_pyramids(cfg, images, holes):
+  """(plan, reals, knowns) of a batch: a (B, H, W, 3) array, or a list of (H_i, W_i, 3)
+  images whose scale plans share their shapes (a bucket; the plan is the first image's)."""
+  if isinstance(images, np.ndarray):
+    plan = config_lib.scale_plan(cfg, *images.shape[1:3])
+    return (plan, *build_pyramids(cfg, plan, images, holes))
+  plans = [config_lib.scale_plan(cfg, *x.shape[:2]) for x in images]
+  if any(p.shapes != plans[0].shapes for p in plans):
+    raise ValueError(
+      "a batch given as a list must share one pyramid shape: group the "
+      "images into buckets first (singan_jax.jobs.make_buckets)"
+    )
+  per_image = [
+    build_pyramids(cfg, p, x[None], hole[None]) for p, x, hole in zip(plans, images, holes)
+  ]
+  reals, knowns = (
+    [np.concatenate(levels) for levels in zip(*[pyr[j] for pyr in per_image])] for j in (0, 1)
+  )
+  return plans[0], reals, knowns
