@@ -3,8 +3,9 @@ r"""Fast CPU demo: a smaller, narrower pyramid and fewer iterations: minutes on 
 Finest scale 128 px, 100 iterations per scale and 32 channels at every scale (the paper's
 widths double to 64 from scale 4, which triples a fine scale's cost). Measured on 2 idle
 cores (2026-12-01): 7.3 min for training and inpainting, 23-30 s of compiling per scale,
-13.2 it/s at 25x38 down to 1.4 it/s at 85x128. Blurry in the hole, like the report's
-results, but inpainting: the facade, people and pavement continue into it.
+13.2 it/s at 25x38 down to 1.4 it/s at 85x128. The generated hole alone is blurry, like
+the report's results; the patch texture pass (texture="patchmatch", the default) rebuilds it
+from the photo's own patches: docs/quality_texture_demo.png.
 
   python -m singan_jax.main --mode=inpaint --config=configs/demo.py --workdir=/tmp/singan_demo
 """

@@ -133,7 +133,7 @@ def fill_patchmatch(
   """
   x, k = _check_inputs(x, known)
   _check_patchmatch_args(key, patch_size, iters, em_steps, levels, radius)
-  n_targets = _target_counts(k, patch_size, levels, max_targets)
+  n_targets = target_counts(k, patch_size, levels, max_targets)
   return _checked(
     patchmatch.fill_core(x, k, key, patch_size, iters, em_steps, n_targets, int(radius)), x
   )
@@ -151,7 +151,7 @@ def _check_patchmatch_args(key, patch_size, iters, em_steps, levels, radius) -> 
     raise ValueError("fill_patchmatch needs a PRNG key")
 
 
-def _target_counts(known, patch_size: int, levels: int, max_targets) -> tuple[int, ...]:
+def target_counts(known, patch_size: int, levels: int, max_targets) -> tuple[int, ...]:
   """The static target count of each pyramid level (fine to coarse) for known (H, W).
 
   All H*W pixels of a level under tracing; with a concrete mask its target centres rounded

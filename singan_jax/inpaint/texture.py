@@ -5,7 +5,7 @@ completion (Wexler et al. 2007, Barnes et al. 2009; the "Drop the GAN" view of S
 Granot et al. 2022) replaces every hole patch by the nearest wholly known patch and votes
 the overlaps, starting from the generated image instead of a blank. The hole ends up made of
 the image's own texture at the input's resolution, arranged as the generator arranged it.
-The PatchMatch machinery is singan_jax/inpaint/fill.py's; this module only seeds it.
+The PatchMatch machinery is singan_jax/inpaint/patchmatch.py's; this module only seeds it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax.inpaint import fill as fill_lib
+from singan_jax.inpaint import patchmatch
 
 TEXTURES = ("none", "patchmatch")
 FINALS = ("centre", "vote")
@@ -33,7 +34,7 @@ def _retexture_core(x, known, generated, key, patch_size, iters, em_steps, n_tar
   half = patch_size // 2
   levels = len(n_targets)
   seeded = jnp.where(known[..., None], x, generated)
-  pyr = fill_lib._pyramid(seeded, known, levels)
+  pyr = patchmatch.pyramid(seeded, known, levels)
   est = nnf = None
   for lvl in reversed(range(levels)):
     xl, kl = pyr[lvl]
@@ -42,9 +43,9 @@ def _retexture_core(x, known, generated, key, patch_size, iters, em_steps, n_tar
       init = xl
     else:
       up = jax.image.resize(est, (h, w, c), "linear")
-      init, nnf = jnp.where(kl[..., None], xl, up), fill_lib._upsample_nnf(nnf, h, w)
+      init, nnf = jnp.where(kl[..., None], xl, up), patchmatch.upsample_nnf(nnf, h, w)
     key_l = jax.random.fold_in(key, lvl)
-    est, nnf = fill_lib._pm_level(xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl])
+    est, nnf = patchmatch.pm_level(xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl])
   if centre:  # each hole pixel its own patch's source centre: no averaging of 49 sources
     est = x[nnf[..., 0], nnf[..., 1]]
   return jnp.where(known[..., None], x, est)
@@ -75,23 +76,11 @@ def retexture(
     raise ValueError(f"final {final!r} is unknown: use one of {FINALS}")
   x = jnp.asarray(x, jnp.float32)
   known = ~np.asarray(hole, bool)
-  h, w, _ = x.shape
-  half = patch_size // 2
-  n_lev = fill_lib._n_levels(h, w, patch_size, levels)
-  n_t, n_v = (np.asarray(v) for v in fill_lib._mask_counts(jnp.asarray(known), half, n_lev))
-  if n_v.min() == 0:
-    logging.warning(
-      "texture pass skipped: no %dx%d patch lies wholly in the known region at 1/%d size"
-      " (a smaller --config.texture_patch may find some)",
-      patch_size,
-      patch_size,
-      2 ** (n_lev - 1),
-    )
+  try:
+    n_targets = fill_lib.target_counts(jnp.asarray(known), patch_size, levels, None)
+  except ValueError as e:  # no wholly known patch: nothing to copy texture from
+    logging.warning("texture pass skipped: %s (--config.texture_patch)", e)
     return jnp.asarray(generated, jnp.float32)
-  sizes = [(h // 2**i) * (w // 2**i) for i in range(n_lev)]
-  n_targets = tuple(
-    min(fill_lib._round_up(int(t), fill_lib._TARGET_BUCKET), s) for t, s in zip(n_t, sizes)
-  )
   generated = jnp.asarray(generated, jnp.float32)
   centre = final == "centre"
   return _retexture_core(
