@@ -142,3 +142,26 @@ def test_injection_scale_default_and_range(tiny):
   cfg.ref_scale = stop + 1
   with pytest.raises(inputs.UsageError, match=f"takes 1..{stop}"):
     common.injection_scale(cfg, "edit", pyr.plan)
+
+
+def test_library_defaults_are_the_config_defaults():
+  import inspect
+
+  cfg = config_lib.get_config()
+
+  def defaults(fn):
+    return {
+      k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default != p.empty
+    }
+
+  assert defaults(animate.animate) == {
+    "frames": cfg.animate_frames,
+    "alpha": cfg.animate_alpha,
+    "beta": cfg.animate_beta,
+    "start_scale": cfg.animate_start_scale,
+  }
+  assert defaults(animate.walk)["alpha"] == cfg.animate_alpha
+  assert defaults(animate.walk)["beta"] == cfg.animate_beta
+  assert defaults(animate.write)["fps"] == cfg.animate_fps
+  assert defaults(super_resolve.super_resolve)["factor"] == cfg.sr_factor
+  assert defaults(paint.palette) == {"colors": cfg.quantize_colors, "seed": cfg.seed}

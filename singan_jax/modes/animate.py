@@ -53,7 +53,7 @@ def walk(key, z_opt, frames: int, alpha: float = 0.1, beta: float = 0.9, single_
 def animate(pyr, key, frames: int = 30, alpha=0.1, beta=0.9, start_scale: int = 0):
   """`frames` draws of the pyramid along the noise walk: (frames, h_N, w_N, 3) in [-1, 1]."""
   plan, frozen, gens = pyr.plan, common.first_image(pyr), pyr.generators()
-  x = jnp.zeros((frames, *plan.shapes[0], 3), jnp.float32)
+  x = jnp.zeros((frames, *plan.shapes[0], 3), frozen[0].z_opt.dtype)
   for k, (h, w) in enumerate(plan.shapes):
     if k > 0:
       x = resize_lib.resize(x, 1.0 / plan.scale_factor, (h, w), pyr.net.compat)

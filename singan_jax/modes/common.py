@@ -81,8 +81,10 @@ def first_image(pyr) -> list:
 
 def inject(pyr, x_full, n: int, key):
   """x_full (H, W, 3) in [-1, 1] at the training image's size, taken to the finest scale,
-  injected at scale n, scales n..N regenerated: the finest output (1, h_N, w_N, 3)."""
-  finest = pyramid.finest(jax.numpy.asarray(x_full)[None], pyr.plan, pyr.net.compat)
+  injected at scale n, scales n..N regenerated: the finest output (1, h_N, w_N, 3), in the
+  pyramid's dtype (float64 pyramids in the parity tests)."""
+  x = jax.numpy.asarray(x_full, pyr.frozen[0].z_opt.dtype)[None]
+  finest = pyramid.finest(x, pyr.plan, pyr.net.compat)
   return inpaint_lib.generate(pyr, first_image(pyr), finest, n, key)
 
 
