@@ -83,6 +83,19 @@ def get_config() -> ml_collections.ConfigDict:
   c.num_samples = 4
   c.sample_scale_h = 1.0  # sample height / trained height (any size: fully convolutional)
   c.sample_scale_w = 1.0  # sample width / trained width
+  # Applications on a trained pyramid (singan_jax/modes/, docs/applications.md).
+  c.ref_image = ""  # harmonize / edit: the composite / edited image; paint2image: the painting
+  c.ref_mask = ""  # harmonize / edit: white = the pasted object / edited region
+  c.ref_scale = -1  # injection scale 1..N; -1: the mode's default (harmonize, edit: round(N / 2);
+  # paint2image: 1). The 2019 code has no default: --harmonization_start_scale etc.
+  c.quantize = False  # paint2image: the painting mapped to the training image's k-means palette
+  c.quantize_colors = 5  # the palette's size (2019: 5)
+  c.animate_frames = 30  # frames of the animated GIF
+  c.animate_alpha = 0.1  # pull of the noise walk towards the reconstruction noise (2019: 0.1)
+  c.animate_beta = 0.9  # momentum of the walk (2019: 0.9; tried 0.80..0.95)
+  c.animate_start_scale = 0  # coarser scales keep their reconstruction noise (2019: 0..2)
+  c.animate_fps = 10
+  c.sr_factor = 4.0  # super_resolve: output size / the training image's size
   # Bookkeeping.
   c.checkpoint_every = 500  # in-scale checkpoint every K iterations (0: only per scale)
   c.log_every = 100

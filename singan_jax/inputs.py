@@ -20,6 +20,8 @@ from singan_jax.io import images as image_io
 FILL_METHODS = ("none", "mean", "local_means", "patchmatch")
 MAX_GREY_SHARE = 0.05  # masks with more mid-grey pixels are refused, not silently thresholded
 MIN_KNOWN_SHARE = 0.05  # SinGAN learns from the known pixels: keep at least 5% of an image
+# Modes whose training image needs no hole mask (singan_jax/modes/): none given = all known.
+MASK_OPTIONAL_MODES = ("harmonize", "edit", "paint2image", "animate", "super_resolve")
 
 
 class UsageError(ValueError):
@@ -138,6 +140,20 @@ _RULES = (
   ("num_samples", lambda c: c.num_samples >= 1, "must be >= 1", "use 4"),
   ("sample_scale_h", lambda c: 0 < c.sample_scale_h <= 8, "must lie in (0, 8]", "use 1.0"),
   ("sample_scale_w", lambda c: 0 < c.sample_scale_w <= 8, "must lie in (0, 8]", "use 1.0"),
+  # Application modes (singan_jax/modes/).
+  (
+    "ref_scale",
+    lambda c: c.ref_scale == -1 or c.ref_scale >= 1,
+    "is out of range",
+    "use 1..N (N = number of scales - 1) or -1 for the mode's default",
+  ),
+  ("quantize_colors", lambda c: 2 <= c.quantize_colors <= 64, "must lie in 2..64", "use 5"),
+  ("animate_frames", lambda c: 2 <= c.animate_frames <= 1000, "must lie in 2..1000", "use 30"),
+  ("animate_alpha", lambda c: 0 <= c.animate_alpha <= 1, "must lie in [0, 1]", "use 0.1"),
+  ("animate_beta", lambda c: 0 <= c.animate_beta < 1, "must lie in [0, 1)", "use 0.9"),
+  ("animate_start_scale", lambda c: c.animate_start_scale >= 0, "must be >= 0", "use 0"),
+  ("animate_fps", lambda c: 0 < c.animate_fps <= 100, "must lie in (0, 100]", "use 10"),
+  ("sr_factor", lambda c: 1 < c.sr_factor <= 16, "must lie in (1, 16]", "use 4"),
   (
     "mask",
     lambda c: bool(c.image) or not c.mask,
@@ -255,8 +271,13 @@ def inject_scale(cfg, plan: pyramid.ScalePlan) -> int:
 
 def check_image(cfg, mode: str, image_path: str, mask_path: str, size=None):
   """Reads one image + mask and runs every check that needs no training: (pixels, hole, plan),
-  plan None when the run needs no pyramid for it (inpainting a mask without a hole)."""
-  pixels, hole = read_pair(image_path, mask_path)
+  plan None when the run needs no pyramid for it (inpainting a mask without a hole). The
+  application modes train on a whole image when no mask is given."""
+  if not mask_path and mode in MASK_OPTIONAL_MODES:
+    pixels = image_io.read_image(image_path)
+    hole = np.zeros(pixels.shape[:2], bool)
+  else:
+    pixels, hole = read_pair(image_path, mask_path)
   if mode == "inpaint" and not hole.any():
     return pixels, hole, None  # nothing to inpaint: the output is the input
   check_known_share(hole, mask_path)
@@ -271,3 +292,52 @@ def check_image(cfg, mode: str, image_path: str, mask_path: str, size=None):
   if mode == "inpaint":
     inject_scale(cfg, plan)
   return pixels, hole, plan
+
+
+# -- application modes (singan_jax/modes/) -------------------------------------------------
+
+
+def one_pyramid_mode(mode: str) -> str:
+  """The message for --config.images with a mode that works on one pyramid."""
+  return (
+    f"--mode={mode} works on one pyramid: give --config.image (or none, for the bundled "
+    "example), not --config.images"
+  )
+
+
+def reference_missing(mode: str, field: str, what: str) -> str:
+  """The message for an application mode run without its reference file."""
+  return f"--mode={mode} needs --config.{field}: give {what}"
+
+
+def reference_size(mode: str, path: str, got, want, field: str = "ref_image") -> str:
+  """The message for a reference whose size differs from the training image's."""
+  return (
+    f"--config.{field}={path} is {got[0]}x{got[1]} but --mode={mode} needs the training "
+    f"image's size {want[0]}x{want[1]}: resize or crop it to {want[0]}x{want[1]}"
+  )
+
+
+def reference_aspect(path: str, got, want) -> str:
+  """The message for a painting whose aspect ratio differs from the training image's."""
+  return (
+    f"--config.ref_image={path} is {got[0]}x{got[1]}, another shape than the training image "
+    f"({want[0]}x{want[1]}): paint on a canvas of the training image's aspect ratio"
+  )
+
+
+def reference_mask_empty(mode: str, path: str) -> str:
+  """The message for a region mask without any white pixel."""
+  return (
+    f"--config.ref_mask={path} marks no region: for --mode={mode} paint the pasted or edited "
+    "region white (the rest black)"
+  )
+
+
+def mode_scale(mode: str, field: str, value: int, lo: int, plan: pyramid.ScalePlan) -> str:
+  """The message for an application mode's scale beyond the pyramid."""
+  auto = " (or -1 for the mode's default)" if field == "ref_scale" else ""
+  return (
+    f"--config.{field}={value} is out of range for this {plan.num_scales}-scale pyramid: "
+    f"--mode={mode} takes {lo}..{plan.stop_scale}{auto}"
+  )

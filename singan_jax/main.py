@@ -4,7 +4,9 @@ r"""singan-jax command line: train a pyramid, inpaint, or sample.
       --config.image=IMG.png --config.mask=MASK.png --workdir=DIR
 
 Modes: train (train or resume the pyramid in DIR), inpaint (train if DIR has no finished
-pyramid, then write DIR/inpainted.png), sample (random samples from DIR's pyramid).
+pyramid, then write DIR/inpainted.png), sample (random samples from DIR's pyramid), and
+SinGAN's other applications harmonize, edit, paint2image, animate, super_resolve (training
+first likewise; singan_jax/modes/, docs/applications.md).
 Without --config.image/--config.mask the bundled example is used (or, in a workdir that holds
 a pyramid, the image it learnt); --config.images (a glob or a manifest) runs many images. A
 workdir's pyramid brings its training settings (run.json), so inpaint and sample take any

@@ -26,10 +26,11 @@ from singan_jax.core import sampling
 from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
+from singan_jax import modes as modes_lib
 from singan_jax.train import loop as trainer
 from singan_jax.train import monitor
 
-MODES = ("train", "inpaint", "sample")
+MODES = ("train", "inpaint", "sample", *modes_lib.NAMES)
 
 
 def run(cfg, workdir: str, mode: str, explicit=()) -> int:
@@ -46,6 +47,8 @@ def run(cfg, workdir: str, mode: str, explicit=()) -> int:
     raise inputs.UsageError(
       "--mode=sample draws from one pyramid: give --config.image, not --config.images"
     )
+  if cfg.images and mode in modes_lib.NAMES:
+    raise inputs.UsageError(inputs.one_pyramid_mode(mode))
   if cfg.images and cfg.image:
     raise inputs.UsageError(
       f"both --config.image={cfg.image} and --config.images={cfg.images} are "
@@ -64,6 +67,10 @@ def run_jobs(cfg, workdir: str, mode: str = "inpaint", mesh=None) -> list[jobs_l
   jobs = jobs_lib.from_config(cfg, workdir)
   size = inputs.common_size(cfg)
   jobs_lib.load_jobs(jobs, cfg, mode, size)
+  if mode in modes_lib.NAMES and jobs[0].status == "pending":  # one image: refused in run
+    problem = modes_lib.check(cfg, mode, jobs[0].plan, workdir)
+    if problem:
+      jobs[0].fail(problem)
   _settle(jobs, single)
   with workdir_lib.claimed(workdir, distributed.is_lead()):
     for job in jobs:
@@ -127,6 +134,9 @@ def run_bucket(cfg, workdir: str, mode: str, bucket, mesh) -> None:
     elif mode == "sample":
       write_samples(cfg, workdir, pyr)
       job.status, job.output = "done", os.path.join(workdir, "samples")
+    elif mode in modes_lib.NAMES:
+      job.status, job.output = "done", modes_lib.run(cfg, mode, pyr, workdir)
+      logging.info("--mode=%s wrote %s", mode, job.output)
     elif distributed.owner(job.index) != jax.process_index():
       job.status = "done"  # written by its owner; the owner's status file is authoritative
     else:

@@ -21,6 +21,7 @@ class Stream(enum.IntEnum):
   INPAINT = 3  # (image, pass): the fill and the generation of one inpainting pass
   SAMPLE = 4  # (): the random samples of --mode=sample
   BASELINE = 5  # (case): the classical fills of singan_jax.evaluate
+  APPLY = 6  # (mode): the draws of an application mode (singan_jax/modes/)
 
 
 class Part(enum.IntEnum):
@@ -86,3 +87,12 @@ def sample_key(seed: int):
 def baseline_key(seed: int, case_id: int):
   """The key of a classical fill of evaluation case `case_id`."""
   return _key(seed, Stream.BASELINE, case_id)
+
+
+# The application modes' integers (folded into Stream.APPLY): fixed, like the streams'.
+APPLICATIONS = ("harmonize", "edit", "paint2image", "animate", "super_resolve")
+
+
+def apply_key(seed: int, mode: str):
+  """The key of an application mode's draws (--mode=harmonize, animate, ...)."""
+  return _key(seed, Stream.APPLY, APPLICATIONS.index(mode))

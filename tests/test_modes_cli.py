@@ -1,0 +1,191 @@
+"""The application modes through the CLI on one tiny trained workdir, and their refused inputs
+(one line, exit status 2, nothing written)."""
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+H, W = 30, 40
+TINY = [
+  "--config.max_size=40",
+  "--config.min_size=25",
+  "--config.niter=3",
+  "--config.nfc=8",
+  "--config.min_nfc=8",
+  "--config.Dsteps=1",
+  "--config.Gsteps=1",
+  "--config.checkpoint_every=0",
+  "--config.sheets=False",
+]
+
+
+def run_cli(args):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+  return subprocess.run(
+    [sys.executable, "-m", "singan_jax.main", *args],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
+
+
+def _save(path, pixels):
+  Image.fromarray(pixels).save(path)
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+  """Paths of the training image (no mask), a composite, its region, a painting."""
+  d = tmp_path_factory.mktemp("mode_inputs")
+  rng = np.random.default_rng(0)
+  yy, xx = np.mgrid[0:H, 0:W]
+  img = np.stack([120 + 80 * np.sin(xx / 2), 120 + 80 * np.cos(yy / 3), 4 * xx], -1)
+  img = np.clip(img + rng.normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+  ref, region = img.copy(), np.zeros((H, W), np.uint8)
+  ref[8:18, 20:32], region[8:18, 20:32] = img[2:12, 2:14], 255
+  paint = np.zeros((H, W, 3), np.uint8)
+  paint[:, : W // 2], paint[:, W // 2 :] = (200, 50, 40), (40, 60, 200)
+  return {
+    "image": _save(d / "i.png", img),
+    "ref": _save(d / "ref.png", ref),
+    "region": _save(d / "ref_mask.png", region),
+    "paint": _save(d / "paint.png", paint),
+    "small": _save(d / "small.png", img[:20, :20]),
+    "wide_mask": _save(d / "wide_mask.png", np.zeros((H, W + 2), np.uint8)),
+    "black": _save(d / "black.png", np.zeros((H, W), np.uint8)),
+    "dir": d,
+  }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, files):
+  """A workdir holding a trained tiny pyramid of files['image'], trained without a mask by the
+  first mode run on it (--mode=train needs a mask: it trains for inpainting)."""
+  work = tmp_path_factory.mktemp("mode_work") / "work"
+  args = ["--mode=animate", *TINY, f"--config.image={files['image']}", f"--workdir={work}"]
+  p = run_cli([*args, "--config.animate_frames=2"])
+  assert p.returncode == 0, p.stderr[-3000:]
+  return work
+
+
+MODE_ARGS = {
+  "harmonize": lambda f: [f"--config.ref_image={f['ref']}", f"--config.ref_mask={f['region']}"],
+  "edit": lambda f: [
+    f"--config.ref_image={f['ref']}",
+    f"--config.ref_mask={f['region']}",
+    "--config.ref_scale=1",
+  ],
+  "paint2image": lambda f: [f"--config.ref_image={f['paint']}", "--config.quantize=True"],
+  "animate": lambda f: ["--config.animate_frames=3"],
+  "super_resolve": lambda f: ["--config.sr_factor=2"],
+}
+SIZES = {  # (width, height) of each output, training image 40x30, finest scale 40x30
+  "harmonize": (W, H),
+  "edit": (W, H),
+  "paint2image": (W, H),
+  "animate": (W, H),
+  "super_resolve": (2 * W, 2 * H),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODE_ARGS))
+def test_mode_writes_its_output(mode, trained, files):
+  from singan_jax.modes import common
+
+  p = run_cli([f"--mode={mode}", f"--workdir={trained}", *MODE_ARGS[mode](files)])
+  assert p.returncode == 0, p.stderr[-3000:]
+  out = trained / common.OUTPUTS[mode]
+  with Image.open(out) as img:
+    assert img.size == SIZES[mode]
+    if mode == "animate":
+      assert img.n_frames == 3
+
+
+def _fresh(f, mode, *extra):
+  return [f"--mode={mode}", *TINY, f"--config.image={f['image']}", *extra]
+
+
+REFUSED = {
+  # id: (args(files), fragment of the one error line)
+  "harmonize_without_ref": (lambda f: _fresh(f, "harmonize"), "needs --config.ref_image"),
+  "harmonize_ref_missing": (
+    lambda f: _fresh(f, "harmonize", f"--config.ref_image={f['dir'] / 'nope.png'}"),
+    "does not exist",
+  ),
+  "harmonize_ref_size": (
+    lambda f: _fresh(f, "harmonize", f"--config.ref_image={f['small']}"),
+    "needs the training image's size 30x40",
+  ),
+  "harmonize_without_mask": (
+    lambda f: _fresh(f, "harmonize", f"--config.ref_image={f['ref']}"),
+    "needs --config.ref_mask",
+  ),
+  "edit_mask_size": (
+    lambda f: _fresh(
+      f, "edit", f"--config.ref_image={f['ref']}", f"--config.ref_mask={f['wide_mask']}"
+    ),
+    "give a mask with the image's height and width",
+  ),
+  "edit_mask_empty": (
+    lambda f: _fresh(
+      f, "edit", f"--config.ref_image={f['ref']}", f"--config.ref_mask={f['black']}"
+    ),
+    "marks no region",
+  ),
+  "harmonize_scale_beyond": (
+    lambda f: _fresh(f, "harmonize", *MODE_ARGS["harmonize"](f), "--config.ref_scale=9"),
+    "takes 1..",
+  ),
+  "paint_other_shape": (
+    lambda f: _fresh(f, "paint2image", f"--config.ref_image={f['small']}"),
+    "another shape than the training image",
+  ),
+  "animate_start_beyond": (
+    lambda f: _fresh(f, "animate", "--config.animate_start_scale=9"),
+    "takes 0..",
+  ),
+  "sr_factor_one": (
+    lambda f: _fresh(f, "super_resolve", "--config.sr_factor=1.0"),
+    "--config.sr_factor=1.0 must lie in (1, 16]",
+  ),
+  "batch_input": (
+    lambda f: [
+      "--mode=animate",
+      *TINY,
+      f"--config.images={f['dir'] / '*.png'}",
+    ],
+    "works on one pyramid",
+  ),
+}
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory, files):
+  """Every REFUSED case on a fresh workdir, two at a time: {id: (process, workdir)}."""
+  runs = {}
+  for case, (build, _) in REFUSED.items():
+    runs[case] = (build(files), tmp_path_factory.mktemp(case) / "work")
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    futures = {c: pool.submit(run_cli, [*a, f"--workdir={w}"]) for c, (a, w) in runs.items()}
+    return {c: (fut.result(), runs[c][1]) for c, fut in futures.items()}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_refused_with_one_line_and_nothing_written(case, refused):
+  proc, work = refused[case]
+  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+  assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("singan-jax: error:")]
+  assert len(lines) == 1, proc.stderr[-2000:]
+  assert REFUSED[case][1] in lines[0], lines[0]
+  assert not os.path.exists(work), os.listdir(work)
