@@ -95,9 +95,9 @@ def test_a_stop_saves_the_iteration_it_finished_and_the_rerun_matches(tmp_path):
 def test_sigterm_mid_scale_exits_143_and_the_rerun_resumes_to_the_same_result(tmp_path):
   cache = tmp_path / "jax_cache"
   image, mask = make_inputs(tmp_path)
-  niter = 400  # long enough a scale that the signal lands inside scale 0
+  niter = 150  # long enough a scale that the signal, sent at iteration 5, lands inside it
   args = ["--mode=train", f"--config.image={image}", f"--config.mask={mask}", *TINY]
-  args += [f"--config.niter={niter}", "--config.checkpoint_every=0", "--config.log_every=10"]
+  args += [f"--config.niter={niter}", "--config.checkpoint_every=0", "--config.log_every=5"]
   ref = run_cli([*args, f"--workdir={tmp_path / 'ref'}"], cache)
   assert ref.returncode == 0, ref.stderr[-3000:]
 
@@ -112,7 +112,7 @@ def test_sigterm_mid_scale_exits_143_and_the_rerun_resumes_to_the_same_result(tm
   lines = []
   for line in proc.stderr:  # the first progress line of scale 0: it is training
     lines.append(line)
-    if f"scale 0/1 it 10/{niter}" in line:
+    if f"scale 0/1 it 5/{niter}" in line:
       proc.send_signal(signal.SIGTERM)
       break
   lines += proc.stderr.readlines()
@@ -122,7 +122,7 @@ def test_sigterm_mid_scale_exits_143_and_the_rerun_resumes_to_the_same_result(tm
   assert found, err[-3000:]
   stopped_at = int(found.group(1))
   # Every iteration finished before the signal is kept: the checkpoint is at the last one.
-  assert 10 <= stopped_at < niter and _inscale_steps(work, 0) == [stopped_at]
+  assert 5 <= stopped_at < niter and _inscale_steps(work, 0) == [stopped_at]
   assert "Traceback" not in err
 
   p = run_cli([*args, f"--workdir={work}"], cache)
