@@ -258,6 +258,57 @@ def write_sheet(path: str, case: cases_lib.Case, outputs: dict) -> None:
   image_io.write_image(path, row)
 
 
+CLASSICAL = ("mean", "local_means", "patchmatch", "telea", "navier_stokes")
+
+
+def score_case(opts: Options, i: int, case: cases_lib.Case, pyramids: dict, variants: dict):
+  """Every method on case i: (outputs: method -> uint8 image, scores: method -> scores)."""
+  outputs, scores = {}, {}
+  truth = image_io.to_float(case.truth)
+  feather = base_config(opts).blend_feather  # known pixels within it may change
+
+  def record(method, out, seconds):
+    outputs[method] = out
+    score = metrics.score(image_io.to_float(out), truth, case.hole, feather)
+    scores[method] = score | {"seconds": seconds}
+
+  for method in CLASSICAL:
+    t = time.time()
+    out = classical(method, case, opts.seed, i)
+    if out is None:
+      logging.warning("opencv is not installed: %s skipped (pip install -e '.[eval]')", method)
+      continue
+    record(method, out, time.time() - t)
+  same = {}  # a sweep point equal to another method's config is not run twice
+  for method, (pyr_name, overrides) in variants.items():
+    cfg = base_config(opts)
+    cfg.update(**training_variants(opts)[pyr_name], **overrides)
+    signature = (pyr_name, cfg.to_json())
+    if signature in same:
+      outputs[method], scores[method] = outputs[same[signature]], scores[same[signature]]
+      continue
+    same[signature] = method
+    t = time.time()
+    res = inpaint_lib.inpaint(pyramids[pyr_name], case.damaged, case.hole, cfg, i)
+    record(method, res["output"], time.time() - t)
+  return outputs, scores
+
+
+def write_report(opts: Options, summary: dict) -> None:
+  """OUT/results.json (everything) and OUT/table.md (pooled and per-hole-kind medians)."""
+  with open(os.path.join(opts.out, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=1)
+  md = [
+    f"{len(summary['cases'])} cases ({', '.join(opts.images)} x {', '.join(opts.holes)}), "
+    f"{opts.input_size or opts.size} px input, finest scale {opts.size} px, {opts.niter} "
+    "iterations per scale; medians over cases.\n",
+    markdown(summary["pooled"], "all holes"),
+  ]
+  md += [markdown(summary["per_hole"][k], f"hole: {k}") for k in opts.holes]
+  with open(os.path.join(opts.out, "table.md"), "w", encoding="utf-8") as f:
+    f.write("\n".join(md))
+
+
 def run(opts: Options) -> dict:
   """Runs the whole evaluation; returns (and writes) the results dict."""
   os.makedirs(os.path.join(opts.out, "sheets"), exist_ok=True)
@@ -268,47 +319,16 @@ def run(opts: Options) -> dict:
   if opts.train_only:
     return {"trained": sorted(pyramids), "train_seconds": train_s}
   variants = inpainting_variants(opts, pyramids["pc"].plan.num_scales)
-  feather = base_config(opts).blend_feather  # known pixels within it may change
   results = []
   for i, case in enumerate(cases):
-    outputs, scores = {}, {}
-    truth = image_io.to_float(case.truth)
-
-    def record(method, out, seconds):
-      outputs[method] = out
-      score = metrics.score(image_io.to_float(out), truth, case.hole, feather)
-      scores[method] = score | {"seconds": seconds}
-
-    for method in ("mean", "local_means", "patchmatch", "telea", "navier_stokes"):
-      t = time.time()
-      out = classical(method, case, opts.seed, i)
-      if out is None:
-        logging.warning("opencv is not installed: %s skipped (pip install -e '.[eval]')", method)
-        continue
-      record(method, out, time.time() - t)
-    same = {}  # a sweep point equal to another method's config is not run twice
-    for method, (pyr_name, overrides) in variants.items():
-      cfg = base_config(opts)
-      cfg.update(**training_variants(opts)[pyr_name], **overrides)
-      signature = (pyr_name, cfg.to_json())
-      if signature in same:
-        outputs[method], scores[method] = outputs[same[signature]], scores[same[signature]]
-        continue
-      same[signature] = method
-      t = time.time()
-      res = inpaint_lib.inpaint(pyramids[pyr_name], case.damaged, case.hole, cfg, i)
-      record(method, res["output"], time.time() - t)
-    write_sheet(
-      os.path.join(opts.out, "sheets", f"{case.name}_{case.hole_kind}.png"), case, outputs
-    )
+    outputs, scores = score_case(opts, i, case, pyramids, variants)
+    sheet = os.path.join(opts.out, "sheets", f"{case.name}_{case.hole_kind}.png")
+    write_sheet(sheet, case, outputs)
+    share = float(case.hole.mean())
     results.append(
-      {
-        "image": case.name,
-        "hole": case.hole_kind,
-        "hole_share": float(case.hole.mean()),
-        "scores": scores,
-      }
+      {"image": case.name, "hole": case.hole_kind, "hole_share": share, "scores": scores}
     )
+    best = max(s["psnr"] for m, s in scores.items() if m in CLASSICAL)
     logging.info(
       "case %d/%d %s/%s: ours PSNR %.2f, best baseline PSNR %.2f",
       i + 1,
@@ -316,11 +336,7 @@ def run(opts: Options) -> dict:
       case.name,
       case.hole_kind,
       scores["ours"]["psnr"],
-      max(
-        s["psnr"]
-        for m, s in scores.items()
-        if m in ("mean", "local_means", "patchmatch", "telea", "navier_stokes")
-      ),
+      best,
     )
   summary = {
     "options": dataclasses.asdict(opts),
@@ -330,17 +346,7 @@ def run(opts: Options) -> dict:
     "pooled": pooled(results),
     "per_hole": {k: pooled(results, k) for k in opts.holes},
   }
-  with open(os.path.join(opts.out, "results.json"), "w", encoding="utf-8") as f:
-    json.dump(summary, f, indent=1)
-  md = [
-    f"{len(cases)} cases ({', '.join(opts.images)} x {', '.join(opts.holes)}), "
-    f"{opts.input_size or opts.size} px input, finest scale {opts.size} px, {opts.niter} "
-    "iterations per scale; medians over cases.\n",
-    markdown(summary["pooled"], "all holes"),
-  ]
-  md += [markdown(summary["per_hole"][k], f"hole: {k}") for k in opts.holes]
-  with open(os.path.join(opts.out, "table.md"), "w", encoding="utf-8") as f:
-    f.write("\n".join(md))
+  write_report(opts, summary)
   return summary
 
 
