@@ -94,7 +94,7 @@ def test_one_candidate_is_the_plain_pipeline(trained):
   cfg, pyr, pixels, hole = trained
   assert cfg.num_candidates == 1
   r = inpaint_lib.inpaint(pyr, pixels, hole, cfg)
-  # fill -> inject (known pixels re-imposed) -> upscale -> blend by hand, with inpaint's keys.
+  # fill -> inject (known pixels re-imposed) -> upscale -> texture -> blend, with inpaint's keys.
   k_fill, k_gen = rng.inpaint_keys(cfg.seed, 0)
   x = jax.numpy.asarray(image_io.to_float(pixels))
   filled = fill_lib.fill(x, jax.numpy.asarray(~hole), cfg.fill, key=k_fill)
@@ -103,6 +103,8 @@ def test_one_candidate_is_the_plain_pipeline(trained):
   finest = pyramid.finest(filled[None], pyr.plan)
   gen = inpaint_lib.generate(pyr, frozen, finest, 1, k_gen, anchors)
   full = inpaint_lib.to_input_size(pyr, frozen, gen, filled, hole, k_gen, cfg)
+  if cfg.texture == "patchmatch":
+    full = inpaint_lib.retexture(x, hole, np.asarray(full), rng.texture_key(cfg.seed, 0), cfg)
   alpha = blend_lib.blend_alpha(hole, cfg, 1.0 / pyr.plan.scale1)
   np.testing.assert_array_equal(r["output"], blend_lib.composite(pixels, np.asarray(full), alpha))
   assert r["candidate"] == 0
