@@ -30,6 +30,12 @@ class UsageError(ValueError):
 
 # -- config fields -------------------------------------------------------------------------
 
+
+def _one_of(field: str, choices: tuple):
+  """The rule of a field whose value must be one of `choices`."""
+  return (field, lambda c: c[field] in choices, "is unknown", f"use one of {choices}")
+
+
 # (field named in the message, is the config fine?, problem, fix)
 _RULES = (
   ("niter", lambda c: c.niter >= 1, "is not a positive iteration count", "use e.g. 2000"),
@@ -63,13 +69,8 @@ _RULES = (
     "is unknown",
     "use 'threshold' or 'bbox'",
   ),
-  (
-    "pconv_norm",
-    lambda c: c.pconv_norm in partial_conv.NORMALIZATIONS,
-    "is unknown",
-    f"use one of {partial_conv.NORMALIZATIONS}",
-  ),
-  ("fill", lambda c: c.fill in FILL_METHODS, "is unknown", f"use one of {FILL_METHODS}"),
+  _one_of("pconv_norm", partial_conv.NORMALIZATIONS),
+  _one_of("fill", FILL_METHODS),
   ("fill_radius", lambda c: c.fill_radius >= 1, "must be at least 1", "use 4"),
   (
     "patch_size",
@@ -84,20 +85,10 @@ _RULES = (
     "use 1..N (N = number of scales - 1) or -1 for automatic",
   ),
   ("inject_fraction", lambda c: 0 <= c.inject_fraction <= 1, "must lie in [0, 1]", "use 0.4"),
-  ("blend", lambda c: c.blend in blend_lib.BLENDS, "is unknown", f"use one of {blend_lib.BLENDS}"),
+  _one_of("blend", blend_lib.BLENDS),
   ("blend_feather", lambda c: c.blend_feather >= 0, "must be >= 0", "use 2 (px) or 0"),
-  (
-    "upscale",
-    lambda c: c.upscale in coherence.UPSCALES,
-    "is unknown",
-    f"use one of {coherence.UPSCALES}",
-  ),
-  (
-    "texture",
-    lambda c: c.texture in texture_lib.TEXTURES,
-    "is unknown",
-    f"use one of {texture_lib.TEXTURES}",
-  ),
+  _one_of("upscale", coherence.UPSCALES),
+  _one_of("texture", texture_lib.TEXTURES),
   (
     "texture_patch",
     lambda c: c.texture_patch >= 3 and c.texture_patch % 2 == 1,
@@ -105,12 +96,7 @@ _RULES = (
     "use 7",
   ),
   ("texture_levels", lambda c: c.texture_levels >= 1, "must be at least 1", "use 3"),
-  (
-    "texture_final",
-    lambda c: c.texture_final in texture_lib.FINALS,
-    "is unknown",
-    f"use one of {texture_lib.FINALS}",
-  ),
+  _one_of("texture_final", texture_lib.FINALS),
   (
     "blend_radius",
     lambda c: c.blend_radius >= 0 and c.blend_sigma >= 0,
