@@ -1,10 +1,12 @@
-"""Inpainting with a trained pyramid: fill -> inject at scale n -> generate n..N -> blend.
+"""Inpainting with a trained pyramid: fill -> inject at scale n -> generate n..N -> texture
+-> blend.
 
 The hole is filled by an initialiser, the filled image is injected at scale n and the pyramid
 regenerates scales n..N with the known pixels re-imposed after every scale
 (singan_jax/inpaint/coherence.py). An input larger than the finest scale is reached by a
-bicubic resize (or SinGAN's super-resolution steps, cfg.upscale 'sr'), and the result is put back
-into the photo through a feather of cfg.blend_feather px (singan_jax/inpaint/blend.py): known
+bicubic resize (or SinGAN's super-resolution steps, cfg.upscale 'sr'); there the patch texture
+pass rebuilds the hole from the photo's own patches (cfg.texture, singan_jax/inpaint/texture.py),
+and the result is put back into the photo through a feather of cfg.blend_feather px (singan_jax/inpaint/blend.py): known
 pixels beyond it keep the input's exact values.
 """
 
