@@ -6,8 +6,8 @@ regenerates scales n..N with the known pixels re-imposed after every scale
 (singan_jax/inpaint/coherence.py). An input larger than the finest scale is reached by a
 bicubic resize (or SinGAN's super-resolution steps, cfg.upscale 'sr'); there the patch texture
 pass rebuilds the hole from the photo's own patches (cfg.texture, singan_jax/inpaint/texture.py),
-and the result is put back into the photo through a feather of cfg.blend_feather px (singan_jax/inpaint/blend.py): known
-pixels beyond it keep the input's exact values.
+and the result is put back into the photo through a feather of cfg.blend_feather px
+(singan_jax/inpaint/blend.py): known pixels beyond it keep the input's exact values.
 """
 
 import jax
