@@ -14,6 +14,7 @@ from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
 from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import coherence
+from singan_jax.inpaint import seam as seam_lib
 from singan_jax.inpaint import texture as texture_lib
 from singan_jax.io import images as image_io
 
@@ -97,6 +98,7 @@ _RULES = (
   ),
   ("texture_levels", lambda c: c.texture_levels >= 1, "must be at least 1", "use 3"),
   _one_of("texture_final", texture_lib.FINALS),
+  _one_of("seam", seam_lib.SEAMS),
   (
     "blend_radius",
     lambda c: c.blend_radius >= 0 and c.blend_sigma >= 0,

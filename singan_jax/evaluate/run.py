@@ -37,14 +37,22 @@ from singan_jax.evaluate import metrics
 from singan_jax.core import partial_conv
 from singan_jax.train import loop as trainer
 
-# The inpainting switches flipped alone (sr: on), and the report's pipeline (all three off).
+# The inpainting switches flipped alone (sr: on), and the report's pipeline (all of ours off).
 SWITCHES = {
   "ours:notex": {"texture": "none"},
+  "ours:noseam": {"seam": "none"},
+  "ours:notex:noseam": {"texture": "none", "seam": "none"},
   "ours:vote": {"texture_final": "vote"},
   "ours:free": {"coherence": False},
   "ours:sr": {"upscale": "sr"},
   "ours:soft": {"blend": "soft"},
-  "report": {"coherence": False, "upscale": "resize", "blend": "soft", "texture": "none"},
+  "report": {
+    "coherence": False,
+    "upscale": "resize",
+    "blend": "soft",
+    "texture": "none",
+    "seam": "none",
+  },
 }
 SHEET_METHODS = (
   "mean",

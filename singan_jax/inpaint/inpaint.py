@@ -1,13 +1,15 @@
 """Inpainting with a trained pyramid: fill -> inject at scale n -> generate n..N -> texture
--> blend.
+-> seam -> blend.
 
 The hole is filled by an initialiser, the filled image is injected at scale n and the pyramid
 regenerates scales n..N with the known pixels re-imposed after every scale
 (singan_jax/inpaint/coherence.py). An input larger than the finest scale is reached by a
 bicubic resize (or SinGAN's super-resolution steps, cfg.upscale 'sr'); there the patch texture
 pass rebuilds the hole from the photo's own patches (cfg.texture, singan_jax/inpaint/texture.py),
-and the result is put back into the photo through a feather of cfg.blend_feather px
-(singan_jax/inpaint/blend.py): known pixels beyond it keep the input's exact values.
+a gradient-domain correction meets the known pixels at the hole's edge (cfg.seam,
+singan_jax/inpaint/seam.py), and the result is put back into the photo through a feather of
+cfg.blend_feather px (singan_jax/inpaint/blend.py): known pixels beyond it keep the input's
+exact values.
 """
 
 import jax
@@ -23,6 +25,7 @@ from singan_jax.inpaint import candidates
 from singan_jax.inpaint import coherence
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.inpaint import progressive
+from singan_jax.inpaint import seam as seam_lib
 from singan_jax.inpaint import texture as texture_lib
 from singan_jax.io import images as image_io
 from singan_jax import rng
@@ -92,12 +95,32 @@ def to_input_size(pyr, frozen_i, finest, filled, hole, key, cfg):
 
 
 def retexture(x, hole, full, key, cfg) -> np.ndarray:
-  """The patch texture pass over the full-size output's hole (singan_jax/inpaint/texture.py)."""
+  """The patch texture pass over the full-size output's hole (singan_jax/inpaint/texture.py),
+  its seam corrected there (cfg.seam)."""
   return np.asarray(
     texture_lib.retexture(
-      x, hole, full, key, cfg.texture_patch, cfg.texture_levels, cfg.texture_final
+      x,
+      hole,
+      full,
+      key,
+      cfg.texture_patch,
+      cfg.texture_levels,
+      cfg.texture_final,
+      seam=cfg.seam,
     )
   )
+
+
+def finish_hole(x, hole, full, key, cfg) -> np.ndarray:
+  """The full-size output's hole made final: the texture pass (which corrects its own seam),
+  or, without it, the generated hole's seam corrected against the known pixels (cfg.seam)."""
+  if cfg.texture == "patchmatch":
+    return retexture(x, hole, full, key, cfg)
+  if cfg.seam == "poisson":
+    full = jnp.asarray(full, jnp.float32)
+    preds = seam_lib.neighbour_predictions(full)
+    return np.asarray(seam_lib.correct(full, x, jnp.asarray(hole), preds))
+  return full
 
 
 def inpaint_once(
@@ -141,9 +164,8 @@ def inpaint_once(
     np.asarray(to_input_size(pyr, frozen_i, f[None], filled, hole, kk, cfg))
     for f, kk in zip(finests, keys)
   ]
-  if cfg.texture == "patchmatch":
-    k_tex = rng.texture_key(cfg.seed, key_id, ring)
-    fulls = [retexture(x, hole, f, k_tex, cfg) for f in fulls]
+  k_tex = rng.texture_key(cfg.seed, key_id, ring)
+  fulls = [finish_hole(x, hole, f, k_tex, cfg) for f in fulls]
   outs = [blend_lib.composite(pixels, f, alpha) for f in fulls]
   best = candidates.choose([image_io.to_float(o) for o in outs], hole)[0] if num > 1 else 0
   return {

@@ -19,18 +19,20 @@ import numpy as np
 
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.inpaint import patchmatch
+from singan_jax.inpaint import seam as seam_lib
 
 TEXTURES = ("none", "patchmatch")
 FINALS = ("centre", "vote")
 
 
 @functools.partial(
-  jax.jit, static_argnames=("patch_size", "iters", "em_steps", "n_targets", "centre")
+  jax.jit, static_argnames=("patch_size", "iters", "em_steps", "n_targets", "centre", "seam")
 )
-def _retexture_core(x, known, generated, key, patch_size, iters, em_steps, n_targets, centre):
+def _retexture_core(x, known, generated, key, patch_size, iters, em_steps, n_targets, centre, seam):
   """Coarse-to-fine completion of x (H,W,C)'s hole, seeded at the coarsest level by
   `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
-  sharp source pixels re-vote it: fill._pm_level)."""
+  sharp source pixels re-vote it: fill._pm_level); seam "poisson" then removes the mismatch
+  with the known pixels at the hole's edge (singan_jax/inpaint/seam.py)."""
   half = patch_size // 2
   levels = len(n_targets)
   seeded = jnp.where(known[..., None], x, generated)
@@ -48,7 +50,11 @@ def _retexture_core(x, known, generated, key, patch_size, iters, em_steps, n_tar
     est, nnf = patchmatch.pm_level(xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl])
   if centre:  # each hole pixel its own patch's source centre: no averaging of 49 sources
     est = x[nnf[..., 0], nnf[..., 1]]
-  return jnp.where(known[..., None], x, est)
+  est = jnp.where(known[..., None], x, est)
+  if seam == "poisson":
+    preds = seam_lib.source_predictions(est, x, nnf)
+    est = seam_lib.correct(est, x, ~known, preds)
+  return est
 
 
 def retexture(
@@ -61,6 +67,7 @@ def retexture(
   final: str = "centre",
   iters: int = 4,
   em_steps: int = 2,
+  seam: str = "poisson",
 ) -> jax.Array:
   """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
 
@@ -69,11 +76,14 @@ def retexture(
   coarsest level starts from the generated image, so fewer levels keep more of the
   generator's arrangement. final: "centre" (every hole pixel copied from its patch's
   source centre) or "vote" (the similarity-weighted mean of the overlapping patches).
+  seam: "poisson" (the gradient-domain correction of singan_jax/inpaint/seam.py) or "none".
   Known pixels come back unchanged; with no wholly known patch the generated image is
   returned as it is (logged).
   """
   if final not in FINALS:
     raise ValueError(f"final {final!r} is unknown: use one of {FINALS}")
+  if seam not in seam_lib.SEAMS:
+    raise ValueError(f"seam {seam!r} is unknown: use one of {seam_lib.SEAMS}")
   x = jnp.asarray(x, jnp.float32)
   known = ~np.asarray(hole, bool)
   try:
@@ -84,5 +94,5 @@ def retexture(
   generated = jnp.asarray(generated, jnp.float32)
   centre = final == "centre"
   return _retexture_core(
-    x, jnp.asarray(known), generated, key, patch_size, iters, em_steps, n_targets, centre
+    x, jnp.asarray(known), generated, key, patch_size, iters, em_steps, n_targets, centre, seam
   )

@@ -1,0 +1,126 @@
+"""The gradient-domain seam correction (singan_jax/inpaint/seam.py): the exact solution of its
+normal equations, offsets removed, known pixels untouched, and the seam it leaves."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.sparse import linalg as sparse_linalg
+
+from singan_jax import config as config_lib
+from singan_jax import inputs
+from singan_jax.evaluate import metrics
+from singan_jax.inpaint import seam
+from singan_jax.inpaint import texture
+
+
+def _stripes(h=40, w=48, seed=0):
+  """A [-1, 1] texture of period 6 along x, with noise of the same period (so a copy from 6k
+  columns away is exact)."""
+  rng = np.random.default_rng(seed)
+  xx = np.arange(w)[None, :, None]
+  base = 0.4 * np.sin(2 * np.pi * xx / 6.0) * np.ones((h, 1, 3))
+  noise = np.tile(rng.normal(0, 0.05, (h, 6, 3)), (1, w // 6 + 1, 1))[:, :w]
+  return (base + noise).astype(np.float32)
+
+
+def _hole(h=40, w=48):
+  hole = np.zeros((h, w), bool)
+  hole[12:28, 8:22] = True
+  return hole
+
+
+def _membrane_by_scipy(hole, rhs):
+  """The normal equations solved directly: (degree - adjacency over the hole) c = rhs."""
+  h, w = hole.shape
+  idx = -np.ones((h, w), int)
+  ys, xs = np.nonzero(hole)
+  idx[ys, xs] = np.arange(len(ys))
+  rows, cols, vals = [], [], []
+  for k, (y, x) in enumerate(zip(ys, xs)):
+    deg = 0
+    for dy, dx in seam.DIRECTIONS:
+      ny, nx = y + dy, x + dx
+      if 0 <= ny < h and 0 <= nx < w:
+        deg += 1
+        if hole[ny, nx]:
+          rows.append(k), cols.append(idx[ny, nx]), vals.append(-1.0)
+    rows.append(k), cols.append(k), vals.append(float(deg))
+  a = sparse.csr_matrix((vals, (rows, cols)), shape=(len(ys), len(ys)))
+  return np.stack([sparse_linalg.spsolve(a, rhs[ys, xs, c]) for c in range(rhs.shape[-1])], -1)
+
+
+def test_the_correction_solves_the_membrane_equations():
+  """Random mismatches at the edge: the hole's correction equals scipy's direct solve."""
+  rng = np.random.default_rng(1)
+  hole = _hole()
+  hole[0:3, 30:40] = True  # a second hole on the image's border (no neighbour past it)
+  x = rng.uniform(-0.3, 0.3, (40, 48, 3)).astype(np.float32)
+  fill = np.zeros_like(x)
+  preds = rng.uniform(-0.3, 0.3, (4, 40, 48, 3)).astype(np.float32)
+  out = np.asarray(seam.correct(fill, x, hole, preds, tol=1e-7))
+  rhs = np.zeros_like(x)
+  for i, (dy, dx) in enumerate(seam.DIRECTIONS):
+    known_nb = np.asarray(seam.shift(jnp.asarray(~hole), dy, dx, fill=False))
+    e = np.asarray(seam.shift(jnp.asarray(x), dy, dx)) - preds[i]
+    rhs += (hole & known_nb)[..., None] * e
+  np.testing.assert_allclose(out[hole], _membrane_by_scipy(hole, rhs), atol=1e-4)
+  np.testing.assert_array_equal(out[~hole], fill[~hole])
+
+
+def test_a_brightness_offset_in_a_generated_hole_is_removed():
+  """A rendering 0.3 too bright everywhere: its hole, corrected, is the truth again."""
+  x, hole = _stripes(), _hole()
+  generated = x + 0.3
+  out = np.asarray(seam.correct(generated, x, hole, seam.neighbour_predictions(generated)))
+  np.testing.assert_allclose(out[hole], x[hole], atol=1e-4)
+  assert np.abs(generated[hole] - x[hole]).mean() > 0.29
+
+
+def test_patches_copied_from_a_brighter_region_are_brought_to_the_hole_s_level():
+  """Sources of the right phase in a region 0.3 brighter: the correction takes the offset
+  out and keeps the copied texture's own steps (the truth's, here)."""
+  x, hole = _stripes(), _hole()
+  x[:, 24:] += 0.3
+  yy, xx = np.mgrid[0:40, 0:48]
+  nnf = np.stack([yy, np.where(hole, xx + 24, xx)], -1)  # +24 = 4 periods, same phase
+  fill = np.where(hole[..., None], x[nnf[..., 0], nnf[..., 1]], x)
+  preds = seam.source_predictions(jnp.asarray(fill), jnp.asarray(x), jnp.asarray(nnf))
+  out = np.asarray(seam.correct(fill, x, hole, preds))
+  np.testing.assert_allclose(out[hole], fill[hole] - 0.3, atol=1e-4)
+  np.testing.assert_array_equal(out[~hole], x[~hole])
+  assert metrics.seam(out, hole) < 0.5 * metrics.seam(fill, hole)
+
+
+def test_the_texture_pass_with_the_correction_has_a_lower_seam_and_keeps_its_detail():
+  x, hole = _stripes(64, 80, seed=2), np.zeros((64, 80), bool)
+  hole[20:44, 24:54] = True
+  x[:, 40:] = np.clip(x[:, 40:] + 0.25, -1, 1)  # two brightness regions: sources can mismatch
+  seed_img = np.where(hole[..., None], 0.0, x).astype(np.float32)
+  key = jax.random.PRNGKey(0)
+  plain = np.asarray(texture.retexture(x, hole, seed_img, key, seam="none"))
+  fixed = np.asarray(texture.retexture(x, hole, seed_img, key, seam="poisson"))
+  np.testing.assert_array_equal(fixed[~hole], x[~hole])
+  assert metrics.seam(fixed, hole) < metrics.seam(plain, hole)
+  ratio = metrics.detail_ratio(fixed, hole) / metrics.detail_ratio(plain, hole)
+  assert 0.9 < ratio < 1.1
+
+
+def test_vmapped_correction_equals_one_by_one():
+  x, hole = _stripes(), _hole()
+  gens = np.stack([x + 0.2, x - 0.1]).astype(np.float32)
+  preds = jax.vmap(seam.neighbour_predictions)(gens)
+  batched = jax.vmap(seam.correct, in_axes=(0, None, None, 0))(gens, x, hole, preds)
+  for i in range(2):
+    one = seam.correct(gens[i], x, hole, preds[i])
+    np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(one), atol=1e-5)
+
+
+@pytest.mark.parametrize("value", ["Poisson", "blur", ""])
+def test_an_unknown_seam_is_refused_with_the_choices_named(value):
+  cfg = config_lib.get_config()
+  cfg.seam = value
+  with pytest.raises(inputs.UsageError, match="seam") as err:
+    inputs.validate_config(cfg)
+  assert "poisson" in str(err.value)
