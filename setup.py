@@ -26,7 +26,15 @@ setup(
     "ml_collections==1.1.0",
   ],
   extras_require={
-    "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "torch==2.13.0", "ruff==0.17.6"],
+    "test": [
+      "pytest==9.2.0",
+      "pytest-xdist==3.8.0",
+      "torch==2.13.0",
+      "ruff==0.17.6",
+      "matplotlib==3.11.2",
+    ],
+    # sheets/curves.png, the training curves (without it a warning, no picture)
+    "plot": ["matplotlib==3.11.2"],
     # python -m singan_jax.evaluate: the images (skimage.data), OpenCV baselines
     "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93"],
   },
