@@ -101,7 +101,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Bookkeeping.
   c.checkpoint_every = 500  # in-scale checkpoint every K iterations (0: only per scale)
   c.log_every = 100
-  c.sheets = True  # PNG sheet per scale (real | random sample | reconstruction)
+  c.sheets = True  # PNG sheet per scale (real | random sample | reconstruction), curves.png
   # Performance (docs/performance.md).
   c.compilation_cache_dir = ""  # persistent XLA compilation cache: a second run compiles
   # nothing; "" = $SINGAN_JAX_CACHE_DIR, or off when unset

@@ -1,6 +1,8 @@
 """The application modes on a tiny trained pyramid (singan_jax/modes/): shapes, determinism,
 and what each keeps of its input."""
 
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -26,17 +28,21 @@ def _texture(h=H, w=W, seed=0):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-  """(cfg, pyramid): 3 scales, 30x40, trained on the whole image (no hole) for 3 iterations."""
+def tiny_workdir(tmp_path_factory):
+  return tmp_path_factory.mktemp("modes")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_workdir):
+  """(cfg, pyramid): 3 scales, 30x40, trained on the whole image (no hole) for 3 iterations,
+  with its sheets and curves (test_training_wrote_the_sheets_and_curves)."""
   cfg = config_lib.get_config()
   cfg.update(
     max_size=40, min_size=25, niter=3, nfc=8, min_nfc=8, Dsteps=1, Gsteps=1,
-    checkpoint_every=0, log_every=3, sheets=False,
+    checkpoint_every=0, log_every=3, sheets=True,
   )  # fmt: skip
   x = _texture()
-  pyr = trainer.train(
-    cfg, str(tmp_path_factory.mktemp("modes")), x[None], np.zeros((1, H, W), bool)
-  )
+  pyr = trainer.train(cfg, str(tiny_workdir), x[None], np.zeros((1, H, W), bool))
   assert pyr.plan.num_scales == 3
   return cfg, pyr
 
@@ -131,6 +137,13 @@ def test_super_resolve_size_and_determinism(tiny):
   assert x.shape == (2 * H, 2 * W, 3) and np.isfinite(x).all()
   np.testing.assert_array_equal(x, super_resolve.super_resolve(pyr, 2.0, key))
   assert not np.array_equal(x, super_resolve.super_resolve(pyr, 2.0, jax.random.PRNGKey(1)))
+
+
+def test_training_wrote_the_sheets_and_curves(tiny, tiny_workdir):
+  """The training loop's hook: curves.png beside the sheets (singan_jax/train/curves.py)."""
+  names = sorted(os.listdir(tiny_workdir / "sheets"))
+  assert names == ["curves.png", "scale_0.png", "scale_1.png", "scale_2.png"]
+  assert image_io.read_image(str(tiny_workdir / "sheets" / "curves.png")).shape[0] >= 400
 
 
 def test_injection_scale_default_and_range(tiny):

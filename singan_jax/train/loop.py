@@ -23,6 +23,7 @@ from singan_jax.core import losses
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
 from singan_jax.train import checkpoint as ckpt_lib
+from singan_jax.train import curves as curves_lib
 from singan_jax.train import monitor
 from singan_jax.train import preemption
 from singan_jax.train import pyramids
@@ -356,7 +357,7 @@ def fit_scale(run: Run, scale: Scale):
 
 def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: list):
   """Checks and saves the finished scale, drops its in-scale state, logs it and writes its
-  sheets; returns (FrozenScale, D variables)."""
+  sheets and the run's curves so far; returns (FrozenScale, D variables)."""
   n, niter = scale.n, run.tc.niter
   monitor.check_finite_state(state, n, niter, run.workdir)
   g_vars = {"params": state.g_params, "batch_stats": state.g_stats}
@@ -380,4 +381,6 @@ def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: li
       run.ids,
       run.devices.place,
     )
+    if jax.process_index() == 0:  # the one that writes metrics.jsonl
+      curves_lib.redraw(run.workdir, niter)
   return fs, d_vars
