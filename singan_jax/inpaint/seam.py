@@ -57,7 +57,7 @@ def source_predictions(fill: jax.Array, x: jax.Array, nnf: jax.Array) -> jax.Arr
 
 
 @functools.partial(jax.jit, static_argnames=("max_iters",))
-def correct(fill, x, hole, preds, tol: float = 1e-5, max_iters: int = 2000):
+def correct(fill, x, hole, preds, tol: float = 1e-4, max_iters: int = 2000):
   """fill (H, W, C) with the membrane correction added in the hole (H, W) bool.
 
   x: the photo (H, W, C), read at known pixels only; preds (4, H, W, C): the fill's
