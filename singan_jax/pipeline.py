@@ -1,5 +1,5 @@
 """One path from files to outputs, for one image or many: jobs -> checks -> workdir -> buckets
--> train -> inpaint / sample -> outputs -> status.
+-> train -> inpaint / sample / an application mode -> outputs -> status.
 
 A single --config.image is a batch of one that keeps its own layout (jobs.py): it trains in
 the workdir itself, exactly as it always has, so existing workdirs resume. Its problems are
