@@ -173,26 +173,68 @@ REFUSED = {
 }
 
 
+RUN_LEVEL = {"sr_factor_one", "batch_common_size"}  # refused for the whole run, batch or not
+
+
+def _as_batch(args, folder):
+  """The args with --config.image=X as a one-row manifest (its references stay the config's),
+  or None for a case without --config.image."""
+  image = [a for a in args if a.startswith("--config.image=")]
+  if not image:
+    return None
+  folder.mkdir()
+  (folder / "list.csv").write_text(f"image\n{image[0].split('=', 1)[1]}\n")
+  return [f"--config.images={folder / 'list.csv'}" if a == image[0] else a for a in args]
+
+
 @pytest.fixture(scope="module")
 def refused(tmp_path_factory, files):
-  """Every REFUSED case on a fresh workdir, two at a time: {id: (process, workdir)}."""
+  """Every REFUSED case on a fresh workdir, alone and as a batch of one, two at a time:
+  {(id, batch): (process, workdir)}."""
   runs = {}
   for case, (build, _) in REFUSED.items():
-    runs[case] = (build(files), tmp_path_factory.mktemp(case) / "work")
+    d = tmp_path_factory.mktemp(case)
+    runs[case, False] = (build(files), d / "work")
+    batch = _as_batch(build(files), d / "batch")
+    if batch is not None:
+      runs[case, True] = (batch, d / "batch_work")
   with concurrent.futures.ThreadPoolExecutor(2) as pool:
-    futures = {c: pool.submit(run_cli, [*a, f"--workdir={w}"]) for c, (a, w) in runs.items()}
-    return {c: (fut.result(), runs[c][1]) for c, fut in futures.items()}
+    futures = {k: pool.submit(run_cli, [*a, f"--workdir={w}"]) for k, (a, w) in runs.items()}
+    return {k: (fut.result(), runs[k][1]) for k, fut in futures.items()}
 
 
-@pytest.mark.parametrize("case", sorted(REFUSED))
-def test_refused_with_one_line_and_nothing_written(case, refused):
-  proc, work = refused[case]
+def _error_line(proc):
+  """The one `singan-jax: error:` line of a refused run (and no traceback)."""
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
   assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
   lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("singan-jax: error:")]
   assert len(lines) == 1, proc.stderr[-2000:]
-  assert REFUSED[case][1] in lines[0], lines[0]
+  return lines[0][len("singan-jax: error: ") :]
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_refused_with_one_line_and_nothing_written(case, refused):
+  proc, work = refused[case, False]
+  assert REFUSED[case][1] in _error_line(proc)
   assert not os.path.exists(work), os.listdir(work)
+
+
+@pytest.mark.parametrize("case", sorted(set(REFUSED) - {"batch_common_size"}))
+def test_a_batch_of_one_fails_the_image_with_the_same_message(case, refused):
+  """As batch inpainting: the image fails alone (its report line, exit status 3), nothing
+  trained; a config-level problem is the run's error, as for one image."""
+  message = _error_line(refused[case, False][0])
+  proc, work = refused[case, True]
+  if case in RUN_LEVEL:
+    assert _error_line(proc) == message
+    assert not os.path.exists(work), os.listdir(work)
+    return
+  assert proc.returncode == 3, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+  assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("failed ")]
+  assert len(failed) == 1 and failed[0].endswith(f": {message}"), (failed, message)
+  assert proc.stdout.splitlines()[-1] == "0 of 1 image(s) done, 1 failed", proc.stdout
+  assert set(os.listdir(work)) <= {".lock", "status.json"}, os.listdir(work)
 
 
 # -- batches (--config.images) -------------------------------------------------------------
