@@ -285,14 +285,6 @@ def check_image(cfg, mode: str, image_path: str, mask_path: str, size=None):
 # -- application modes (singan_jax/modes/) -------------------------------------------------
 
 
-def one_pyramid_mode(mode: str) -> str:
-  """The message for --config.images with a mode that works on one pyramid."""
-  return (
-    f"--mode={mode} works on one pyramid: give --config.image (or none, for the bundled "
-    "example), not --config.images"
-  )
-
-
 def reference_missing(mode: str, field: str, what: str) -> str:
   """The message for an application mode run without its reference file."""
   return f"--mode={mode} needs --config.{field}: give {what}"

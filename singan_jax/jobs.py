@@ -2,8 +2,9 @@
 a glob or a manifest, and the buckets of jobs whose pyramids share their shapes.
 
 The single image keeps its workdir layout: it trains in the workdir itself and writes
-inpainted.png with filled.png, generated.png and soft_mask.png beside it. A batch trains each
-bucket in workdir/bucket_* and writes each image's output (default workdir/NAME/inpainted.png).
+inpainted.png with filled.png, generated.png and soft_mask.png beside it (an application mode:
+its file, e.g. harmonized.png). A batch trains each bucket in workdir/bucket_* and writes each
+image's output (default workdir/NAME/inpainted.png, or workdir/NAME/harmonized.png etc.).
 """
 
 import csv
@@ -18,8 +19,10 @@ import numpy as np
 from singan_jax import inputs
 from singan_jax.core import pyramid
 from singan_jax.io import images as image_io
+from singan_jax.modes import common as modes_common
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".json")
+PATH_COLUMNS = ("image", "mask", "ref_image", "ref_mask")  # relative to the manifest's folder
 SIDE_OUTPUTS = ("filled.png", "generated.png", "soft_mask.png")  # beside a single inpainted.png
 
 
@@ -30,20 +33,24 @@ class Job:
   index: int  # position in the job list: keys the image's random draws
   image: str
   mask: str
-  output: str  # the inpainted image's path
+  output: str  # the output's path: the inpainted image, or the application mode's file
   status: str = "pending"  # pending | done | failed
   reason: str = ""
   side_outputs: bool = False  # also write SIDE_OUTPUTS beside output (the single-image layout)
   pixels: np.ndarray | None = dataclasses.field(default=None, repr=False)  # (H, W, 3) uint
   hole: np.ndarray | None = dataclasses.field(default=None, repr=False)  # (H, W) bool
   plan: pyramid.ScalePlan | None = dataclasses.field(default=None, repr=False)  # None: no pyramid
+  ref_image: str = ""  # the application modes' reference (a manifest row's, else the config's)
+  ref_mask: str = ""
 
   def fail(self, reason: str) -> None:
     self.status, self.reason = "failed", reason
     self.pixels = self.hole = self.plan = None
 
   def outputs(self, mode: str) -> list[str]:
-    """Paths this job writes in `mode` (inpaint only: train and sample write the workdir)."""
+    """Paths this job writes in `mode` (train and sample write the workdir)."""
+    if mode in modes_common.OUTPUTS:
+      return [self.output]
     if mode != "inpaint":
       return []
     folder = os.path.dirname(self.output)
@@ -82,12 +89,24 @@ class Bucket:
 # -- job lists -----------------------------------------------------------------------------
 
 
-def from_config(cfg, workdir: str) -> list[Job]:
-  """The jobs of a run: --config.images, else --config.image (or the bundled example)."""
+def output_name(mode: str) -> str:
+  """A job's output file name in `mode`: inpainted.png, or the application mode's file."""
+  return modes_common.OUTPUTS.get(mode, "inpainted.png")
+
+
+def from_config(cfg, workdir: str, mode: str = "inpaint") -> list[Job]:
+  """The jobs of a run: --config.images, else --config.image (or the bundled example). A
+  job's references are its manifest row's ref_image / ref_mask, else --config.ref_image /
+  --config.ref_mask."""
   if cfg.images:
-    return list_jobs(cfg.images, workdir)
-  image, mask = (cfg.image, cfg.mask) if cfg.image else image_io.example_paths()
-  return [Job(0, image, mask, os.path.join(workdir, "inpainted.png"), side_outputs=True)]
+    jobs = list_jobs(cfg.images, workdir, mode)
+  else:
+    image, mask = (cfg.image, cfg.mask) if cfg.image else image_io.example_paths()
+    side = mode == "inpaint"
+    jobs = [Job(0, image, mask, os.path.join(workdir, output_name(mode)), side_outputs=side)]
+  for job in jobs:
+    job.ref_image, job.ref_mask = job.ref_image or cfg.ref_image, job.ref_mask or cfg.ref_mask
+  return jobs
 
 
 def _mask_beside(image_path: str) -> str:
@@ -114,31 +133,29 @@ def _manifest_line(path: str, line_no: int, line: str) -> dict:
 
 
 def read_manifest(path: str) -> list[dict]:
-  """Rows {image, mask, output} of a CSV (with a header) or JSON-lines manifest.
+  """Rows {image, mask, output, ref_image, ref_mask} of a CSV (with a header) or JSON-lines
+  manifest; every column but image may be missing or empty.
 
-  Relative image and mask paths are relative to the manifest's directory; output may be empty.
+  Relative paths (PATH_COLUMNS) are relative to the manifest's directory; output is kept as
+  given (relative outputs are under the workdir, list_jobs).
   """
   base = os.path.dirname(os.path.abspath(path))
   with open(path, encoding="utf-8") as f:
     if path.endswith(".csv"):
       reader = csv.DictReader(f)
-      missing = {"image", "mask"} - set(reader.fieldnames or ())
-      if missing:
+      if "image" not in (reader.fieldnames or ()):
         raise inputs.UsageError(
-          f"manifest {path} has no column {sorted(missing)}: its first line "
-          "must be the header image,mask,output (output optional)"
+          f"manifest {path} has no column 'image': its first line must be the header "
+          "image,mask,output (mask and output optional; ref_image, ref_mask for the "
+          "application modes)"
         )
       rows = [dict(r) for r in reader]
     else:
       rows = [_manifest_line(path, i, ln) for i, ln in enumerate(f, 1) if ln.strip()]
   resolve = lambda p: p if not p or os.path.isabs(p) else os.path.join(base, p)
+  field = lambda r, k: str(r.get(k) or "").strip()
   return [
-    {
-      "image": resolve((r.get("image") or "").strip()),
-      "mask": resolve((r.get("mask") or "").strip()),
-      "output": (r.get("output") or "").strip(),
-    }
-    for r in rows
+    {**{k: resolve(field(r, k)) for k in PATH_COLUMNS}, "output": field(r, "output")} for r in rows
   ]
 
 
@@ -159,10 +176,11 @@ def _rows(spec: str) -> list[dict]:
   return [{"image": p, "mask": _mask_beside(p), "output": ""} for p in paths]
 
 
-def list_jobs(spec: str, workdir: str) -> list[Job]:
+def list_jobs(spec: str, workdir: str, mode: str = "inpaint") -> list[Job]:
   """Jobs of --config.images: a manifest (.csv, .jsonl) or a glob (masks NAME_mask.png).
 
-  Outputs default to workdir/<image name>/inpainted.png; relative outputs are under workdir.
+  Outputs default to workdir/<image name>/inpainted.png (an application mode: its file,
+  output_name); relative outputs are under workdir.
   A job whose output path is taken by an earlier job fails (never overwrite silently).
   """
   rows = _rows(spec)
@@ -174,9 +192,10 @@ def list_jobs(spec: str, workdir: str) -> list[Job]:
   jobs, taken = [], {}
   for i, r in enumerate(rows):
     name = os.path.splitext(os.path.basename(r["image"]))[0] or f"image_{i}"
-    out = r["output"] or os.path.join(name, "inpainted.png")
+    out = r["output"] or os.path.join(name, output_name(mode))
     out = out if os.path.isabs(out) else os.path.join(workdir, out)
     job = Job(i, r["image"], r["mask"], out)
+    job.ref_image, job.ref_mask = r.get("ref_image", ""), r.get("ref_mask", "")
     key = os.path.abspath(out)
     if key in taken:
       job.fail(

@@ -1,5 +1,5 @@
 """One path from files to outputs, for one image or many: jobs -> checks -> workdir -> buckets
--> train -> inpaint / sample -> outputs -> status.
+-> train -> inpaint / sample / an application mode -> outputs -> status.
 
 A single --config.image is a batch of one that keeps its own layout (jobs.py): it trains in
 the workdir itself, exactly as it always has, so existing workdirs resume. Its problems are
@@ -47,8 +47,6 @@ def run(cfg, workdir: str, mode: str, explicit=()) -> int:
     raise inputs.UsageError(
       "--mode=sample draws from one pyramid: give --config.image, not --config.images"
     )
-  if cfg.images and mode in modes_lib.NAMES:
-    raise inputs.UsageError(inputs.one_pyramid_mode(mode))
   if cfg.images and cfg.image:
     raise inputs.UsageError(
       f"both --config.image={cfg.image} and --config.images={cfg.images} are "
@@ -61,16 +59,16 @@ def run(cfg, workdir: str, mode: str, explicit=()) -> int:
 
 
 def run_jobs(cfg, workdir: str, mode: str = "inpaint", mesh=None) -> list[jobs_lib.Job]:
-  """Checks, trains and (inpaint mode) inpaints every job of the config; returns the jobs
-  with their status. Every input check runs before the workdir is touched."""
+  """Checks, trains and inpaints (or runs the application mode on) every job of the config;
+  returns the jobs with their status. Every input check runs before the workdir is touched."""
   single = not cfg.images
-  jobs = jobs_lib.from_config(cfg, workdir)
+  jobs = jobs_lib.from_config(cfg, workdir, mode)
   size = inputs.common_size(cfg)
+  if mode in modes_lib.NAMES:
+    modes_lib.check_batch(cfg, mode, size)
   jobs_lib.load_jobs(jobs, cfg, mode, size)
-  if mode in modes_lib.NAMES and jobs[0].status == "pending":  # one image: refused in run
-    problem = modes_lib.check(cfg, mode, jobs[0].plan, workdir)
-    if problem:
-      jobs[0].fail(problem)
+  if mode in modes_lib.NAMES:
+    check_modes(cfg, mode, jobs)
   _settle(jobs, single)
   with workdir_lib.claimed(workdir, distributed.is_lead()):
     for job in jobs:
@@ -88,6 +86,16 @@ def run_jobs(cfg, workdir: str, mode: str = "inpaint", mesh=None) -> list[jobs_l
     if single:
       return jobs
     return gather_status(jobs, workdir)
+
+
+def check_modes(cfg, mode: str, jobs) -> None:
+  """Fails each loaded job whose application-mode inputs (its references, the mode's scale)
+  are bad, before any training."""
+  for job in jobs:
+    if job.status == "pending":
+      problem = modes_lib.check(modes_lib.job_config(cfg, job), mode, job.plan)
+      if problem:
+        job.fail(problem)
 
 
 def _settle(jobs, single: bool) -> None:
@@ -117,7 +125,8 @@ def copy_unchanged(job, mode: str, strict: bool) -> None:
 
 def run_bucket(cfg, workdir: str, mode: str, bucket, mesh) -> None:
   """Trains one bucket (mesh None: a single image, trained in the workdir itself), then
-  inpaints or samples; a batch records failures per job, a single image raises them."""
+  inpaints, samples or runs the application mode; a batch records failures per job, a single
+  image raises them."""
   try:
     pyr = train_bucket(cfg, workdir, bucket, mesh)
   except Exception as e:  # reported per job; the other buckets go on
@@ -134,11 +143,10 @@ def run_bucket(cfg, workdir: str, mode: str, bucket, mesh) -> None:
     elif mode == "sample":
       write_samples(cfg, workdir, pyr)
       job.status, job.output = "done", os.path.join(workdir, "samples")
-    elif mode in modes_lib.NAMES:
-      job.status, job.output = "done", modes_lib.run(cfg, mode, pyr, workdir)
-      logging.info("--mode=%s wrote %s", mode, job.output)
     elif distributed.owner(job.index) != jax.process_index():
       job.status = "done"  # written by its owner; the owner's status file is authoritative
+    elif mode in modes_lib.NAMES:
+      run_mode_job(cfg, mode, pyr, slot, job, strict=mesh is None)
     else:
       inpaint_and_write(cfg, pyr, bucket, slot, job, strict=mesh is None)
 
@@ -187,6 +195,22 @@ def record_run(cfg, workdir: str, images, holes, image_ids=None) -> None:
     identity["image_ids"] = np.asarray(image_ids, np.int32).tolist()
   os.makedirs(workdir, exist_ok=True)
   workdir_lib.record_run(workdir, cfg, identity)
+
+
+def run_mode_job(cfg, mode: str, pyr, slot: int, job, strict: bool) -> None:
+  """Runs the application mode on the job at position slot of its bucket (its references,
+  its own plan) and writes job.output. strict: raise failures (a single image); else fail the
+  job alone."""
+  try:
+    modes_lib.run(modes_lib.job_config(cfg, job), mode, pyr, job.output, slot, job.plan, job.index)
+  except Exception as e:  # one image's failure never sinks the batch
+    if strict:
+      raise
+    logging.exception("--mode=%s on %s failed", mode, job.image)
+    job.fail(f"--mode={mode} failed: {type(e).__name__}: {e}")
+    return
+  logging.info("--mode=%s wrote %s", mode, job.output)
+  job.status = "done"
 
 
 def inpaint_job(cfg, pyr, bucket, slot: int, job) -> dict:

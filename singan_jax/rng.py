@@ -21,7 +21,7 @@ class Stream(enum.IntEnum):
   INPAINT = 3  # (image, pass): the fill and the generation of one inpainting pass
   SAMPLE = 4  # (): the random samples of --mode=sample
   BASELINE = 5  # (case): the classical fills of singan_jax.evaluate
-  APPLY = 6  # (mode): the draws of an application mode (singan_jax/modes/)
+  APPLY = 6  # (mode, image): the draws of an application mode (singan_jax/modes/)
 
 
 class Part(enum.IntEnum):
@@ -93,6 +93,7 @@ def baseline_key(seed: int, case_id: int):
 APPLICATIONS = ("harmonize", "edit", "paint2image", "animate", "super_resolve")
 
 
-def apply_key(seed: int, mode: str):
-  """The key of an application mode's draws (--mode=harmonize, animate, ...)."""
-  return _key(seed, Stream.APPLY, APPLICATIONS.index(mode))
+def apply_key(seed: int, mode: str, image_id: int = 0):
+  """The key of an application mode's draws (--mode=harmonize, animate, ...) on one image
+  (image_id: its job index, 0 for a single --config.image)."""
+  return _key(seed, Stream.APPLY, APPLICATIONS.index(mode), image_id)

@@ -64,6 +64,26 @@ def test_csv_and_jsonl_manifests_resolve_paths(tmp_path):
   assert jobs[1].output == str(tmp_path / "b.png")
 
 
+def test_manifest_reference_columns_and_mode_outputs(tmp_path):
+  """ref_image / ref_mask resolve like image and override the config's per row; without a
+  mask column the masks are empty (the modes need none); outputs are named by the mode."""
+  sub = tmp_path / "data"
+  sub.mkdir()
+  (sub / "list.csv").write_text("image,ref_image,ref_mask\na.png,a_ref.png,/r/m.png\nb.png,,\n")
+  cfg = tiny_config(images=str(sub / "list.csv"), ref_image="cfg_ref.png", ref_mask="cfg_m.png")
+  jobs = jobs_lib.from_config(cfg, str(tmp_path / "w"), "harmonize")
+  assert [j.mask for j in jobs] == ["", ""]
+  assert (jobs[0].ref_image, jobs[0].ref_mask) == (str(sub / "a_ref.png"), "/r/m.png")
+  assert (jobs[1].ref_image, jobs[1].ref_mask) == ("cfg_ref.png", "cfg_m.png")
+  assert jobs[1].output == str(tmp_path / "w" / "b" / "harmonized.png")
+  assert jobs[1].outputs("harmonize") == [jobs[1].output] and jobs[1].outputs("train") == []
+  animate = jobs_lib.list_jobs(str(sub / "list.csv"), str(tmp_path / "w"), "animate")
+  assert animate[0].output == str(tmp_path / "w" / "a" / "animation.gif")
+  single = jobs_lib.from_config(tiny_config(image="x.png", ref_image="r.png"), "w", "edit")
+  assert single[0].output == os.path.join("w", "edited.png") and single[0].ref_image == "r.png"
+  assert not single[0].side_outputs
+
+
 def test_duplicate_outputs_fail_the_later_job(tmp_path):
   write_pair(tmp_path, "a", 16, 20, 0)
   (tmp_path / "m.csv").write_text(

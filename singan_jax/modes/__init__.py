@@ -5,16 +5,20 @@ over the sampling and injection code (docs/applications.md):
   animate           modes/animate.py      super_resolve modes/super_resolve.py
 
 `check` runs a mode's input checks before anything is trained or written; `run` writes the
-mode's output (common.OUTPUTS) into the workdir.
+mode's output (common.OUTPUTS in the workdir for one image; a batch's jobs name their own,
+jobs.output_name) from one image's slot of a trained (batched) pyramid.
 """
 
 import importlib
 
+from singan_jax import inputs
 from singan_jax import rng
-from singan_jax import workdir as workdir_lib
 from singan_jax.modes import common
 
 NAMES = rng.APPLICATIONS
+# The modes that read a reference pixel-registered with (or shaped like) the training image:
+# a batch resized to --config.common_size would need references of the resized image.
+REFERENCE_MODES = ("harmonize", "edit", "paint2image")
 _MODULES = {
   "harmonize": "harmonize",
   "edit": "harmonize",
@@ -28,12 +32,29 @@ def _module(mode: str):
   return importlib.import_module(f"singan_jax.modes.{_MODULES[mode]}")
 
 
-def check(cfg, mode: str, plan, workdir: str) -> str:
-  """Why the mode cannot run on this image (its reference, scale, output), or '': the
-  message of the first problem."""
-  problem = workdir_lib.output_problem(common.output_path(workdir, mode))
-  if problem:
-    return problem
+def check_batch(cfg, mode: str, size) -> None:
+  """Refuses what no image of the run could do: references with --config.common_size."""
+  if size is not None and mode in REFERENCE_MODES:
+    raise inputs.UsageError(
+      f"--mode={mode} reads references of each image's own size, but "
+      f"--config.common_size={cfg.common_size} trains the images resized: drop "
+      "--config.common_size (images of one pyramid shape still train together)"
+    )
+
+
+def job_config(cfg, job):
+  """cfg with the job's references (a manifest row's ref_image / ref_mask, else the config's):
+  the mode's other settings stay the run's."""
+  if (job.ref_image, job.ref_mask) == (cfg.ref_image, cfg.ref_mask):
+    return cfg
+  own = cfg.copy_and_resolve_references()
+  own.ref_image, own.ref_mask = job.ref_image, job.ref_mask
+  return own
+
+
+def check(cfg, mode: str, plan) -> str:
+  """Why the mode cannot run on an image of this plan (its reference, region, scale), or '':
+  the message of the first problem (the output's is the pipeline's, Job.outputs)."""
   try:
     _module(mode).check(cfg, mode, plan)
   except (ValueError, OSError) as e:  # UsageError and image_io.ImageError are ValueErrors
@@ -41,12 +62,13 @@ def check(cfg, mode: str, plan, workdir: str) -> str:
   return ""
 
 
-def run(cfg, mode: str, pyr, workdir: str) -> str:
-  """Runs the mode on the trained pyramid and writes its output; returns the output's path."""
-  path = common.output_path(workdir, mode)
+def run(cfg, mode: str, pyr, path: str, slot: int = 0, plan=None, key_id: int = 0) -> str:
+  """Runs the mode on image `slot` of the trained pyramid (plan: that image's own, default
+  the pyramid's; key_id: the id its draws derive from) and writes its output to path."""
+  one = common.one_image(pyr, slot, plan)
   module = _module(mode)
   if mode == "animate":
-    module.write(path, module.apply(cfg, mode, pyr), cfg.animate_fps)
+    module.write(path, module.apply(cfg, mode, one, key_id), cfg.animate_fps)
   else:
-    module.write(path, module.apply(cfg, mode, pyr))
+    module.write(path, module.apply(cfg, mode, one, key_id))
   return path

@@ -78,11 +78,11 @@ def write(path: str, frames: np.ndarray, fps: float = 10) -> None:
   os.replace(tmp, path)
 
 
-def apply(cfg, mode: str, pyr) -> np.ndarray:
+def apply(cfg, mode: str, pyr, key_id: int = 0) -> np.ndarray:
   """The frames as uint8 pixels (F, h_N, w_N, 3)."""
   x = animate(
     pyr,
-    rng.apply_key(cfg.seed, mode),
+    rng.apply_key(cfg.seed, mode, key_id),
     cfg.animate_frames,
     cfg.animate_alpha,
     cfg.animate_beta,

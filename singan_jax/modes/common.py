@@ -2,6 +2,7 @@
 training), the injection scale, the trained image's slice of the pyramid, the injection itself
 and the float image back at the training image's size."""
 
+import dataclasses
 import os
 
 import jax
@@ -77,6 +78,19 @@ def read_region(cfg, mode: str, ref_pixels: np.ndarray) -> np.ndarray:
 def first_image(pyr) -> list:
   """The single image's FrozenScales (a batch of one's slot 0)."""
   return inpaint_lib.select_image(pyr.frozen, 0)
+
+
+def one_image(pyr, slot: int, plan: pyramid.ScalePlan | None = None):
+  """The pyramid of image `slot` of a bucket's batch, as a batch of one (what the modes take),
+  with that image's own plan (its input size; the bucket's shapes), default the bucket's."""
+  take = lambda x: x[slot : slot + 1]
+  return dataclasses.replace(
+    pyr,
+    plan=pyr.plan if plan is None else plan,
+    frozen=[jax.tree.map(take, fs) for fs in pyr.frozen],
+    reals=[take(r) for r in pyr.reals],
+    knowns=[take(k) for k in pyr.knowns],
+  )
 
 
 def inject(pyr, x_full, n: int, key):

@@ -45,10 +45,10 @@ def harmonize(pyr, ref_pixels, region, n: int, key, radius: float, sigma: float 
 write = image_io.write_image
 
 
-def apply(cfg, mode: str, pyr) -> np.ndarray:
+def apply(cfg, mode: str, pyr, key_id: int = 0) -> np.ndarray:
   """The mode's output image for the config's reference and region."""
   ref = common.read_reference(cfg, mode, pyr.plan, same_size=True)
   region = common.read_region(cfg, mode, ref)
   n = common.injection_scale(cfg, mode, pyr.plan)
-  key = rng.apply_key(cfg.seed, mode)
+  key = rng.apply_key(cfg.seed, mode, key_id)
   return harmonize(pyr, ref, region, n, key, BLEND_RADIUS[mode])["output"]

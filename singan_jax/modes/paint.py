@@ -51,10 +51,10 @@ def paint2image(pyr, paint_pixels, n: int, key, centres=None) -> np.ndarray:
   return common.to_input_size(pyr, common.inject(pyr, jnp.asarray(x, jnp.float32), n, key))
 
 
-def apply(cfg, mode: str, pyr) -> np.ndarray:
+def apply(cfg, mode: str, pyr, key_id: int = 0) -> np.ndarray:
   """The rendered painting as pixels of the painting's dtype."""
   paint = common.read_reference(cfg, mode, pyr.plan, same_size=False)
   n = common.injection_scale(cfg, mode, pyr.plan)
   centres = palette(pyr, n, cfg.quantize_colors, cfg.seed) if cfg.quantize else None
-  out = paint2image(pyr, paint, n, rng.apply_key(cfg.seed, mode), centres)
+  out = paint2image(pyr, paint, n, rng.apply_key(cfg.seed, mode, key_id), centres)
   return image_io.from_float(out, paint.dtype)

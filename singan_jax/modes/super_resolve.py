@@ -41,7 +41,7 @@ def super_resolve(pyr, factor: float = 4.0, key=None) -> np.ndarray:
   return np.asarray(x[0])
 
 
-def apply(cfg, mode: str, pyr) -> np.ndarray:
+def apply(cfg, mode: str, pyr, key_id: int = 0) -> np.ndarray:
   """The upscaled training image as uint8 pixels."""
-  x = super_resolve(pyr, cfg.sr_factor, rng.apply_key(cfg.seed, mode))
+  x = super_resolve(pyr, cfg.sr_factor, rng.apply_key(cfg.seed, mode, key_id))
   return image_io.from_float(x)
