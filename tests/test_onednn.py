@@ -153,3 +153,24 @@ def test_other_dtypes_run_native():
   fn = conv_forms.FORMS["valid"]["onednn"]
   assert not _calls_onednn(fn, x, k)
   _close(jax.jit(fn)(x, k).astype(jnp.float32), conv_forms.native_valid(x, k).astype(jnp.float32))
+
+
+@pytest.mark.parametrize("op", conv_forms.OPS)
+def test_varies_over_the_shard_map_axes_as_its_inputs(ext, op):
+  """Inside shard_map the result is typed as varying as its inputs: typed invariant, the
+  transposes of JAX's implicit casts summed its cotangents over devices (wrong gradients)."""
+  mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("i",))
+  a, b = _op_args(np.random.default_rng(5), op, (1, 7, 8, 2), 3, 3, 3)
+  seen = []
+
+  def body(a, b):
+    y = conv_forms.FORMS[op]["onednn"](a, b)
+    seen.append(conv_forms.varying(y))
+    return y
+
+  spec = jax.sharding.PartitionSpec("i")
+  got = jax.jit(
+    jax.shard_map(body, mesh=mesh, in_specs=(spec, jax.sharding.PartitionSpec()), out_specs=spec)
+  )(a, b)
+  assert seen == [frozenset({"i"})]
+  _close(got, conv_forms.FORMS[op]["native"](a, b))

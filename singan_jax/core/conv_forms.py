@@ -158,7 +158,8 @@ def _onednn_form(op: str):
     if a.dtype != jnp.float32 or b.dtype != jnp.float32:
       _warn_dtype(jnp.result_type(a, b).name)
     elif onednn.load() is not None:
-      return onednn.conv(op, a, b)
+      axes = varying(a, b)  # the FFI call's own type is invariant (onednn.conv)
+      return to_varying(onednn.conv(op, to_varying(a, axes), to_varying(b, axes)), axes)
     return FORMS[op]["native"](a, b)
 
   fn.__name__ = f"onednn_{op}"

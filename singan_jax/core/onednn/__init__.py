@@ -159,7 +159,10 @@ def _result_shape(op: str, a_shape, b_shape):
 
 def conv(op: str, a, b):
   """op (conv_forms.OPS) of two float32 arrays through oneDNN; load() must have succeeded.
-  Under jax.vmap it runs once per element (partial_conv's own vmap rule comes first)."""
+  Under jax.vmap it runs once per element (partial_conv's own vmap rule comes first). Inside
+  shard_map a and b must vary over the same mesh axes, and the result comes typed invariant:
+  conv_forms casts it to vary as they do (left invariant, JAX's transposes of the implicit
+  casts after it would psum its cotangents across devices)."""
   shape = jax.ShapeDtypeStruct(_result_shape(op, a.shape, b.shape), a.dtype)
   return jax.ffi.ffi_call(TARGETS[op], shape, vmap_method="sequential")(a, b)
 
