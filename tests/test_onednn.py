@@ -174,3 +174,15 @@ def test_varies_over_the_shard_map_axes_as_its_inputs(ext, op):
   )(a, b)
   assert seen == [frozenset({"i"})]
   _close(got, conv_forms.FORMS[op]["native"](a, b))
+
+
+def test_a_built_extension_is_reused(ext, monkeypatch):
+  """The cache keyed by source, compiler and versions: a second build() compiles nothing."""
+  commands = []
+  run = onednn.subprocess.run
+  monkeypatch.setattr(
+    onednn.subprocess, "run", lambda cmd, **kw: commands.append(cmd) or run(cmd, **kw)
+  )
+  path = onednn.build()
+  assert os.path.exists(path) and path.startswith(onednn.cache_dir())
+  assert not [c for c in commands if "-shared" in c], commands

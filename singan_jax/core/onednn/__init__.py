@@ -136,7 +136,8 @@ def load():
     return _load_and_register()
   except (Unavailable, OSError, subprocess.SubprocessError) as e:
     logging.warning(
-      "oneDNN convolutions unavailable (%s): XLA's formulations serve conv_impl='onednn'. Fix: %s",
+      "oneDNN convolutions unavailable (%s): XLA's formulations serve instead "
+      "(conv_impl='onednn' runs XLA's native form, 'auto' leaves oneDNN out). Fix: %s",
       e,
       FIX,
     )
