@@ -2,6 +2,8 @@
 
 from setuptools import find_packages, setup
 
+ONEDNN = ["onednn-cpu-gomp==2023.2.0", "onednn-devel-cpu-gomp==2023.2.0"]
+
 setup(
   name="singan_jax",
   version="0.1.0",
@@ -10,7 +12,7 @@ setup(
   long_description_content_type="text/markdown",
   python_requires=">=3.10",
   packages=find_packages(include=["singan_jax", "singan_jax.*"]),
-  package_data={"singan_jax": ["data/*.png"]},
+  package_data={"singan_jax": ["data/*.png", "core/onednn/*.cc"]},  # the .cc: built at first use
   install_requires=[
     "jax==0.10.2",
     "jaxlib==0.10.2",
@@ -32,9 +34,12 @@ setup(
       "torch==2.13.0",
       "ruff==0.17.6",
       "matplotlib==3.11.2",
+      *ONEDNN,
     ],
     # sheets/curves.png, the training curves (without it a warning, no picture)
     "plot": ["matplotlib==3.11.2"],
+    # conv_impl='onednn': oneDNN 3.2 (CPU, GNU OpenMP) for the extension built at first use
+    "onednn": ONEDNN,
     # python -m singan_jax.evaluate: the images (skimage.data), OpenCV baselines
     "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93"],
   },

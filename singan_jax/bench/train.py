@@ -11,6 +11,8 @@ coarser-scale draws included), built by singan_jax.config as the CLI builds them
   lean      the port in singan_jax/reference (single-channel mask sum, as ours), eager torch
   faithful  the port with the 2019 mask sum (a full Cin -> Cout conv) and the resizes between
             scales done on the host in numpy, standing in for the 2019 code
+  jax:IMPL  the jax case with --config.conv_impl=IMPL (e.g. --variants jax,jax:onednn,lean:
+            XLA's convolutions, oneDNN's and torch's side by side), with a column IMPL/jax
 and reports FLOPs per iteration, achieved GFLOP/s against ceilings measured in the same run,
 compile time and peak memory (XLA's estimate; on a GPU also the device's high-water mark,
 for JAX since the process started: time one scale per process for a per-scale peak). The
@@ -18,6 +20,7 @@ last line is one JSON object.
 """
 
 import argparse
+import copy
 import os
 import sys
 import time
@@ -188,7 +191,8 @@ def main(argv):
   ceil = {} if args.no_ceilings else common.ceilings(cores)
   if ceil:
     print("# ceilings GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in ceil.items()))
-  device = torch_port.torch_device(args.torch_device) if set(variants) - {"jax"} else "cpu"
+  ported = [v for v in variants if v in ("lean", "faithful")]
+  device = torch_port.torch_device(args.torch_device) if ported else "cpu"
   import jax  # pylint: disable=g-import-not-at-top
 
   print(f"# jax on {jax.default_backend()} ({cfg.compute_dtype}), the port on {device}")
@@ -217,6 +221,8 @@ def measure(cfg, plan, scales, variants, iters, device="cpu") -> dict:
     for v in variants:
       if v == "jax":
         r[v] = time_jax(cfg, plan, n, iters)
+      elif v.startswith("jax:"):
+        r[v] = time_jax(_with_impl(cfg, v.partition(":")[2]), plan, n, iters)
       else:
         r[v] = torch_port.time_torch(cfg, plan, n, v == "faithful", iters, device)
       r[v]["best"], r[v]["median"] = common.best_and_median(r[v]["times"])
@@ -228,9 +234,18 @@ def measure(cfg, plan, scales, variants, iters, device="cpu") -> dict:
   return results
 
 
+def _with_impl(cfg, impl: str):
+  """A copy of cfg with conv_impl = impl (a jax:IMPL variant)."""
+  cfg = copy.deepcopy(cfg)
+  cfg.conv_impl = impl
+  return cfg
+
+
 def table(plan, scales, variants, results) -> tuple[list, list]:
   """(header, rows) of the per-scale table."""
   header = ["scale", "size", "nfc"] + [f"{v} ms" for v in variants]
+  impls = [v for v in variants if v.startswith("jax:")] if "jax" in variants else []
+  header += [f"{v}/jax" for v in impls]
   if "jax" in variants and "faithful" in variants:
     header.append("jax/faithful")
   if "jax" in variants and "lean" in variants:
@@ -241,6 +256,7 @@ def table(plan, scales, variants, results) -> tuple[list, list]:
     r = results[n]
     h, w = plan.shapes[n]
     row = [n, f"{h}x{w}", plan.nfc[n]] + [r[v]["best"] * 1e3 for v in variants]
+    row += [r[v]["best"] / r["jax"]["best"] for v in impls]
     if "jax/faithful" in header:
       row.append(r["jax"]["best"] / r["faithful"]["best"])
     if "jax/lean" in header:

@@ -7,6 +7,8 @@ different speeds, depending on the shape and the processor (docs/performance.md)
   shifted  kh*kw matmuls (einsums) of shifted views, summed
   chunked  (weight gradient only) im2col with the long N*Ho*Wo contraction cut into row
            chunks, one batched matmul, then summed
+  onednn   oneDNN's convolutions through an XLA FFI call (CPU, float32; onednn/__init__.py);
+           XLA's native form where the extension cannot be built or loaded (one warning)
 
 Layouts: x (N, H, W, Cin) NHWC, kernel (kh, kw, Cin, Cout) HWIO, dy (N, Ho, Wo, Cout) with
 Ho = H - kh + 1, Wo = W - kw + 1. Ops: 'valid' (x, k) -> dy-shaped, 'input_grad' (dy, k) ->
@@ -14,12 +16,17 @@ x-shaped, 'kernel_grad' (x, dy) -> k-shaped. FORMS[op][name] is a plain jnp func
 arrays (no custom rules: partial_conv wraps them).
 """
 
+import functools
+
+from absl import logging
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from singan_jax.core import onednn
+
 OPS = ("valid", "input_grad", "kernel_grad")
-NAMES = ("native", "im2col", "shifted", "chunked")
+NAMES = ("native", "im2col", "shifted", "chunked", "onednn")
 _DIMS = ("NHWC", "HWIO", "NHWC")
 _CHUNK_ROWS = 4096  # contraction rows per chunk (chunked weight gradient)
 
@@ -139,18 +146,45 @@ def chunked_kernel_grad(x, dy):
   return part.sum(0).reshape(kh, kw, cin, cout)
 
 
+@functools.cache
+def _warn_dtype(dtype) -> None:
+  logging.warning("oneDNN convolutions are float32 only: %s ones run XLA's native form", dtype)
+
+
+def _onednn_form(op: str):
+  """op through oneDNN (float32 on CPU), else XLA's native form (the loader warns once)."""
+
+  def fn(a, b):
+    if a.dtype != jnp.float32 or b.dtype != jnp.float32:
+      _warn_dtype(jnp.result_type(a, b).name)
+    elif onednn.load() is not None:
+      axes = varying(a, b)  # the FFI call's own type is invariant (onednn.conv)
+      return to_varying(onednn.conv(op, to_varying(a, axes), to_varying(b, axes)), axes)
+    return FORMS[op]["native"](a, b)
+
+  fn.__name__ = f"onednn_{op}"
+  return fn
+
+
 FORMS = {
-  "valid": {"native": native_valid, "im2col": im2col_valid, "shifted": shifted_valid},
+  "valid": {
+    "native": native_valid,
+    "im2col": im2col_valid,
+    "shifted": shifted_valid,
+    "onednn": _onednn_form("valid"),
+  },
   "input_grad": {
     "native": native_input_grad,
     "im2col": im2col_input_grad,
     "shifted": shifted_input_grad,
+    "onednn": _onednn_form("input_grad"),
   },
   "kernel_grad": {
     "native": native_kernel_grad,
     "im2col": im2col_kernel_grad,
     "shifted": shifted_kernel_grad,
     "chunked": chunked_kernel_grad,
+    "onednn": _onednn_form("kernel_grad"),
   },
 }
 
@@ -159,3 +193,12 @@ def form(op: str, name: str):
   """FORMS[op][name]; an op without that formulation ('chunked' forward) uses im2col."""
   table = FORMS[op]
   return table.get(name, table["im2col"])
+
+
+def candidates(op: str) -> dict:
+  """The formulations of op worth measuring here (conv_tune): FORMS[op], less 'onednn' where
+  its extension is unavailable (it would only repeat native). Builds the extension if needed."""
+  table = FORMS[op]
+  if jax.default_backend() == "cpu" and onednn.available():
+    return dict(table)
+  return {name: fn for name, fn in table.items() if name != "onednn"}

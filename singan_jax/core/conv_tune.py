@@ -74,10 +74,12 @@ def processor() -> str:
 
 
 def key(op: str, a_shape, b_shape, dtype) -> str:
-  """The JSON key of one op at one shape on this processor and jax version."""
+  """The JSON key of one op at one shape on this processor and jax version (and whether the
+  oneDNN extension is among the candidates: a choice made without it is not final with it)."""
   a, b = "x".join(map(str, a_shape)), "x".join(map(str, b_shape))
   dev = f"{jax.default_backend()}/{processor()}"
-  return f"{op} {a} {b} {jnp.dtype(dtype).name} {dev} jax{jax.__version__}"
+  extra = " +onednn" if "onednn" in conv_forms.candidates(op) else ""
+  return f"{op} {a} {b} {jnp.dtype(dtype).name} {dev} jax{jax.__version__}{extra}"
 
 
 class _Table:
@@ -154,7 +156,8 @@ def measure(op: str, a_shape, b_shape, dtype, rounds: int = _ROUNDS) -> dict:
   b = jnp.asarray(rng.standard_normal(b_shape), dtype)
   # A fresh wrapper per measurement: its compiled programs are freed with it (jit caches
   # live as long as the function they are keyed on, here the module-level formulations).
-  fns = {name: jax.jit(lambda a, b, fn=fn: fn(a, b)) for name, fn in conv_forms.FORMS[op].items()}
+  forms = conv_forms.candidates(op)
+  fns = {name: jax.jit(lambda a, b, fn=fn: fn(a, b)) for name, fn in forms.items()}
   for fn in fns.values():
     fn(a, b).block_until_ready()  # compile + warm up
   times = {name: [] for name in fns}

@@ -11,10 +11,11 @@ B single ones (docs/batching.md). 'auto' = unrolled on CPU, grouped elsewhere (a
 config.net_settings picks grouped for one image: JAX's rule is then a plain convolution).
 
 Formulation (impl, --config.conv_impl): 'native' is XLA's convolution; 'im2col', 'shifted',
-'chunked' are matmul forms (conv_forms.py); 'auto' measures them per shape and processor once
-and caches the choice on disk (conv_tune.py). Every impl but 'native' runs through our custom
-rules (unrolled under vmap), 'native' + 'grouped' through JAX's own. Same numbers to float32
-rounding (docs/performance.md).
+'chunked' are matmul forms (conv_forms.py); 'onednn' is oneDNN's convolutions through XLA FFI
+calls (CPU, float32; XLA's native form with one warning where its extension cannot be built);
+'auto' measures them per shape and processor once and caches the choice on disk (conv_tune.py).
+Every impl but 'native' runs through our custom rules (unrolled under vmap), 'native' +
+'grouped' through JAX's own. Same numbers to float32 rounding (docs/performance.md).
 """
 
 import functools
