@@ -2,7 +2,9 @@
 
 from setuptools import find_packages, setup
 
-ONEDNN = ["onednn-cpu-gomp==2023.2.0", "onednn-devel-cpu-gomp==2023.2.0"]
+# oneDNN's CPU wheels exist for x86-64 Linux only; elsewhere conv_impl='onednn' falls back.
+_X86_LINUX = "; platform_system == 'Linux' and platform_machine == 'x86_64'"
+ONEDNN = [f"onednn-cpu-gomp==2023.2.0{_X86_LINUX}", f"onednn-devel-cpu-gomp==2023.2.0{_X86_LINUX}"]
 
 setup(
   name="singan_jax",
