@@ -28,6 +28,7 @@ setup(
     "absl-py==2.5.1",
     "chex==0.1.92",
     "ml_collections==1.1.0",
+    *ONEDNN,  # conv_impl 'platform' / 'onednn' on CPU (singan_jax/core/onednn)
   ],
   extras_require={
     "test": [

@@ -110,9 +110,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.conv_batching = "auto"  # B images' convs under vmap: "unrolled" (B single convs; the
   # fast one on XLA:CPU), "grouped" (one grouped conv), "auto"
   # = unrolled on CPU, grouped on TPU/GPU
-  c.conv_impl = "native"  # convolution formulation: "native" (XLA's; fastest everywhere
-  # on Zen 5), "im2col", "shifted", "chunked", "onednn" (oneDNN's, CPU float32, built at
-  # first use: pip install 'singan_jax[onednn]'; XLA's when unavailable, one warning), or
+  c.conv_impl = "platform"  # convolution formulation: "platform" (oneDNN's on a CPU where
+  # it builds, else XLA's), "native" (XLA's), "im2col", "shifted", "chunked", "onednn"
+  # (oneDNN's, CPU float32, built at first use from the oneDNN wheels that x86-64 Linux
+  # installs; XLA's when unavailable, one warning), or
   # "auto": measure each per shape and processor once, cache beside the compilation cache
   # (docs/performance.md)
   return c

@@ -66,7 +66,7 @@ class Conv(nn.Module):
   kernel_size: int = 3
   compute_dtype: str | None = None  # e.g. 'bfloat16': the conv runs in it (params stay f32)
   conv_batching: str = "auto"  # formulation under vmap over images (partial_conv docstring)
-  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
+  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask):
@@ -107,7 +107,7 @@ class ConvBlock(nn.Module):
   normalization: str = "ratio"
   compute_dtype: str | None = None
   conv_batching: str = "auto"
-  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
+  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
@@ -140,7 +140,7 @@ class _Trunk(nn.Module):
   normalization: str
   compute_dtype: str | None = None
   conv_batching: str = "auto"
-  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
+  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
@@ -182,7 +182,7 @@ class Generator(nn.Module):
   normalization: str = "ratio"
   compute_dtype: str | None = None  # conv dtype, e.g. 'bfloat16' (opt-in for TPU / GPU)
   conv_batching: str = "auto"  # conv formulation under vmap (partial_conv docstring)
-  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
+  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, y, mask=None, train: bool = True):
@@ -215,7 +215,7 @@ class Discriminator(nn.Module):
   normalization: str = "ratio"
   compute_dtype: str | None = None
   conv_batching: str = "auto"
-  conv_impl: str = "native"  # convolution formulation (partial_conv.IMPLS)
+  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask=None, train: bool = True):

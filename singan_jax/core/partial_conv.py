@@ -13,7 +13,8 @@ config.net_settings picks grouped for one image: JAX's rule is then a plain conv
 Formulation (impl, --config.conv_impl): 'native' is XLA's convolution; 'im2col', 'shifted',
 'chunked' are matmul forms (conv_forms.py); 'onednn' is oneDNN's convolutions through XLA FFI
 calls (CPU, float32; XLA's native form with one warning where its extension cannot be built);
-'auto' measures them per shape and processor once and caches the choice on disk (conv_tune.py).
+'auto' measures them per shape and processor once and caches the choice on disk (conv_tune.py);
+'platform' (the default) is 'onednn' on a CPU backend where it loads, else 'native'.
 Every impl but 'native' runs through our custom rules (unrolled under vmap), 'native' +
 'grouped' through JAX's own. Same numbers to float32 rounding (docs/performance.md).
 """
@@ -27,10 +28,11 @@ from jax import lax
 
 from singan_jax.core import conv_forms
 from singan_jax.core import conv_tune
+from singan_jax.core import onednn
 
 NORMALIZATIONS = ("sum", "ratio")
 BATCHINGS = ("auto", "unrolled", "grouped")
-IMPLS = ("auto", "native") + tuple(n for n in conv_forms.NAMES if n != "native")
+IMPLS = ("platform", "auto", "native") + tuple(n for n in conv_forms.NAMES if n != "native")
 _xla_valid = conv_forms.native_valid  # JAX's own autodiff and vmap rules ('grouped', 'native')
 
 
@@ -137,13 +139,18 @@ def resolve_batching(batching: str) -> str:
 
 
 def resolve_impl(impl: str) -> str:
-  """impl, validated (a bad --config.conv_impl fails here, naming the choices)."""
+  """impl, validated (a bad --config.conv_impl fails here, naming the choices); 'platform'
+  -> 'onednn' on a CPU backend where the extension loads (training there ran 0.25-0.6x
+  native's time, docs/performance.md), else 'native' (GPU/TPU: XLA's own convolutions)."""
   if impl not in IMPLS:
     raise ValueError(f"conv_impl {impl!r}: use one of {IMPLS}")
+  if impl == "platform":
+    on_cpu = jax.default_backend() == "cpu"
+    return "onednn" if on_cpu and onednn.available() else "native"
   return impl
 
 
-def conv2d_valid(x, kernel, batching: str = "auto", impl: str = "native"):
+def conv2d_valid(x, kernel, batching: str = "auto", impl: str = "platform"):
   """VALID convolution (N, H, W, Cin) -> (N, H-kh+1, W-kw+1, Cout); batching: how it runs
   under vmap with per-image kernels, impl: its formulation (module docstring). Same numbers
   to float32 rounding any way."""
@@ -153,7 +160,7 @@ def conv2d_valid(x, kernel, batching: str = "auto", impl: str = "native"):
   return _ops(impl)[0](x, kernel)
 
 
-def window_sum(mask, kh: int = 3, kw: int = 3, batching: str = "auto", impl: str = "native"):
+def window_sum(mask, kh: int = 3, kw: int = 3, batching: str = "auto", impl: str = "platform"):
   """Number of known pixels in each VALID kh x kw window of a (N, H, W, 1) mask."""
   return conv2d_valid(mask, jnp.ones((kh, kw, 1, 1), mask.dtype), batching, impl)
 
@@ -177,7 +184,7 @@ def partial_conv(
   normalization: str = "ratio",
   compute_dtype=None,
   batching: str = "auto",
-  impl: str = "native",
+  impl: str = "platform",
 ):
   """Partial convolution: (y, new_mask).
 
@@ -202,6 +209,6 @@ def partial_conv(
   return y, valid.astype(x.dtype)
 
 
-def conv(x, kernel, bias, compute_dtype=None, batching: str = "auto", impl: str = "native"):
+def conv(x, kernel, bias, compute_dtype=None, batching: str = "auto", impl: str = "platform"):
   """Ordinary VALID convolution with bias: the vanilla counterpart of partial_conv."""
   return _conv_in(x, kernel, compute_dtype, batching, impl) + bias

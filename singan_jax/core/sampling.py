@@ -39,7 +39,7 @@ class NetConfig:
   normalization: str = "ratio"
   compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (docs/performance.md)
   conv_batching: str = "auto"  # conv formulation under vmap over images (partial_conv)
-  conv_impl: str = "native"  # convolution formulation: native / im2col / ... / auto (tuned)
+  conv_impl: str = "platform"  # convolution formulation: platform / native / ... (partial_conv)
   compat: str = ""  # '2019': the 2019 code's frozen masks and resize (module docstring)
 
   def __post_init__(self):
