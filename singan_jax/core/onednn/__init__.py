@@ -6,8 +6,9 @@ XLA:CPU's weight-gradient convolution ran several times slower than oneDNN's her
 first use, not at install: with the C++ compiler the machine has ($CXX, else g++), against
 the oneDNN wheels (onednn-cpu-gomp, onednn-devel-cpu-gomp: installed with the package on x86-64
 Linux, else `pip install 'singan_jax[onednn]'`) and jaxlib's FFI headers, into a cache
-directory keyed by a hash of the source, compiler, oneDNN and jax versions, so later processes only load it. Cache directory:
-$SINGAN_JAX_ONEDNN_DIR if set, else ~/.cache/singan_jax/onednn ($XDG_CACHE_HOME respected).
+directory keyed by a hash of the source, compiler, oneDNN and jax versions, so later processes
+only load it. Cache directory: $SINGAN_JAX_ONEDNN_DIR if set, else ~/.cache/singan_jax/onednn
+($XDG_CACHE_HOME respected).
 
 load() builds / loads / registers once per process and returns None when that cannot be
 done, after ONE warning naming why and the fix; conv_forms.py then serves XLA's forms.
