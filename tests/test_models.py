@@ -122,13 +122,16 @@ def test_unrolled_batching_equals_grouped_to_second_order(in_axes):
 
 
 def test_unrolled_batching_runs_single_convolutions():
-  """The point of 'unrolled': no grouped convolution reaches XLA (slow on XLA:CPU)."""
+  """The point of 'unrolled': no grouped convolution reaches XLA (slow on XLA:CPU). XLA's own
+  convolutions (impl 'native'), so that the HLO shows them (the default 'platform' is oneDNN's
+  custom calls on a CPU)."""
   x, k = jnp.ones((4, 1, 8, 8, 2)), jnp.ones((4, 3, 3, 2, 3))
   f = lambda batching: (
     jax.jit(
       jax.vmap(
         jax.grad(
-          lambda x, k: jnp.sum(partial_conv.conv2d_valid(x, k, batching) ** 2), argnums=(0, 1)
+          lambda x, k: jnp.sum(partial_conv.conv2d_valid(x, k, batching, "native") ** 2),
+          argnums=(0, 1),
         )
       )
     )

@@ -154,8 +154,8 @@ def conv2d_valid(x, kernel, batching: str = "auto", impl: str = "platform"):
   """VALID convolution (N, H, W, Cin) -> (N, H-kh+1, W-kw+1, Cout); batching: how it runs
   under vmap with per-image kernels, impl: its formulation (module docstring). Same numbers
   to float32 rounding any way."""
-  impl = resolve_impl(impl)
-  if impl == "native" and resolve_batching(batching) == "grouped":
+  impl, batching = resolve_impl(impl), resolve_batching(batching)  # both checked, any impl
+  if impl == "native" and batching == "grouped":
     return _xla_valid(x, kernel)
   return _ops(impl)[0](x, kernel)
 

@@ -27,7 +27,13 @@ from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax.train import loop as trainer
 
-VARIANTS = {"ours": {}, **evaluate_run.SWITCHES, "ours:patchmatch": {"fill": "patchmatch"}}
+VARIANTS = {
+  "ours": {},
+  **evaluate_run.SWITCHES,
+  "ours:patchmatch": {"fill": "patchmatch"},
+  "ours+cand": {"num_candidates": evaluate_run.Options.candidates},
+  "ours+prog": {"progressive_rings": evaluate_run.Options.rings, "progressive_share": 0.0},
+}
 
 _CONFIG = config_flags.DEFINE_config_file("config", config_lib.__file__, lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of the pyramid (trained if absent).")

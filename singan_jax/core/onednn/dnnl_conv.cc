@@ -98,48 +98,66 @@ Arg MakeArg(int id, const memory::desc& ours, const memory::desc& theirs, bool i
   return arg;
 }
 
-// Activations stay NHWC (oneDNN's brgemm kernels read it directly: letting it pick a blocked
-// layout instead, with reorders, measured slower here); weights take the primitive's own
-// layout ('any'), reordered from / to HWIO.
-dnnl::convolution_forward::primitive_desc ForwardPd(const Conv& c) {
+dnnl::convolution_forward::primitive_desc ForwardPd(const Conv& c, Tag act) {
   return dnnl::convolution_forward::primitive_desc(
     Engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-    SrcDesc(c, Tag::nhwc), WeiDesc(c, Tag::any), DstDesc(c, Tag::nhwc), {1, 1}, {0, 0},
-    {0, 0}, UserScratchpad());
+    SrcDesc(c, act), WeiDesc(c, Tag::any), DstDesc(c, act), {1, 1}, {0, 0}, {0, 0},
+    UserScratchpad());
+}
+
+dnnl::convolution_backward_data::primitive_desc InputGradPd(const Conv& c, Tag act) {
+  return dnnl::convolution_backward_data::primitive_desc(
+    Engine(), dnnl::algorithm::convolution_direct, SrcDesc(c, act), WeiDesc(c, Tag::any),
+    DstDesc(c, act), {1, 1}, {0, 0}, {0, 0}, ForwardPd(c, act), UserScratchpad());
+}
+
+dnnl::convolution_backward_weights::primitive_desc KernelGradPd(const Conv& c, Tag act) {
+  return dnnl::convolution_backward_weights::primitive_desc(
+    Engine(), dnnl::algorithm::convolution_direct, SrcDesc(c, act), WeiDesc(c, Tag::any),
+    DstDesc(c, act), {1, 1}, {0, 0}, {0, 0}, ForwardPd(c, act), UserScratchpad());
+}
+
+// Weights always take the primitive's own layout ('any'), reordered from / to HWIO. The
+// activations stay NHWC where oneDNN has a brgemm kernel that reads it directly (blocked
+// layouts plus reorders measured slower there, Zen 4); where it has none (the weight
+// gradient on AVX2: its NHWC jit kernel ran 3.7x slower, Zen 3) they take the primitive's
+// blocked layout, reordered (docs/performance.md).
+template <typename MakePd>
+auto PickLayout(MakePd make_pd) {
+  auto pd = make_pd(Tag::nhwc);
+  if (std::string(pd.impl_info_str()).find("brg") != std::string::npos) return pd;
+  return make_pd(Tag::any);
+}
+
+// The plan's arguments: the two inputs (ours -> the primitive's layout), then the result.
+template <typename Pd>
+void Fill(Plan* plan, const Pd& pd, std::array<int, 3> ids, std::array<memory::desc, 3> ours,
+          std::array<memory::desc, 3> theirs) {
+  for (int i = 0; i < 3; ++i) plan->args[i] = MakeArg(ids[i], ours[i], theirs[i], i == 2);
+  plan->scratch = pd.scratchpad_desc();
+  const bool blocked = ours[0] != theirs[0];  // the first input is an activation in every op
+  plan->impl = std::string(pd.impl_info_str()) + (blocked ? " (blocked)" : " (nhwc)");
 }
 
 std::unique_ptr<Plan> MakePlan(Op op, const Conv& c) {
   auto plan = std::make_unique<Plan>();
-  auto fwd = ForwardPd(c);
   const memory::desc x = SrcDesc(c, Tag::nhwc), y = DstDesc(c, Tag::nhwc);
   const memory::desc k = WeiDesc(c, Tag::hwio);
   if (op == kValid) {
-    plan->prim = dnnl::convolution_forward(fwd);
-    plan->args = {MakeArg(DNNL_ARG_SRC, x, fwd.src_desc(), false),
-                  MakeArg(DNNL_ARG_WEIGHTS, k, fwd.weights_desc(), false),
-                  MakeArg(DNNL_ARG_DST, y, fwd.dst_desc(), true)};
-    plan->scratch = fwd.scratchpad_desc();
-    plan->impl = fwd.impl_info_str();
+    auto pd = PickLayout([&](Tag act) { return ForwardPd(c, act); });
+    plan->prim = dnnl::convolution_forward(pd);
+    Fill(plan.get(), pd, {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, {x, k, y},
+         {pd.src_desc(), pd.weights_desc(), pd.dst_desc()});
   } else if (op == kInputGrad) {
-    dnnl::convolution_backward_data::primitive_desc pd(
-      Engine(), dnnl::algorithm::convolution_direct, x, WeiDesc(c, Tag::any), y, {1, 1},
-      {0, 0}, {0, 0}, fwd, UserScratchpad());
+    auto pd = PickLayout([&](Tag act) { return InputGradPd(c, act); });
     plan->prim = dnnl::convolution_backward_data(pd);
-    plan->args = {MakeArg(DNNL_ARG_DIFF_DST, y, pd.diff_dst_desc(), false),
-                  MakeArg(DNNL_ARG_WEIGHTS, k, pd.weights_desc(), false),
-                  MakeArg(DNNL_ARG_DIFF_SRC, x, pd.diff_src_desc(), true)};
-    plan->scratch = pd.scratchpad_desc();
-    plan->impl = pd.impl_info_str();
+    Fill(plan.get(), pd, {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC}, {y, k, x},
+         {pd.diff_dst_desc(), pd.weights_desc(), pd.diff_src_desc()});
   } else {
-    dnnl::convolution_backward_weights::primitive_desc pd(
-      Engine(), dnnl::algorithm::convolution_direct, x, WeiDesc(c, Tag::any), y, {1, 1},
-      {0, 0}, {0, 0}, fwd, UserScratchpad());
+    auto pd = PickLayout([&](Tag act) { return KernelGradPd(c, act); });
     plan->prim = dnnl::convolution_backward_weights(pd);
-    plan->args = {MakeArg(DNNL_ARG_SRC, x, pd.src_desc(), false),
-                  MakeArg(DNNL_ARG_DIFF_DST, y, pd.diff_dst_desc(), false),
-                  MakeArg(DNNL_ARG_DIFF_WEIGHTS, k, pd.diff_weights_desc(), true)};
-    plan->scratch = pd.scratchpad_desc();
-    plan->impl = pd.impl_info_str();
+    Fill(plan.get(), pd, {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS}, {x, y, k},
+         {pd.src_desc(), pd.diff_dst_desc(), pd.diff_weights_desc()});
   }
   return plan;
 }
