@@ -116,6 +116,8 @@ def get_config() -> ml_collections.ConfigDict:
   # installs; XLA's when unavailable, one warning), or
   # "auto": measure each per shape and processor once, cache beside the compilation cache
   # (docs/performance.md)
+  c.step_loop = "auto"  # an iteration's D and G steps: "scan" (compiled once each),
+  # "unrolled", "auto" (= scan with oneDNN's convolutions, unrolled with XLA's)
   return c
 
 
@@ -166,4 +168,5 @@ def train_settings(cfg) -> step.TrainConfig:
     Dsteps=cfg.Dsteps,
     lambda_grad=cfg.lambda_grad,
     alpha=cfg.alpha,
+    step_loop=cfg.step_loop,
   )

@@ -17,6 +17,7 @@ from singan_jax.inpaint import coherence
 from singan_jax.inpaint import seam as seam_lib
 from singan_jax.inpaint import texture as texture_lib
 from singan_jax.io import images as image_io
+from singan_jax.train import step as train_step
 
 FILL_METHODS = ("none", "mean", "local_means", "patchmatch")
 MAX_GREY_SHARE = 0.05  # masks with more mid-grey pixels are refused, not silently thresholded
@@ -71,6 +72,7 @@ _RULES = (
     "use 'threshold' or 'bbox'",
   ),
   _one_of("pconv_norm", partial_conv.NORMALIZATIONS),
+  _one_of("step_loop", train_step.STEP_LOOPS),
   _one_of("fill", FILL_METHODS),
   ("fill_radius", lambda c: c.fill_radius >= 1, "must be at least 1", "use 4"),
   (

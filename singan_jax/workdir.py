@@ -24,8 +24,8 @@ from singan_jax.train import checkpoint as ckpt_lib
 # train_settings read, and the training loop's own reads (tests/test_workdir_record.py checks
 # the list against them). 'fixed': the pyramid is made of it, so the identity guard refuses a
 # change; 'tunable': recorded and adopted, but a value given explicitly trains the remaining
-# scales (e.g. lower learning rates to resume a diverged run). compute_dtype, conv_batching
-# and conv_impl are left out: they say how the networks run, not what they are.
+# scales (e.g. lower learning rates to resume a diverged run). compute_dtype, conv_batching,
+# conv_impl and step_loop are left out: they say how the networks run, not what they are.
 RECORDED_FIELDS = {
   # config.scale_plan
   "max_size": "fixed",

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from singan_jax.core import partial_conv
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
 from singan_jax.train import step as train_step
@@ -13,10 +14,10 @@ from singan_jax.train import loop as trainer
 H, W = 22, 26
 
 
-def _setup(partial: bool):
+def _setup(partial: bool, step_loop: str = "auto"):
   plan = pyramid.make_plan(H, W, max_size=26, min_size=20, nfc=8, min_nfc=8)
   net = sampling.NetConfig(partial=partial)
-  tc = train_step.TrainConfig(niter=10)
+  tc = train_step.TrainConfig(niter=10, step_loop=step_loop)
   n = 0
   h, w = plan.shapes[n]
   g_vars, d_vars = trainer.init_networks(plan, n, net, jax.random.PRNGKey(0)[None], h, w)
@@ -63,6 +64,35 @@ def test_same_key_same_result_and_hole_pixels_do_not_matter_in_partial_mode():
     np.testing.assert_allclose(np.asarray(m_a[k]), np.asarray(m_b[k]), rtol=1e-5, atol=1e-6)
   for a, b in zip(jax.tree.leaves(state_a.g_params), jax.tree.leaves(state_b.g_params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_scanned_and_unrolled_steps_give_the_same_iteration():
+  """step_loop only changes how the D/G steps are compiled, not what they compute."""
+  results = {}
+  for loop in ("scan", "unrolled"):
+    state, inputs, step = _setup(True, loop)
+    results[loop] = step(*(state, inputs))
+  # A body conv's bias feeds a BatchNorm, which removes it: its gradient is rounding noise,
+  # which Adam's first steps turn into +-lr moves (and the BN's running mean follows), in any
+  # formulation. Everything else, and every loss, agrees to float32 rounding.
+  noise_driven = lambda path: "body" in path and ("'bias'" in path or "'mean'" in path)
+  scan, unrolled = (jax.tree_util.tree_leaves_with_path(r) for r in results.values())
+  compared = 0
+  for (path, a), (_, b) in zip(scan, unrolled):
+    if not noise_driven(jax.tree_util.keystr(path)):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6)
+      compared += 1
+  assert compared > 20
+
+
+def test_step_loop_auto_follows_the_convolutions(monkeypatch):
+  assert train_step.resolve_step_loop("auto", "native") == "unrolled"
+  assert train_step.resolve_step_loop("scan", "native") == "scan"
+  monkeypatch.setattr(partial_conv, "resolve_impl", lambda impl: "onednn")
+  assert train_step.resolve_step_loop("auto", "platform") == "scan"
+  with pytest.raises(ValueError, match="step_loop 'fori'"):
+    train_step.resolve_step_loop("fori", "native")
 
 
 def test_learning_rate_drops_at_lr_drop_times_niter():

@@ -23,7 +23,8 @@ from singan_jax.train import pyramids as pyramids_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 30, 40  # 3 scales (25x34, 28x37, 30x40) under the default and the demo configs
-HOW_NETS_RUN = {"compute_dtype", "conv_batching", "conv_impl"}  # not recorded: how, not what
+# Not recorded: how the networks run, not what they are.
+HOW_NETS_RUN = {"compute_dtype", "conv_batching", "conv_impl", "step_loop"}
 
 
 class _Reads:

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from singan_jax.core import losses
+from singan_jax.core import partial_conv
 from singan_jax.core import sampling
 from singan_jax import rng
 
@@ -35,7 +36,8 @@ class TrainConfig:
   Dsteps: int = 3
   lambda_grad: float = 0.1
   alpha: float = 10.0
-  scan_steps: bool = False  # lax.scan over the D/G steps (smaller program) or unrolled
+  step_loop: str = "auto"  # the D/G steps: "scan" (lax.scan: one step compiled), "unrolled"
+  # (in Python), "auto" (resolve_step_loop: by the convolutions the networks run)
 
 
 @flax.struct.dataclass
@@ -158,6 +160,7 @@ def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
     net.generator(plan.nfc[n], plan.min_nfc[n]), net.discriminator(plan.nfc[n], plan.min_nfc[n])
   )
   opt_g, opt_d = optimizers(tc)
+  tc = dataclasses.replace(tc, step_loop=resolve_step_loop(tc.step_loop, net.conv_impl))
   critic_steps = _critic_steps(run_g, run_d, opt_d, tc)
   generator_steps = _generator_steps(run_g, run_d, opt_g, tc)
 
@@ -251,7 +254,7 @@ def _critic_steps(run_g, run_d, opt_d, tc: TrainConfig):
       return (d_params, d_stats, d_opt_state, g_stats), (err_d, gp)
 
     carry = (state.d_params, state.d_stats, state.d_opt, state.g_stats)
-    return _loop(d_step, carry, (prevs, alphas), tc.scan_steps)
+    return _loop(d_step, carry, (prevs, alphas), tc.step_loop)
 
   return steps
 
@@ -285,14 +288,29 @@ def _generator_steps(run_g, run_d, opt_g, tc: TrainConfig):
       g_params = optax.apply_updates(g_params, updates)
       return (g_params, g_stats, d_stats, g_opt_state), (err_g, rec)
 
-    return _loop(g_step, carry, jnp.arange(tc.Gsteps), tc.scan_steps)
+    return _loop(g_step, carry, jnp.arange(tc.Gsteps), tc.step_loop)
 
   return steps
 
 
-def _loop(step, carry, xs, scan: bool):
-  """lax.scan(step, carry, xs), or the same loop unrolled in Python (faster on XLA:CPU)."""
-  if scan:
+STEP_LOOPS = ("auto", "scan", "unrolled")
+
+
+def resolve_step_loop(step_loop: str, conv_impl: str) -> str:
+  """'auto' -> 'scan' where the convolutions are oneDNN's (a third less compiling and no
+  slower: docs/performance.md), else 'unrolled' (XLA's convolutions ran 15-27x faster
+  unrolled than in a loop on XLA:CPU)."""
+  if step_loop not in STEP_LOOPS:
+    raise ValueError(f"step_loop {step_loop!r}: use one of {STEP_LOOPS}")
+  if step_loop == "auto":
+    return "scan" if partial_conv.resolve_impl(conv_impl) == "onednn" else "unrolled"
+  return step_loop
+
+
+def _loop(step, carry, xs, step_loop: str):
+  """lax.scan(step, carry, xs) ('scan'), or the same loop unrolled in Python ('unrolled');
+  step_loop is resolved (make_iteration_core)."""
+  if step_loop == "scan":
     return jax.lax.scan(step, carry, xs)
   n = jax.tree.leaves(xs)[0].shape[0]
   outs = []
