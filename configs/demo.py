@@ -2,8 +2,8 @@ r"""Fast CPU demo: a smaller, narrower pyramid and fewer iterations: minutes on 
 
 Finest scale 128 px, 100 iterations per scale and 32 channels at every scale (the paper's
 widths double to 64 from scale 4, which triples a fine scale's cost). Measured on 2 idle
-cores (2026-12-01): 7.3 min for training and inpainting, 23-30 s of compiling per scale,
-13.2 it/s at 25x38 down to 1.4 it/s at 85x128. The generated hole alone is blurry, like
+Zen 3 cores (2026-12-02): 7.9 min for training and inpainting, 19-28 s of compiling per
+scale, 9.9 it/s at 25x38 down to 1.2 it/s at 85x128. The generated hole alone is blurry, like
 the report's results; the patch texture pass (texture="patchmatch", the default) rebuilds it
 from the photo's own patches: docs/quality_texture_demo.png.
 

@@ -96,7 +96,8 @@ def run_identity(cfg, plan, images, holes) -> dict:
 
 
 def init_networks(plan, n, net, keys, h, w, dtype=jnp.float32):
-  """Fresh G and D variables for a batch of keys (B,) at scale n."""
+  """Fresh G and D variables for a batch of keys (B,) at scale n, in one jit-compiled program
+  (op by op, flax's init of the demo's scale 0 took 25 s of small compiles; jitted 7 s)."""
   gen = net.generator(plan.nfc[n], plan.min_nfc[n])
   disc = net.discriminator(plan.nfc[n], plan.min_nfc[n])
 
@@ -108,7 +109,7 @@ def init_networks(plan, n, net, keys, h, w, dtype=jnp.float32):
     md = jnp.ones((1, h, w, 1), dtype) if net.partial else None
     return gen.init(kg, x, x, m), disc.init(kd, xd, md)
 
-  return jax.vmap(one)(keys)
+  return jax.jit(jax.vmap(one))(keys)
 
 
 class LocalDevices:
