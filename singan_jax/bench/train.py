@@ -86,6 +86,7 @@ def jax_case(cfg, plan, n):
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from singan_jax import rng as rng_lib  # pylint: disable=g-import-not-at-top
+  from singan_jax.core import partial_conv  # pylint: disable=g-import-not-at-top
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
   from singan_jax.train import step as train_step  # pylint: disable=g-import-not-at-top
   from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
@@ -119,6 +120,8 @@ def jax_case(cfg, plan, n):
   compiled = step.lower(state, inputs).compile()
   compile_s = time.perf_counter() - t0
   flops = common.compiled_flops(compiled)
+  if partial_conv.resolve_impl(cfg.conv_impl) == "onednn":
+    flops = float("nan")  # XLA's cost analysis does not see the oneDNN FFI calls
   mem = compiled.memory_analysis()
   mem_mb = float("nan")
   if mem is not None:
@@ -195,7 +198,17 @@ def main(argv):
   device = torch_port.torch_device(args.torch_device) if ported else "cpu"
   import jax  # pylint: disable=g-import-not-at-top
 
-  print(f"# jax on {jax.default_backend()} ({cfg.compute_dtype}), the port on {device}")
+  from singan_jax.core import conv_tune  # pylint: disable=g-import-not-at-top
+  from singan_jax.core import partial_conv  # pylint: disable=g-import-not-at-top
+  from singan_jax.train import step as train_step  # pylint: disable=g-import-not-at-top
+
+  impl = partial_conv.resolve_impl(cfg.conv_impl)
+  loop = train_step.resolve_step_loop(cfg.step_loop, cfg.conv_impl)
+  print(f"# processor: {conv_tune.processor()}")
+  print(
+    f"# jax on {jax.default_backend()} ({cfg.compute_dtype}, conv_impl {cfg.conv_impl} -> "
+    f"{impl}, step_loop {cfg.step_loop} -> {loop}), the port on {device}"
+  )
   results = measure(cfg, plan, scales, variants, args.iters, device)
   print()
   common.print_table(*table(plan, scales, variants, results))
@@ -204,6 +217,9 @@ def main(argv):
     "size": cfg.max_size,
     "scales": scales,
     "cores": cores,
+    "processor": conv_tune.processor(),
+    "conv_impl": impl,
+    "step_loop": loop,
     "dtype": cfg.compute_dtype,
     "torch_device": device,
     "peak_rss_mb": common.peak_rss_mb(),
