@@ -94,22 +94,18 @@ def test_partial_conv_gradients_first_and_second_order(ext):
   rng = np.random.default_rng(1)
   x, k = _rand(rng, (2, 10, 9, 3)), _rand(rng, (3, 3, 3, 4), 0.3)
   mask = jnp.asarray(rng.random((2, 10, 9, 1)) > 0.3, jnp.float32)
-  first = lambda impl: jax.grad(
-    lambda x, k: jnp.sum(jnp.sin(_pconv_loss(impl, mask)(x, k))), (0, 1)
+  first = lambda impl, m: jax.grad(
+    lambda x, k: jnp.sum(jnp.sin(_pconv_loss(impl, m)(x, k))), (0, 1)
   )
-  second = lambda impl: jax.value_and_grad(_pconv_loss(impl, mask), (0, 1))
-  assert _calls_onednn(second("onednn"), x, k)
-  got = jax.jit(first("onednn"))(x, k), jax.jit(second("onednn"))(x, k)
+  second = lambda impl, m: jax.value_and_grad(_pconv_loss(impl, m), (0, 1))
+  both = lambda impl, m: lambda x, k: (first(impl, m)(x, k), second(impl, m)(x, k))
+  assert _calls_onednn(second("onednn", mask), x, k)
+  got = jax.jit(both("onednn", mask))(x, k)
   # Against XLA's in float64: sin of a loss near 2e3 magnifies float32 rounding, and on AVX2
   # XLA's own float32 result was 6x further from this than oneDNN's (beyond the tolerance).
   with jax.enable_x64(True):
     x64, k64, m64 = (a.astype(jnp.float64) for a in (x, k, mask))
-    first = lambda impl: jax.grad(
-      lambda x, k: jnp.sum(jnp.sin(_pconv_loss(impl, m64)(x, k))), (0, 1)
-    )
-    second = lambda impl: jax.value_and_grad(_pconv_loss(impl, m64), (0, 1))
-    want = jax.jit(first("native"))(x64, k64), jax.jit(second("native"))(x64, k64)
-    want = jax.tree.map(np.asarray, want)
+    want = jax.tree.map(np.asarray, jax.jit(both("native", m64))(x64, k64))
   _close(got, want)
 
 

@@ -72,7 +72,7 @@ def test_scanned_and_unrolled_steps_give_the_same_iteration():
   results = {}
   for loop in ("scan", "unrolled"):
     state, inputs, step = _setup(True, loop)
-    results[loop] = step(*(state, inputs))
+    results[loop] = step(state, inputs)
   # A body conv's bias feeds a BatchNorm, which removes it: its gradient is rounding noise,
   # which Adam's first steps turn into +-lr moves (and the BN's running mean follows), in any
   # formulation. Everything else, and every loss, agrees to float32 rounding.
