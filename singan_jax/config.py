@@ -70,6 +70,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.texture_levels = 3  # its coarse-to-fine depth (the coarsest level starts from the generator)
   c.texture_final = "centre"  # "centre": each hole pixel copied from its patch's source;
   # "vote": the mean of the overlapping patches' sources (smoother)
+  c.texture_locality = 0.0  # > 0: the texture pass prefers sources near their target (the
+  # mean squared per-value error a source one image side away must beat; docs/quality.md)
   c.seam = "poisson"  # "poisson": a gradient-domain correction of the hole that meets the
   # known pixels at its edge, keeping the fill's own texture (inpaint/seam.py); "none"
   c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;

@@ -100,6 +100,7 @@ _RULES = (
   ),
   ("texture_levels", lambda c: c.texture_levels >= 1, "must be at least 1", "use 3"),
   _one_of("texture_final", texture_lib.FINALS),
+  ("texture_locality", lambda c: c.texture_locality >= 0, "must be >= 0", "use 0 (off)"),
   _one_of("seam", seam_lib.SEAMS),
   (
     "blend_radius",

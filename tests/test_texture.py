@@ -81,10 +81,36 @@ def test_no_source_patch_leaves_the_generated_image_and_warns(caplog):
 
 
 @pytest.mark.parametrize(
-  "field,value", [("texture", "gpnn"), ("texture_patch", 4), ("texture_levels", 0)]
+  "field,value",
+  [("texture", "gpnn"), ("texture_patch", 4), ("texture_levels", 0), ("texture_locality", -0.1)],
 )
 def test_bad_texture_settings_are_refused_with_the_field_named(field, value):
   cfg = config_lib.get_config()
   cfg[field] = value
   with pytest.raises(inputs.UsageError, match=field):
     inputs.validate_config(cfg)
+
+
+def _mean_source_distance(locality):
+  """Mean |source - target| of the NNF over the hole of a texture repeating every 8 px (every
+  source with the target's phase matches exactly, so only the prior tells them apart)."""
+  from singan_jax.inpaint import patchmatch  # pylint: disable=g-import-not-at-top
+
+  tile = _cobbles(8, 8, seed=1)
+  x = np.tile(tile, (10, 12, 1))[:80, :96]
+  hole = np.zeros(x.shape[:2], bool)
+  hole[36:48, 40:56] = True
+  known = jax.numpy.asarray(~hole)
+  n_t = int(patchmatch.mask_counts(known, 3, 1)[0][0])
+  seed = np.where(hole[..., None], 0.0, x).astype(np.float32)
+  _, nnf = patchmatch.pm_level(
+    jax.numpy.asarray(x), known, jax.random.PRNGKey(0), seed, None, 3, 4, 2, n_t, locality
+  )
+  ys, xs = np.nonzero(hole)
+  src = np.asarray(nnf)[ys, xs]
+  return float(np.mean(np.hypot(src[:, 0] - ys, src[:, 1] - xs)))
+
+
+def test_the_locality_prior_takes_nearer_sources_among_equal_ones():
+  far, near = _mean_source_distance(0.0), _mean_source_distance(0.5)
+  assert near < 0.6 * far, (near, far)

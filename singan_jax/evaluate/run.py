@@ -86,7 +86,7 @@ class Options:
   seed: int = 0
   candidates: int = 4  # K of the '+cand' methods
   rings: int = 3  # rings of the '+prog' methods
-  sweeps: bool = True  # inpainting-side sweeps (fill, injection, blend)
+  sweeps: bool = True  # inpainting-side sweeps (fill, injection, texture pass, blend)
   train_variants: tuple = ("threshold_0.5",)  # extra pyramids: threshold_<t>, sum, ratio,
   # compat_<c>
   train_only: tuple = ()  # train just these pyramids and stop (a second process can
@@ -186,6 +186,10 @@ def inpainting_variants(opts: Options, num_scales: int) -> dict:
       out[f"fill:{fill}"] = ("pc", {"fill": fill})
     for n in range(1, num_scales):
       out[f"inject:{n}/{num_scales - 1}"] = ("pc", {"inject_scale": n})
+    for levels in (2, 4):
+      out[f"tex:levels{levels}"] = ("pc", {"texture_levels": levels})
+    for loc in (0.02, 0.1, 0.5):
+      out[f"tex:loc{loc:g}"] = ("pc", {"texture_locality": loc})
     scale = opts.size / 250.0
     for rad, sig in ((3.0, 2.0), (7.0, 5.0), (11.0, 8.0)):
       out[f"blend:{rad:g}/{sig:g}"] = (
@@ -373,7 +377,9 @@ _NFC = flags.DEFINE_integer("nfc", Options.nfc, "Channels of every scale's nets.
 _SEED = flags.DEFINE_integer("seed", Options.seed, "Seed of the holes and of every draw.")
 _CANDIDATES = flags.DEFINE_integer("candidates", Options.candidates, "K of '+cand'.")
 _RINGS = flags.DEFINE_integer("rings", Options.rings, "Rings of '+prog'.")
-_SWEEPS = flags.DEFINE_bool("sweeps", Options.sweeps, "Fill / injection / blend sweeps.")
+_SWEEPS = flags.DEFINE_bool(
+  "sweeps", Options.sweeps, "Fill / injection / texture pass / blend sweeps."
+)
 _TRAIN_VARIANTS = flags.DEFINE_list(
   "train_variants",
   list(Options.train_variants),

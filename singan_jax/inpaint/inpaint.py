@@ -107,6 +107,7 @@ def retexture(x, hole, full, key, cfg) -> np.ndarray:
       cfg.texture_levels,
       cfg.texture_final,
       seam=cfg.seam,
+      locality=cfg.texture_locality,
     )
   )
 

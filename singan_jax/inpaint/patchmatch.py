@@ -83,12 +83,29 @@ def ssd(x: jax.Array, tpatch: jax.Array, src: jax.Array, half: int) -> jax.Array
 # ----------------------------------------------------------------------------- NNF search
 
 
-def try_candidates(x, tpatch, valid, best, best_d, cand, half):
-  """Keep cand (T,2) where it is a valid source with lower SSD than best (T,2)/best_d (T,)."""
+def proximity(x, cand, q, half, locality):
+  """(T,) the locality prior's cost of taking sources cand (T,2) for targets at q (T,2):
+  locality x (patch values) x (distance / the image's longer side)^2, so that `locality`
+  is the mean squared per-value error a source one image side away must beat (0: none)."""
+  h, w, c = x.shape
+  values = float((2 * half + 1) ** 2 * c)
+  rel = (cand - q).astype(jnp.float32) / float(max(h, w))
+  return (locality * values) * jnp.sum(rel * rel, axis=-1)
+
+
+def patch_cost(x, tpatch, src, half, q, locality):
+  """(T,) SSD of the sources src (T,2), plus the locality prior around q when it is on."""
+  d = ssd(x, tpatch, src, half)
+  return d + proximity(x, src, q, half, locality) if locality else d
+
+
+def try_candidates(x, tpatch, valid, best, best_d, cand, half, q=None, locality=0.0):
+  """Keep cand (T,2) where it is a valid source with lower cost than best (T,2)/best_d (T,)
+  (cost: SSD, plus the locality prior around the targets q (T,2) when locality > 0)."""
   h, w = x.shape[:2]
   cand = jnp.clip(cand, 0, jnp.array([h - 1, w - 1], jnp.int32))
   ok = valid[cand[:, 0], cand[:, 1]]
-  d = jnp.where(ok, ssd(x, tpatch, cand, half), jnp.inf)
+  d = jnp.where(ok, patch_cost(x, tpatch, cand, half, q, locality), jnp.inf)
   better = d < best_d
   return jnp.where(better[:, None], cand, best), jnp.where(better, d, best_d)
 
@@ -111,7 +128,7 @@ def random_valid_sources(key: jax.Array, valid: jax.Array, n: int, tries: int = 
   return jnp.take_along_axis(draws, pick[:, None, None], axis=1)[:, 0]
 
 
-def propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half):
+def propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half, locality=0.0):
   """Jump-flooding propagation: for each step in JUMPS try the two neighbours' shifted sources.
 
   Neighbours are at -step (even iterations) or +step (odd) in y and in x, mirroring the
@@ -128,15 +145,17 @@ def propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half):
     for off in (jnp.stack([step, 0]), jnp.stack([0, step])):
       nb = jnp.clip(q + off, 0, bounds)
       cand = m[nb[:, 0], nb[:, 1]] + (q - nb)
-      b, bd = try_candidates(x, tpatch, valid, b, bd, cand, half)
+      b, bd = try_candidates(x, tpatch, valid, b, bd, cand, half, q, locality)
     return b, bd, scatter_nnf(m, tyx, b)
 
   return lax.fori_loop(0, len(JUMPS), step_body, (best, best_d, nnf_map))
 
 
-def random_search(key, x, tpatch, valid, best, best_d, half):
-  """Random search: one uniform sample in a window of radius max(H,W)/2^i around best, i=0.."""
+def random_search(key, x, tpatch, valid, best, best_d, half, tyx=None, locality=0.0):
+  """Random search: one uniform sample in a window of radius max(H,W)/2^i around best, i=0..
+  (tyx, locality: the targets and the weight of the locality prior, see proximity)."""
   h, w = x.shape[:2]
+  q = None if tyx is None else jnp.clip(tyx, 0, jnp.array([h - 1, w - 1]))
   n_radii = max(1, math.floor(math.log2(max(h, w))) + 1)
 
   def body(i, state):
@@ -144,7 +163,7 @@ def random_search(key, x, tpatch, valid, best, best_d, half):
     radius = max(h, w) * 0.5 ** i.astype(jnp.float32)
     u = jax.random.uniform(jax.random.fold_in(key, i), b.shape, minval=-1.0, maxval=1.0)
     cand = b + jnp.round(radius * u).astype(jnp.int32)
-    return try_candidates(x, tpatch, valid, b, bd, cand, half)
+    return try_candidates(x, tpatch, valid, b, bd, cand, half, q, locality)
 
   return lax.fori_loop(0, n_radii, body, (best, best_d))
 
@@ -198,13 +217,13 @@ def vote_scale(best_d: jax.Array, real: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------- one pyramid level
 
 
-def pm_level(x, known, key, init, nnf_init, half, iters, em_steps, n_targets):
+def pm_level(x, known, key, init, nnf_init, half, iters, em_steps, n_targets, locality=0.0):
   """One pyramid level: em_steps rounds of (PatchMatch NNF, similarity-weighted voting).
 
   x (H,W,C), known (H,W) bool, init (H,W,C) first estimate, nnf_init (H,W,2) int32 (an
   upsampled coarser NNF) or None -> (estimate (H,W,C), dense NNF map (H,W,2)). With an
   nnf_init the first estimate is re-voted from it, which restores fine texture that the
-  upsampled coarse image lacks.
+  upsampled coarse image lacks. locality > 0 adds a cost for far sources (proximity).
   """
   h, w, _ = x.shape
   hole = ~known
@@ -216,9 +235,9 @@ def pm_level(x, known, key, init, nnf_init, half, iters, em_steps, n_targets):
   key_init, key_em = jax.random.split(key)
 
   best = random_valid_sources(key_init, valid, n_targets)
+  q = jnp.clip(tyx, 0, jnp.array([h - 1, w - 1]))
   grid = jnp.stack(jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij"), -1).astype(jnp.int32)
   if nnf_init is not None:
-    q = jnp.clip(tyx, 0, jnp.array([h - 1, w - 1]))
     cand = jnp.clip(nnf_init[q[:, 0], q[:, 1]], 0, jnp.array([h - 1, w - 1]))
     best = jnp.where(valid[cand[:, 0], cand[:, 1]][:, None], cand, best)
   nnf_map = scatter_nnf(grid, tyx, best)
@@ -228,13 +247,15 @@ def pm_level(x, known, key, init, nnf_init, half, iters, em_steps, n_targets):
   def em_body(e, state):
     est, b, m = state
     tpatch = target_patches(est, tyx, half)
-    bd = jnp.where(valid[b[:, 0], b[:, 1]], ssd(x, tpatch, b, half), jnp.inf)
+    cost = patch_cost(x, tpatch, b, half, q, locality)
+    bd = jnp.where(valid[b[:, 0], b[:, 1]], cost, jnp.inf)
 
     def pm_body(i, pm_state):
       b, bd, m = pm_state
       it = e * iters + i
-      b, bd, m = propagate(it, x, tpatch, valid, tyx, b, bd, m, half)
-      b, bd = random_search(jax.random.fold_in(key_em, it), x, tpatch, valid, b, bd, half)
+      b, bd, m = propagate(it, x, tpatch, valid, tyx, b, bd, m, half, locality)
+      k_it = jax.random.fold_in(key_em, it)
+      b, bd = random_search(k_it, x, tpatch, valid, b, bd, half, tyx, locality)
       return b, bd, scatter_nnf(m, tyx, b)
 
     b, bd, m = lax.fori_loop(0, iters, pm_body, (b, bd, m))

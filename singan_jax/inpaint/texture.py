@@ -26,13 +26,17 @@ FINALS = ("centre", "vote")
 
 
 @functools.partial(
-  jax.jit, static_argnames=("patch_size", "iters", "em_steps", "n_targets", "centre", "seam")
+  jax.jit,
+  static_argnames=("patch_size", "iters", "em_steps", "n_targets", "centre", "seam", "locality"),
 )
-def _retexture_core(x, known, generated, key, patch_size, iters, em_steps, n_targets, centre, seam):
+def _retexture_core(
+  x, known, generated, key, patch_size, iters, em_steps, n_targets, centre, seam, locality
+):
   """Coarse-to-fine completion of x (H,W,C)'s hole, seeded at the coarsest level by
   `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
-  sharp source pixels re-vote it: fill._pm_level); seam "poisson" then removes the mismatch
-  with the known pixels at the hole's edge (singan_jax/inpaint/seam.py)."""
+  sharp source pixels re-vote it: patchmatch.pm_level); seam "poisson" then removes the
+  mismatch with the known pixels at the hole's edge (singan_jax/inpaint/seam.py); locality:
+  patchmatch.proximity's weight."""
   half = patch_size // 2
   levels = len(n_targets)
   seeded = jnp.where(known[..., None], x, generated)
@@ -47,7 +51,9 @@ def _retexture_core(x, known, generated, key, patch_size, iters, em_steps, n_tar
       up = jax.image.resize(est, (h, w, c), "linear")
       init, nnf = jnp.where(kl[..., None], xl, up), patchmatch.upsample_nnf(nnf, h, w)
     key_l = jax.random.fold_in(key, lvl)
-    est, nnf = patchmatch.pm_level(xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl])
+    est, nnf = patchmatch.pm_level(
+      xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl], locality
+    )
   if centre:  # each hole pixel its own patch's source centre: no averaging of 49 sources
     est = x[nnf[..., 0], nnf[..., 1]]
   est = jnp.where(known[..., None], x, est)
@@ -68,6 +74,7 @@ def retexture(
   iters: int = 4,
   em_steps: int = 2,
   seam: str = "poisson",
+  locality: float = 0.0,
 ) -> jax.Array:
   """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
 
@@ -77,6 +84,8 @@ def retexture(
   generator's arrangement. final: "centre" (every hole pixel copied from its patch's
   source centre) or "vote" (the similarity-weighted mean of the overlapping patches).
   seam: "poisson" (the gradient-domain correction of singan_jax/inpaint/seam.py) or "none".
+  locality >= 0: the weight of a cost on sources far from their target (patchmatch.proximity:
+  the mean squared per-value error a source one image side away must beat; 0: none).
   Known pixels come back unchanged; with no wholly known patch the generated image is
   returned as it is (logged).
   """
@@ -94,5 +103,15 @@ def retexture(
   generated = jnp.asarray(generated, jnp.float32)
   centre = final == "centre"
   return _retexture_core(
-    x, jnp.asarray(known), generated, key, patch_size, iters, em_steps, n_targets, centre, seam
+    x,
+    jnp.asarray(known),
+    generated,
+    key,
+    patch_size,
+    iters,
+    em_steps,
+    n_targets,
+    centre,
+    seam,
+    float(locality),
   )
