@@ -118,6 +118,8 @@ def get_config() -> ml_collections.ConfigDict:
   # installs; XLA's when unavailable, one warning), or
   # "auto": measure each per shape and processor once, cache beside the compilation cache
   # (docs/performance.md)
+  c.compile_ahead = True  # compile scale n + 1's iteration in a worker thread while scale n
+  # trains (single-device runs; hides most of XLA's compile time on a CPU)
   c.step_loop = "auto"  # an iteration's D and G steps: "scan" (compiled once each),
   # "unrolled", "auto" (= scan with oneDNN's convolutions, unrolled with XLA's)
   return c

@@ -10,6 +10,7 @@ from singan_jax.core import partial_conv
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
 from singan_jax.inpaint import fill
+from singan_jax.inpaint import texture
 from singan_jax.train import step
 
 
@@ -83,3 +84,15 @@ def test_conv_impl_defaults_are_the_config_defaults():
   for module in (models.Generator, models.Discriminator, models.Conv, models.ConvBlock):
     fields = {f.name: f.default for f in dataclasses.fields(module)}
     assert fields["conv_impl"] == cfg.conv_impl, module
+
+
+def test_texture_pass_defaults_are_the_config_defaults():
+  cfg = config_lib.get_config()
+  kw = _defaults(texture.retexture)
+  assert (kw["patch_size"], kw["levels"], kw["final"], kw["seam"], kw["locality"]) == (
+    cfg.texture_patch,
+    cfg.texture_levels,
+    cfg.texture_final,
+    cfg.seam,
+    cfg.texture_locality,
+  )

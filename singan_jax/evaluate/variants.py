@@ -8,6 +8,9 @@ per variant, 3x nearest).
 
   python -m singan_jax.main --mode=inpaint --config=configs/demo.py --workdir=/tmp/singan_demo
   python -m singan_jax.evaluate.variants --config=configs/demo.py --workdir=/tmp/singan_demo
+  # some of them, in this order (the names: VARIANTS below)
+  python -m singan_jax.evaluate.variants --config=configs/demo.py --workdir=/tmp/singan_demo \
+      --variants=ours,ours:notex
 """
 
 import os
@@ -37,6 +40,7 @@ VARIANTS = {
 
 _CONFIG = config_flags.DEFINE_config_file("config", config_lib.__file__, lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of the pyramid (trained if absent).")
+_VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "The variants to run, in order.")
 
 
 def crop_around(x: np.ndarray, hole: np.ndarray, margin: int = 20) -> np.ndarray:
@@ -67,9 +71,12 @@ def main(argv):
   rows = []
   print("| variant | detail ~1 | seam v | patch SWD v | known px changed | s |")
   print("|---|---|---|---|---|---|")
-  for name, overrides in VARIANTS.items():
+  unknown = sorted(set(_VARIANTS.value) - set(VARIANTS))
+  if unknown:
+    raise app.UsageError(f"--variants {unknown} unknown: use some of {list(VARIANTS)}")
+  for name in _VARIANTS.value:
     c = cfg.copy_and_resolve_references()
-    c.update(**overrides)
+    c.update(**VARIANTS[name])
     inpaint_lib.inpaint(pyr, pixels, hole, c)  # compiles
     t = time.time()
     out = inpaint_lib.inpaint(pyr, pixels, hole, c)["output"]
@@ -83,7 +90,7 @@ def main(argv):
   grid = np.concatenate(rows, 0)
   path = os.path.join(_WORKDIR.value, "variants.png")
   Image.fromarray(grid).resize((grid.shape[1] * 3, grid.shape[0] * 3), Image.NEAREST).save(path)
-  print(f"wrote {path} (rows: {', '.join(VARIANTS)})")
+  print(f"wrote {path} (rows: {', '.join(_VARIANTS.value)})")
 
 
 if __name__ == "__main__":

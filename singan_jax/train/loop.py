@@ -22,6 +22,7 @@ from singan_jax import rng
 from singan_jax.core import losses
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
+from singan_jax.train import ahead as ahead_lib
 from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax.train import curves as curves_lib
 from singan_jax.train import monitor
@@ -139,6 +140,7 @@ class Run:
   ckpts: ckpt_lib.PyramidCheckpoints
   metrics: monitor.MetricsWriter
   stop: preemption.StopRequest  # read after every iteration (SIGTERM, preemption notice)
+  ahead: ahead_lib.Ahead  # the next scale's iteration, compiled while this one trains
 
   def generators(self, upto: int):
     return [self.net.generator(self.plan.nfc[k], self.plan.min_nfc[k]) for k in range(upto)]
@@ -188,6 +190,7 @@ def train(
       if n < plan.stop_scale and stop.due_between_scales():  # before compiling scale n + 1
         raise _stopped(run, n, run.tc.niter)
   finally:
+    run.ahead.join()
     run.ckpts.close()
   return TrainedPyramid(plan, run.net, frozen, reals, knowns)
 
@@ -221,7 +224,7 @@ def open_run(cfg, workdir, plan, images, holes, image_ids, devices, stop) -> Run
   net, tc = config_lib.net_settings(cfg, b), config_lib.train_settings(cfg)
   devices = devices or LocalDevices()
   metrics = monitor.MetricsWriter(workdir)
-  return Run(cfg, workdir, plan, net, tc, ids, devices, ckpts, metrics, stop)
+  return Run(cfg, workdir, plan, net, tc, ids, devices, ckpts, metrics, stop, ahead_lib.Ahead())
 
 
 def _finished_scales(run: Run) -> set:
@@ -317,11 +320,26 @@ def compile_iteration(run: Run, n: int):
   return jax.jit(run.devices.map(batched), donate_argnums=0)
 
 
+def _compile_next_ahead(run: Run, n: int, state, inputs, health) -> None:
+  """Starts compiling scale n + 1's iteration in the background (cfg.compile_ahead; a
+  single-device run that has a next scale), from abstract arguments built from scale n's."""
+  single = isinstance(run.devices, LocalDevices) and jax.device_count() == 1
+  if not (run.cfg.compile_ahead and single and n < run.plan.stop_scale):
+    return
+  args = lambda: ahead_lib.next_scale_args(
+    run.plan, run.net, run.tc, n, state, inputs, health, init_networks
+  )
+  run.ahead.start(n + 1, compile_iteration(run, n + 1), args)
+
+
 def fit_scale(run: Run, scale: Scale):
   """Runs the scale's iterations from scale.start; syncs with the host only at the sync
   points (every log_every, in-scale checkpoints, the end). Returns (state, clock)."""
   cfg, n, niter = run.cfg, scale.n, run.tc.niter
   step_fn = compile_iteration(run, n)
+  compiled = run.ahead.take(n)
+  if compiled is not None:
+    step_fn = ahead_lib.first_call_checked(compiled, step_fn, n)
   logging.info(
     "scale %d/%d: %dx%d, nfc %d, noise_amp %s, %d iterations",
     n,
@@ -339,6 +357,7 @@ def fit_scale(run: Run, scale: Scale):
     done = it + 1
     if it == scale.start:
       clock.first_call(metrics, done)
+      _compile_next_ahead(run, n, state, scale.inputs, health)
     # Run-wide iteration ids are contiguous across scales (scale n ends at (n + 1) * niter).
     stop = run.stop.due(n * niter + done) and done < niter  # at niter: freeze, then stop
     log = done % cfg.log_every == 0 or done == niter or stop

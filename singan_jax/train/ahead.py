@@ -1,0 +1,128 @@
+"""Compiling the next scale's iteration while this scale trains.
+
+XLA spends 10-40 s compiling each scale's iteration on a CPU, a quarter to a third of a short
+run's wall time (docs/performance.md). Its shapes are known before it runs, so one worker thread
+lowers and compiles scale n + 1 from abstract arguments while scale n trains; scale n + 1 then
+starts on the finished executable. Single-process runs on one device only: a mesh's shardings
+are not rebuilt abstractly here, so there every scale compiles at its first call as before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from absl import logging
+import jax
+
+from singan_jax.core import sampling
+from singan_jax.train import step as train_step
+
+
+def abstract(tree, shape=None):
+  """ShapeDtypeStructs of tree's arrays (placement and weak types kept; shape: replaces the
+  trailing dims (h, w, c) of every leaf, for the next scale's image-shaped inputs)."""
+
+  def one(x):
+    s = x.shape if shape is None else x.shape[: x.ndim - len(shape)] + tuple(shape)
+    return jax.ShapeDtypeStruct(s, x.dtype, sharding=x.sharding, weak_type=x.weak_type)
+
+  return jax.tree.map(one, tree)
+
+
+def next_scale_args(plan, net, tc, n: int, state, inputs, health, init_networks) -> tuple:
+  """Abstract (state, inputs, health) of scale n + 1's iteration, built from scale n's
+  (init_networks: loop.init_networks, the fresh G and D variables of a scale: inherited
+  weights have the same shapes when the widths match)."""
+  h, w = plan.shapes[n + 1]
+
+  def fresh_state(keys):
+    g_vars, d_vars = init_networks(plan, n + 1, net, keys, h, w)
+    return jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars)
+
+  g_vars = {"params": state.g_params, "batch_stats": state.g_stats}
+  frozen_n = sampling.FrozenScale(g_vars, inputs.z_opt, inputs.noise_amp)
+  image, known = abstract(inputs.real, (h, w, 3)), abstract(inputs.known, (h, w, 1))
+  coarser = inputs.frozen_known + (inputs.known,) if net.train_masks else ()
+  nxt = train_step.ScaleInputs(
+    image,
+    known,
+    image,  # z_opt: zeros of the image's shape past scale 0
+    image,  # z_prev: the coarser reconstruction, upsampled
+    abstract(inputs.noise_amp),
+    abstract(inputs.key),
+    abstract(tuple(inputs.frozen) + (frozen_n,)),
+    abstract(coarser),
+  )
+  return jax.eval_shape(fresh_state, inputs.key), nxt, abstract(health)
+
+
+class Ahead:
+  """At most one background compile at a time: start(n, ...) then take(n) (None when nothing
+  was compiled for n or it failed: the caller compiles at first call, as without it)."""
+
+  def __init__(self):
+    self._thread: threading.Thread | None = None
+    self._scale: int | None = None
+    self._result: Any = None
+    self._error: BaseException | None = None
+    self._seconds = 0.0
+
+  def start(self, n: int, jitted, args_fn: Callable[[], tuple]) -> None:
+    """Compiles jitted for the arguments args_fn() returns (abstract) in a worker thread."""
+    self.join()
+    self._scale, self._result, self._error = n, None, None
+
+    def work():
+      t = time.perf_counter()
+      try:
+        self._result = jitted.lower(*args_fn()).compile()
+      except Exception as e:  # pylint: disable=broad-except  # logged, then compiled as before
+        self._error = e
+      self._seconds = time.perf_counter() - t
+
+    self._thread = threading.Thread(target=work, name=f"compile-scale-{n}", daemon=True)
+    self._thread.start()
+
+  def join(self) -> None:
+    """Waits for the compile in flight (a run that ends or stops waits for it: no thread
+    is left inside XLA at exit)."""
+    if self._thread is not None:
+      self._thread.join()
+      self._thread = None
+
+  def take(self, n: int):
+    """Scale n's compiled iteration (waiting for it), or None."""
+    if self._scale != n:
+      return None
+    self.join()
+    self._scale, result = None, self._result
+    if self._error is not None:
+      logging.warning(
+        "scale %d: compiling ahead failed (%s); compiling at first call", n, self._error
+      )
+      return None
+    logging.info("scale %d: compiled ahead, in the background (%.1fs)", n, self._seconds)
+    return result
+
+
+def first_call_checked(compiled, jitted, n: int):
+  """compiled, whose first call falls back to jitted (logged) if its arguments do not match
+  the abstract ones it was compiled for: a bug (the tests check that each scale traces once),
+  never a wrong result."""
+  state = {"fn": None}
+
+  def step(*args):
+    if state["fn"] is not None:
+      return state["fn"](*args)
+    try:
+      out = compiled(*args)
+      state["fn"] = compiled
+    except (TypeError, ValueError) as e:
+      logging.warning("scale %d: the ahead-compiled iteration does not fit (%s)", n, e)
+      state["fn"] = jitted
+      out = jitted(*args)
+    return out
+
+  return step
