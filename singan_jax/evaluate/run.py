@@ -92,6 +92,7 @@ class Options:
   train_only: tuple = ()  # train just these pyramids and stop (a second process can
   # train 'vanilla' while the first trains the others)
   vanilla: bool = True  # train a vanilla pyramid too and score it ('vanilla' methods)
+  methods: tuple = ()  # score only these SinGAN methods ('ours' always; baselines always run)
 
 
 # ----------------------------------------------------------------------------- methods
@@ -196,6 +197,11 @@ def inpainting_variants(opts: Options, num_scales: int) -> dict:
         "pc",
         {"blend_radius": rad * scale, "blend_sigma": sig * scale},
       )
+  if opts.methods:
+    unknown = sorted(set(opts.methods) - set(out))
+    if unknown:
+      raise ValueError(f"--methods {unknown} unknown: use some of {sorted(out)}")
+    out = {m: v for m, v in out.items() if m == "ours" or m in opts.methods}
   return out
 
 
@@ -388,6 +394,7 @@ _TRAIN_VARIANTS = flags.DEFINE_list(
 )
 _TRAIN_ONLY = flags.DEFINE_list("train_only", [], "Only train these pyramids, then stop.")
 _VANILLA = flags.DEFINE_bool("vanilla", Options.vanilla, "Train and score a vanilla pyramid.")
+_METHODS = flags.DEFINE_list("methods", [], "Score only these SinGAN methods (and 'ours').")
 
 
 def main(argv):
@@ -411,6 +418,7 @@ def main(argv):
     tuple(v for v in _TRAIN_VARIANTS.value if v),
     tuple(_TRAIN_ONLY.value),
     _VANILLA.value,
+    tuple(_METHODS.value),
   )
   summary = run(opts)
   if opts.train_only:

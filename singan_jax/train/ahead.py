@@ -21,8 +21,8 @@ from singan_jax.train import step as train_step
 
 
 def abstract(tree, shape=None):
-  """ShapeDtypeStructs of tree's arrays (placement and weak types kept; shape: replaces the
-  trailing dims (h, w, c) of every leaf, for the next scale's image-shaped inputs)."""
+  """ShapeDtypeStructs of tree's arrays or structs (placement and weak types kept; shape:
+  replaces the trailing dims (h, w, c) of every leaf, for the next scale's image inputs)."""
 
   def one(x):
     s = x.shape if shape is None else x.shape[: x.ndim - len(shape)] + tuple(shape)
@@ -33,8 +33,8 @@ def abstract(tree, shape=None):
 
 def next_scale_args(plan, net, tc, n: int, state, inputs, health, init_networks) -> tuple:
   """Abstract (state, inputs, health) of scale n + 1's iteration, built from scale n's
-  (init_networks: loop.init_networks, the fresh G and D variables of a scale: inherited
-  weights have the same shapes when the widths match)."""
+  (arrays or their abstract() shapes; init_networks: loop.init_networks, a scale's fresh G
+  and D variables: inherited weights have the same shapes when the widths match)."""
   h, w = plan.shapes[n + 1]
 
   def fresh_state(keys):

@@ -326,9 +326,9 @@ def _compile_next_ahead(run: Run, n: int, state, inputs, health) -> None:
   single = isinstance(run.devices, LocalDevices) and jax.device_count() == 1
   if not (run.cfg.compile_ahead and single and n < run.plan.stop_scale):
     return
-  args = lambda: ahead_lib.next_scale_args(
-    run.plan, run.net, run.tc, n, state, inputs, health, init_networks
-  )
+  # Shapes taken now: the worker may run after the next iteration has donated state's buffers.
+  snap = ahead_lib.abstract((state, inputs, health))
+  args = lambda: ahead_lib.next_scale_args(run.plan, run.net, run.tc, n, *snap, init_networks)
   run.ahead.start(n + 1, compile_iteration(run, n + 1), args)
 
 
@@ -336,6 +336,7 @@ def fit_scale(run: Run, scale: Scale):
   """Runs the scale's iterations from scale.start; syncs with the host only at the sync
   points (every log_every, in-scale checkpoints, the end). Returns (state, clock)."""
   cfg, n, niter = run.cfg, scale.n, run.tc.niter
+  clock = monitor.Clock(scale.start)  # its compile time includes waiting for the ahead one
   step_fn = compile_iteration(run, n)
   compiled = run.ahead.take(n)
   if compiled is not None:
@@ -351,7 +352,6 @@ def fit_scale(run: Run, scale: Scale):
   )
   state, inputs = scale.state, scale.inputs
   health = run.devices.place(monitor.healthy(len(run.ids), train_step.METRICS))
-  clock = monitor.Clock(scale.start)
   for it in range(scale.start, niter):
     state, metrics, health = step_fn(state, inputs, health)
     done = it + 1
