@@ -190,8 +190,8 @@ def train(
       if n < plan.stop_scale and stop.due_between_scales():  # before compiling scale n + 1
         raise _stopped(run, n, run.tc.niter)
   finally:
+    run.ckpts.close()  # first: the checkpoints are safe before waiting for a compile
     run.ahead.join()
-    run.ckpts.close()
   return TrainedPyramid(plan, run.net, frozen, reals, knowns)
 
 
