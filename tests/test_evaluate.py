@@ -89,3 +89,12 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path):
   sheet = iio.imread(tmp_path / "sheets" / "chelsea_rect.png")
   tiles = 2 + sum(m in methods for m in evaluate.SHEET_METHODS)
   assert sheet.shape == (32, tiles * 32 + (tiles - 1) * 2, 3)
+
+
+def test_extra_methods_parse_into_typed_config_overrides():
+  name, overrides = evaluate.parse_extra("loc:texture_locality=0.5,inject_scale=3,coherence=false")
+  assert name == "loc"
+  assert overrides == {"texture_locality": 0.5, "inject_scale": 3, "coherence": False}
+  for bad in ("noname", "x:nofield=1", "x:texture_locality", ":texture_locality=1"):
+    with pytest.raises(ValueError, match="--extra"):
+      evaluate.parse_extra(bad)

@@ -93,6 +93,7 @@ class Options:
   # train 'vanilla' while the first trains the others)
   vanilla: bool = True  # train a vanilla pyramid too and score it ('vanilla' methods)
   methods: tuple = ()  # score only these SinGAN methods ('ours' always; baselines always run)
+  extra: tuple = ()  # more methods on the PC pyramid: "NAME:field=value[,field=value...]"
 
 
 # ----------------------------------------------------------------------------- methods
@@ -197,12 +198,29 @@ def inpainting_variants(opts: Options, num_scales: int) -> dict:
         "pc",
         {"blend_radius": rad * scale, "blend_sigma": sig * scale},
       )
+  out |= {name: ("pc", overrides) for name, overrides in map(parse_extra, opts.extra)}
   if opts.methods:
     unknown = sorted(set(opts.methods) - set(out))
     if unknown:
       raise ValueError(f"--methods {unknown} unknown: use some of {sorted(out)}")
     out = {m: v for m, v in out.items() if m == "ours" or m in opts.methods}
   return out
+
+
+def parse_extra(spec: str) -> tuple[str, dict]:
+  """'NAME:field=value,field=value' -> (NAME, overrides), each value parsed as the config
+  field's type (a field the config lacks, or a malformed spec, is refused)."""
+  name, sep, body = spec.partition(":")
+  cfg, overrides = defaults.get_config(), {}
+  for item in body.split(",") if sep and body else ():
+    field, eq, value = item.partition("=")
+    if not eq or field not in cfg:
+      raise ValueError(f"--extra {spec!r}: {item!r} is not FIELD=VALUE of a config field")
+    kind = type(cfg[field])
+    overrides[field] = value.lower() in ("1", "true") if kind is bool else kind(value)
+  if not name or not overrides:
+    raise ValueError(f"--extra {spec!r}: use NAME:FIELD=VALUE[,FIELD=VALUE...]")
+  return name, overrides
 
 
 def train_pyramids(opts: Options, cases: list[cases_lib.Case]) -> dict:
@@ -395,6 +413,9 @@ _TRAIN_VARIANTS = flags.DEFINE_list(
 _TRAIN_ONLY = flags.DEFINE_list("train_only", [], "Only train these pyramids, then stop.")
 _VANILLA = flags.DEFINE_bool("vanilla", Options.vanilla, "Train and score a vanilla pyramid.")
 _METHODS = flags.DEFINE_list("methods", [], "Score only these SinGAN methods (and 'ours').")
+_EXTRA = flags.DEFINE_multi_string(
+  "extra", [], "More methods on the PC pyramid: NAME:FIELD=VALUE[,FIELD=VALUE...] (repeatable)."
+)
 
 
 def main(argv):
@@ -419,6 +440,7 @@ def main(argv):
     tuple(_TRAIN_ONLY.value),
     _VANILLA.value,
     tuple(_METHODS.value),
+    tuple(_EXTRA.value),
   )
   summary = run(opts)
   if opts.train_only:
