@@ -59,7 +59,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.patch_size = 7
   c.patch_iters = 5
   c.inject_scale = -1  # 1..N; -1: round(inject_fraction * N)
-  c.inject_fraction = 0.4  # 3 of 0..7 for the report's 8-scale example
+  c.inject_fraction = 0.75  # 6 of 0..8 for the default plan of the example (the report: 3
+  # of 0..7); later injection scored better with coherence and the texture pass (docs/quality.md)
   c.coherence = True  # re-impose the known pixels after every scale of the injection
   c.upscale = "resize"  # past the finest scale: "resize" (bicubic) or "sr" (the finest
   # generator at steps of 1/scale_factor, known pixels re-imposed: more detail, but striped
@@ -70,8 +71,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.texture_levels = 3  # its coarse-to-fine depth (the coarsest level starts from the generator)
   c.texture_final = "centre"  # "centre": each hole pixel copied from its patch's source;
   # "vote": the mean of the overlapping patches' sources (smoother)
-  c.texture_locality = 0.0  # > 0: the texture pass prefers sources near their target (the
-  # mean squared per-value error a source one image side away must beat; docs/quality.md)
+  c.texture_locality = 0.5  # the texture pass's preference for sources near their target
+  # (the mean squared per-value error a source one image side away must beat; 0: none;
+  # +1.1 dB in the hole, docs/quality.md)
   c.seam = "poisson"  # "poisson": a gradient-domain correction of the hole that meets the
   # known pixels at its edge, keeping the fill's own texture (inpaint/seam.py); "none"
   c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;

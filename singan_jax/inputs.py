@@ -87,7 +87,7 @@ _RULES = (
     "is out of range",
     "use 1..N (N = number of scales - 1) or -1 for automatic",
   ),
-  ("inject_fraction", lambda c: 0 <= c.inject_fraction <= 1, "must lie in [0, 1]", "use 0.4"),
+  ("inject_fraction", lambda c: 0 <= c.inject_fraction <= 1, "must lie in [0, 1]", "use 0.75"),
   _one_of("blend", blend_lib.BLENDS),
   ("blend_feather", lambda c: c.blend_feather >= 0, "must be >= 0", "use 2 (px) or 0"),
   _one_of("upscale", coherence.UPSCALES),
@@ -100,7 +100,7 @@ _RULES = (
   ),
   ("texture_levels", lambda c: c.texture_levels >= 1, "must be at least 1", "use 3"),
   _one_of("texture_final", texture_lib.FINALS),
-  ("texture_locality", lambda c: c.texture_locality >= 0, "must be >= 0", "use 0 (off)"),
+  ("texture_locality", lambda c: c.texture_locality >= 0, "must be >= 0", "use 0.5 (0: off)"),
   _one_of("seam", seam_lib.SEAMS),
   (
     "blend_radius",

@@ -4,7 +4,8 @@ After the pyramid has generated the hole (its structure), a coarse-to-fine Patch
 completion (Wexler et al. 2007, Barnes et al. 2009; the "Drop the GAN" view of SinGAN,
 Granot et al. 2022) replaces every hole patch by the nearest wholly known patch and votes
 the overlaps, starting from the generated image instead of a blank. The hole ends up made of
-the image's own texture at the input's resolution, arranged as the generator arranged it.
+the image's own texture at the input's resolution, arranged as the generator arranged it;
+a locality prior prefers sources near their target (nearby content is the likelier truth).
 The PatchMatch machinery is singan_jax/inpaint/patchmatch.py's; this module only seeds it.
 """
 
@@ -74,7 +75,7 @@ def retexture(
   iters: int = 4,
   em_steps: int = 2,
   seam: str = "poisson",
-  locality: float = 0.0,
+  locality: float = 0.5,
 ) -> jax.Array:
   """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
 
