@@ -59,8 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.patch_size = 7
   c.patch_iters = 5
   c.inject_scale = -1  # 1..N; -1: round(inject_fraction * N)
-  c.inject_fraction = 0.75  # 6 of 0..8 for the default plan of the example (the report: 3
-  # of 0..7); later injection scored better with coherence and the texture pass (docs/quality.md)
+  c.inject_fraction = 0.4  # 3 of 0..7 for the report's 8-scale example
   c.coherence = True  # re-impose the known pixels after every scale of the injection
   c.upscale = "resize"  # past the finest scale: "resize" (bicubic) or "sr" (the finest
   # generator at steps of 1/scale_factor, known pixels re-imposed: more detail, but striped

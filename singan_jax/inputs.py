@@ -87,7 +87,7 @@ _RULES = (
     "is out of range",
     "use 1..N (N = number of scales - 1) or -1 for automatic",
   ),
-  ("inject_fraction", lambda c: 0 <= c.inject_fraction <= 1, "must lie in [0, 1]", "use 0.75"),
+  ("inject_fraction", lambda c: 0 <= c.inject_fraction <= 1, "must lie in [0, 1]", "use 0.4"),
   _one_of("blend", blend_lib.BLENDS),
   ("blend_feather", lambda c: c.blend_feather >= 0, "must be >= 0", "use 2 (px) or 0"),
   _one_of("upscale", coherence.UPSCALES),

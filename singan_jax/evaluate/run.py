@@ -46,6 +46,8 @@ SWITCHES = {
   "ours:free": {"coherence": False},
   "ours:sr": {"upscale": "sr"},
   "ours:soft": {"blend": "soft"},
+  "ours:noloc": {"texture_locality": 0.0},
+  "ours:inject0.75": {"inject_fraction": 0.75},
   "report": {
     "coherence": False,
     "upscale": "resize",
