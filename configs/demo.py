@@ -2,8 +2,10 @@ r"""Fast CPU demo: a smaller, narrower pyramid and fewer iterations: minutes on 
 
 Finest scale 128 px, 100 iterations per scale and 32 channels at every scale (the paper's
 widths double to 64 from scale 4, which triples a fine scale's cost). Measured on 2 idle
-Zen 3 cores (2026-12-02): 7.9 min for training and inpainting, 19-28 s of compiling per
-scale, 9.9 it/s at 25x38 down to 1.2 it/s at 85x128. The generated hole alone is blurry, like
+cores of an Intel Xeon with AVX-512 (2026-12-02): 3 min 45 s for training and inpainting,
+each scale's 11-18 s of compiling done while the previous scale trains (compile_ahead; 4 min
+18 s without), 14 it/s at 25x38 down to 2.1 it/s at 85x128; Zen 3 took 7.9 min before
+compile_ahead. The generated hole alone is blurry, like
 the report's results; the patch texture pass (texture="patchmatch", the default) rebuilds it
 from the photo's own patches: docs/quality_texture_demo.png.
 
