@@ -39,6 +39,14 @@ _CACHE_SCRIPT = textwrap.dedent("""
         return fn(state, inputs)
       return iteration
     train_step.make_iteration = counting_make
+    from singan_jax.train import ahead
+    taken, take = [], ahead.Ahead.take
+    def recording_take(self, n):  # the scales that started on an ahead-compiled iteration
+      compiled = take(self, n)
+      if compiled is not None:
+        taken.append(n)
+      return compiled
+    ahead.Ahead.take = recording_take
     # A 2-scale pyramid (14x18, 18x22) of a 24x30 image, 3 iterations per scale.
     cfg = tiny_config(max_size=22, min_size=14, nfc=4, min_nfc=4, niter=3, log_every=1,
                       compilation_cache_dir=sys.argv[1])
@@ -47,7 +55,7 @@ _CACHE_SCRIPT = textwrap.dedent("""
     hole = np.zeros((1, 24, 30), bool)
     hole[:, 8:14, 10:18] = True
     trainer.train(cfg, sys.argv[2], image, hole)
-    print(json.dumps({**events, "traces": traces}))
+    print(json.dumps({**events, "traces": traces, "ahead": taken}))
 """)
 
 
@@ -70,11 +78,13 @@ def _train_in_subprocess(cache_dir, workdir):
 
 @pytest.mark.slow
 def test_one_trace_per_scale_and_a_second_run_compiles_nothing(tmp_path):
-  """Each scale's iteration is traced once for all its iterations (no retracing), and with
-  the persistent cache a second run of the same shapes loads every program from disk."""
+  """Each scale's iteration is traced once for all its iterations (no retracing; scale 1's
+  compiled ahead, while scale 0 trains, and used), and with the persistent cache a second run
+  of the same shapes loads every program from disk."""
   cache = tmp_path / "xla_cache"
   first = _train_in_subprocess(cache, tmp_path / "run1")
-  assert first["traces"] == {"0": 1, "1": 1}, first
+  assert first["traces"] == {"0": 1, "1": 1}, first  # scale 1's: in the background, once
+  assert first["ahead"] == [1], first  # ... and scale 1 ran on it
   assert first["misses"] > 0 and os.listdir(cache), first
   second = _train_in_subprocess(cache, tmp_path / "run2")
   assert second["misses"] == 0 and second["hits"] >= first["misses"], (first, second)
