@@ -10,6 +10,9 @@ in one vmapped batch, and reused by every inpainting-side variant. Needs the [ev
   python -m singan_jax.evaluate --out=/tmp/singan_eval            # docs/quality.md's table
   python -m singan_jax.evaluate --out=/tmp/q --images=chelsea --holes=rect --size=32 \
       --min_size=20 --niter=4 --nfc=8 --sweeps=False               # a smoke run, ~1 minute
+  # any config combination as another method on the same pyramids, only it (and 'ours')
+  python -m singan_jax.evaluate --out=/tmp/singan_eval --extra=loc1:texture_locality=1 \
+      --methods=loc1
 
 Writes OUT/results.json (every score of every case and method), OUT/table.md, and
 OUT/sheets/<image>_<hole>.png (damaged | each method | truth). Re-running with the same flags
