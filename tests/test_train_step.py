@@ -73,17 +73,28 @@ def test_scanned_and_unrolled_steps_give_the_same_iteration():
   for loop in ("scan", "unrolled"):
     state, inputs, step = _setup(True, loop)
     results[loop] = step(state, inputs)
-  # A body conv's bias feeds a BatchNorm, which removes it: its gradient is rounding noise,
-  # which Adam's first steps turn into +-lr moves (and the BN's running mean follows), in any
-  # formulation. Everything else, and every loss, agrees to float32 rounding.
+  (scan_state, scan_metrics), (unrolled_state, unrolled_metrics) = results.values()
+  # Every loss of the iteration agrees to float32 rounding.
+  for k in train_step.METRICS:
+    np.testing.assert_allclose(scan_metrics[k], unrolled_metrics[k], rtol=2e-4, err_msg=k)
+  # The weights agree to a fraction of one Adam step: a step skipped, repeated or fed other
+  # draws moves most weights by about the learning rate. Not to rounding: a gradient
+  # component at rounding level (a body conv's bias that feeds a BatchNorm) becomes a
+  # +-lr move in Adam's first steps, and that reaches the other weights by a few 1e-5
+  # (measured: 3.3e-5 on an AVX-512 Xeon, a fifteenth of lr 5e-4). Those biases and the
+  # BatchNorm means that follow them are left out.
+  tc = train_step.TrainConfig()
   noise_driven = lambda path: "body" in path and ("'bias'" in path or "'mean'" in path)
-  scan, unrolled = (jax.tree_util.tree_leaves_with_path(r) for r in results.values())
   compared = 0
-  for (path, a), (_, b) in zip(scan, unrolled):
-    if not noise_driven(jax.tree_util.keystr(path)):
-      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6)
-      compared += 1
+  for field, lr in (("g_params", tc.lr_g), ("d_params", tc.lr_d), ("g_stats", 0), ("d_stats", 0)):
+    a_leaves = jax.tree_util.tree_leaves_with_path(getattr(scan_state, field))
+    b_leaves = jax.tree.leaves(getattr(unrolled_state, field))
+    for (path, a), b in zip(a_leaves, b_leaves):
+      if not noise_driven(jax.tree_util.keystr(path)):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=max(0.2 * lr, 2e-6), err_msg=field)
+        compared += 1
   assert compared > 20
+  np.testing.assert_array_equal(scan_state.step, unrolled_state.step)
 
 
 def test_step_loop_auto_follows_the_convolutions(monkeypatch):
