@@ -126,6 +126,15 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
+def typed_value(cfg, field: str, text: str):
+  """text read as cfg's `field`'s type (bools from 1 / true / yes), for FIELD=VALUE flags
+  outside absl's (bench --set, evaluate --extra); KeyError when cfg has no such field."""
+  if field not in cfg:
+    raise KeyError(field)
+  old = cfg[field]
+  return text.lower() in ("1", "true", "yes") if isinstance(old, bool) else type(old)(text)
+
+
 # -- settings built from a config: the one place that maps fields to library objects -------
 
 

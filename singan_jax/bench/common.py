@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from singan_jax import config as config_lib
+
 
 def pin_threads(cores: int | None = None) -> int:
   """Pins this process to `cores` CPUs (default: all it may use) for XLA and torch alike.
@@ -46,10 +48,12 @@ def override(cfg, items):
   (e.g. --set nfc=8 --set Dsteps=1 for tiny shapes); returns cfg."""
   for item in items:
     key, _, value = item.partition("=")
-    if key not in cfg:
-      raise SystemExit(f"--set {item}: {key!r} is not a config field (singan_jax/config.py)")
-    old = cfg[key]
-    cfg[key] = value.lower() in ("1", "true", "yes") if isinstance(old, bool) else type(old)(value)
+    try:
+      cfg[key] = config_lib.typed_value(cfg, key, value)
+    except KeyError:
+      raise SystemExit(
+        f"--set {item}: {key!r} is not a config field (singan_jax/config.py)"
+      ) from None
   return cfg
 
 

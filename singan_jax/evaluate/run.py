@@ -221,8 +221,7 @@ def parse_extra(spec: str) -> tuple[str, dict]:
     field, eq, value = item.partition("=")
     if not eq or field not in cfg:
       raise ValueError(f"--extra {spec!r}: {item!r} is not FIELD=VALUE of a config field")
-    kind = type(cfg[field])
-    overrides[field] = value.lower() in ("1", "true") if kind is bool else kind(value)
+    overrides[field] = defaults.typed_value(cfg, field, value)
   if not name or not overrides:
     raise ValueError(f"--extra {spec!r}: use NAME:FIELD=VALUE[,FIELD=VALUE...]")
   return name, overrides

@@ -151,11 +151,10 @@ def propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half, locality=0
   return lax.fori_loop(0, len(JUMPS), step_body, (best, best_d, nnf_map))
 
 
-def random_search(key, x, tpatch, valid, best, best_d, half, tyx=None, locality=0.0):
+def random_search(key, x, tpatch, valid, best, best_d, half, q=None, locality=0.0):
   """Random search: one uniform sample in a window of radius max(H,W)/2^i around best, i=0..
-  (tyx, locality: the targets and the weight of the locality prior, see proximity)."""
+  (q, locality: the targets' in-image positions and the locality prior's weight, proximity)."""
   h, w = x.shape[:2]
-  q = None if tyx is None else jnp.clip(tyx, 0, jnp.array([h - 1, w - 1]))
   n_radii = max(1, math.floor(math.log2(max(h, w))) + 1)
 
   def body(i, state):
@@ -255,7 +254,7 @@ def pm_level(x, known, key, init, nnf_init, half, iters, em_steps, n_targets, lo
       it = e * iters + i
       b, bd, m = propagate(it, x, tpatch, valid, tyx, b, bd, m, half, locality)
       k_it = jax.random.fold_in(key_em, it)
-      b, bd = random_search(k_it, x, tpatch, valid, b, bd, half, tyx, locality)
+      b, bd = random_search(k_it, x, tpatch, valid, b, bd, half, q, locality)
       return b, bd, scatter_nnf(m, tyx, b)
 
     b, bd, m = lax.fori_loop(0, iters, pm_body, (b, bd, m))
