@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from singan_jax.evaluate import cases as cases_lib
+from singan_jax.evaluate import methods as methods_lib
+from singan_jax.evaluate import report as report_lib
 from singan_jax.evaluate import run as evaluate
 
 
@@ -35,13 +37,13 @@ def test_pooled_medians_per_method():
     {"hole": "rect", "scores": {"a": {"psnr": 10.0}, "b": {"psnr": 20.0}}},
     {"hole": "blob", "scores": {"a": {"psnr": 14.0}, "b": {"psnr": 30.0}}},
   ]
-  assert evaluate.pooled(results) == {
+  assert report_lib.pooled(results) == {
     "a": {"psnr": 12.0, "cases": 2},
     "b": {"psnr": 25.0, "cases": 2},
   }
-  assert evaluate.pooled(results, "blob")["b"] == {"psnr": 30.0, "cases": 1}
+  assert report_lib.pooled(results, "blob")["b"] == {"psnr": 30.0, "cases": 1}
   results.append({"hole": "rect", "scores": {"a": {"psnr": 100.0}}})  # an outlier
-  assert evaluate.pooled(results)["a"] == {"psnr": 14.0, "cases": 3}
+  assert report_lib.pooled(results)["a"] == {"psnr": 14.0, "cases": 3}
 
 
 @pytest.mark.slow
@@ -87,14 +89,16 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path):
   table = (tmp_path / "table.md").read_text()
   assert "| ours |" in table and "| mean |" in table
   sheet = iio.imread(tmp_path / "sheets" / "chelsea_rect.png")
-  tiles = 2 + sum(m in methods for m in evaluate.SHEET_METHODS)
+  tiles = 2 + sum(m in methods for m in report_lib.SHEET_METHODS)
   assert sheet.shape == (32, tiles * 32 + (tiles - 1) * 2, 3)
 
 
 def test_extra_methods_parse_into_typed_config_overrides():
-  name, overrides = evaluate.parse_extra("loc:texture_locality=0.5,inject_scale=3,coherence=false")
+  name, overrides = methods_lib.parse_extra(
+    "loc:texture_locality=0.5,inject_scale=3,coherence=false"
+  )
   assert name == "loc"
   assert overrides == {"texture_locality": 0.5, "inject_scale": 3, "coherence": False}
   for bad in ("noname", "x:nofield=1", "x:texture_locality", ":texture_locality=1"):
     with pytest.raises(ValueError, match="--extra"):
-      evaluate.parse_extra(bad)
+      methods_lib.parse_extra(bad)

@@ -103,7 +103,7 @@ class Case:
 
 
 def make_cases(opts) -> list[Case]:
-  """Every (image, hole kind) case of opts (evaluate.run.Options: images, holes, size,
+  """Every (image, hole kind) case of opts (evaluate.methods.Options: images, holes, size,
   input_size, seed), images in order, hole kinds within each."""
   cases = []
   for i, name in enumerate(opts.images):

@@ -18,7 +18,7 @@ import numpy as np
 
 from singan_jax.evaluate import metrics
 from singan_jax.evaluate import cases as cases_lib
-from singan_jax.evaluate import run as ev
+from singan_jax.evaluate import methods as methods_lib
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax.train import loop as trainer
@@ -27,17 +27,17 @@ VARIANTS = ("pc", "compat_2019-draws")
 SEEDS = (0, 1, 2)
 
 
-def options(out: str) -> ev.Options:
+def options(out: str) -> methods_lib.Options:
   """The reduced evaluation of docs/parity_2019.md."""
-  return ev.Options(
+  return methods_lib.Options(
     out, ("chelsea", "brick"), ("blob", "rect"), 32, 20, 40, 8, 0, 2, 2, False, VARIANTS[1:]
   )
 
 
-def score_variant(opts: ev.Options, cases: list, name: str) -> list[dict]:
+def score_variant(opts: methods_lib.Options, cases: list, name: str) -> list[dict]:
   """Every (case, seed) score of 'ours' inpainted with pyramid `name`."""
-  variant = ev.training_variants(opts)[name]
-  cfg = ev.base_config(opts)
+  variant = methods_lib.training_variants(opts)[name]
+  cfg = methods_lib.base_config(opts)
   cfg.update(**variant)
   images = np.stack([image_io.to_float(c.damaged) for c in cases])
   holes = np.stack([c.hole for c in cases])
@@ -45,7 +45,7 @@ def score_variant(opts: ev.Options, cases: list, name: str) -> list[dict]:
   rows = []
   for i, case in enumerate(cases):
     for seed in SEEDS:
-      c = ev.base_config(opts)
+      c = methods_lib.base_config(opts)
       c.update(**variant, seed=seed)
       out = inpaint_lib.inpaint(pyr, case.damaged, case.hole, c, i)["output"]
       s = metrics.score(image_io.to_float(out), image_io.to_float(case.truth), case.hole)

@@ -25,17 +25,17 @@ from PIL import Image
 from singan_jax import config as config_lib
 from singan_jax import jobs as jobs_lib
 from singan_jax.evaluate import metrics
-from singan_jax.evaluate import run as evaluate_run
+from singan_jax.evaluate import methods as methods_lib
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax.train import loop as trainer
 
 VARIANTS = {
   "ours": {},
-  **evaluate_run.SWITCHES,
+  **methods_lib.SWITCHES,
   "ours:patchmatch": {"fill": "patchmatch"},
-  "ours+cand": {"num_candidates": evaluate_run.Options.candidates},
-  "ours+prog": {"progressive_rings": evaluate_run.Options.rings, "progressive_share": 0.0},
+  "ours+cand": {"num_candidates": methods_lib.Options.candidates},
+  "ours+prog": {"progressive_rings": methods_lib.Options.rings, "progressive_share": 0.0},
 }
 
 _CONFIG = config_flags.DEFINE_config_file("config", config_lib.__file__, lock_config=True)

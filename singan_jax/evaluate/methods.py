@@ -1,0 +1,184 @@
+"""What the quality evaluation runs: its options, the methods it scores and each method's
+config (the classical baselines, our switches and sweeps, --extra combinations)."""
+
+import dataclasses
+
+import numpy as np
+
+from singan_jax import config as defaults
+from singan_jax import rng
+from singan_jax.core import partial_conv
+from singan_jax.evaluate import cases as cases_lib
+from singan_jax.inpaint import fill as fill_lib
+from singan_jax.io import images as image_io
+
+CLASSICAL = ("mean", "local_means", "patchmatch", "telea", "navier_stokes")
+
+# The inpainting switches flipped alone (sr: on), and the report's pipeline (all of ours off).
+SWITCHES = {
+  "ours:notex": {"texture": "none"},
+  "ours:noseam": {"seam": "none"},
+  "ours:notex:noseam": {"texture": "none", "seam": "none"},
+  "ours:vote": {"texture_final": "vote"},
+  "ours:free": {"coherence": False},
+  "ours:sr": {"upscale": "sr"},
+  "ours:soft": {"blend": "soft"},
+  "ours:noloc": {"texture_locality": 0.0},
+  "ours:inject0.75": {"inject_fraction": 0.75},
+  "report": {
+    "coherence": False,
+    "upscale": "resize",
+    "blend": "soft",
+    "texture": "none",
+    "seam": "none",
+  },
+}
+
+
+@dataclasses.dataclass
+class Options:
+  """What to evaluate; the absl flags of this module fill it."""
+
+  out: str
+  images: tuple = ("chelsea", "coffee", "brick")
+  holes: tuple = cases_lib.HOLES
+  size: int = 64  # the pyramid's max_size (finest scale's side)
+  input_size: int = 0  # images are input_size x input_size (0: size); above size, the hole
+  # is carried from the finest scale up to the input's size (cfg.upscale)
+  min_size: int = 25
+  niter: int = 150
+  nfc: int = 32
+  seed: int = 0
+  candidates: int = 4  # K of the '+cand' methods
+  rings: int = 3  # rings of the '+prog' methods
+  sweeps: bool = True  # inpainting-side sweeps (fill, injection, texture pass, blend)
+  train_variants: tuple = ("threshold_0.5",)  # extra pyramids: threshold_<t>, sum, ratio,
+  # compat_<c>
+  train_only: tuple = ()  # train just these pyramids and stop (a second process can
+  # train 'vanilla' while the first trains the others)
+  vanilla: bool = True  # train a vanilla pyramid too and score it ('vanilla' methods)
+  methods: tuple = ()  # score only these SinGAN methods ('ours' always; baselines always run)
+  extra: tuple = ()  # more methods on the PC pyramid: "NAME:field=value[,field=value...]"
+
+
+def composite(pixels, hole, filled_float) -> np.ndarray:
+  """The known pixels of `pixels` with the hole taken from a [-1, 1] fill, uint8."""
+  return np.where(hole[..., None], image_io.from_float(np.asarray(filled_float)), pixels)
+
+
+def classical(method: str, case: cases_lib.Case, seed: int, key_id: int):
+  """A baseline's output (uint8), or None when OpenCV is missing for telea/navier_stokes."""
+  if method in ("telea", "navier_stokes"):
+    try:
+      import cv2  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      return None
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+    return cv2.inpaint(case.damaged, case.hole.astype(np.uint8) * 255, 3, flag)
+  cfg = defaults.get_config()
+  x = image_io.to_float(case.damaged)
+  key = rng.baseline_key(seed, key_id)
+  filled = fill_lib.fill(
+    x,
+    ~case.hole,
+    method,
+    key=key,
+    radius=cfg.fill_radius,
+    patch_size=cfg.patch_size,
+    iters=cfg.patch_iters,
+  )
+  return composite(case.damaged, case.hole, filled)
+
+
+def base_config(opts: Options):
+  """The chosen defaults at the evaluation's (small) size and budget."""
+  cfg = defaults.get_config()
+  cfg.update(
+    max_size=opts.size,
+    min_size=opts.min_size,
+    niter=opts.niter,
+    nfc=opts.nfc,
+    min_nfc=opts.nfc,
+    nfc_cap=opts.nfc,
+    seed=opts.seed,
+    checkpoint_every=0,
+    log_every=max(opts.niter // 2, 1),
+    sheets=False,
+  )
+  # The blend is in finest-scale pixels; the paper's 7 / 5 are for a 250 px finest scale.
+  scale = opts.size / 250.0
+  cfg.blend_radius, cfg.blend_sigma = 7.0 * scale, 5.0 * scale
+  return cfg
+
+
+def training_variants(opts: Options) -> dict:
+  """name -> config overrides of every pyramid to train ('pc' always, 'vanilla' unless
+  opts.vanilla is False)."""
+  out = {"pc": {}, "vanilla": {"partial": False}} if opts.vanilla else {"pc": {}}
+  for v in opts.train_variants:
+    if v.startswith("threshold_"):
+      out[v] = {"mask_threshold": float(v.split("_", 1)[1])}
+    elif v in partial_conv.NORMALIZATIONS:
+      out[v] = {"pconv_norm": v}
+    elif v.startswith("compat_"):
+      out[v] = {"compat": v.split("_", 1)[1]}
+    elif v:
+      raise ValueError(f"training variant {v!r}: use threshold_<t>, sum, ratio or compat_<c>")
+  return out
+
+
+def inpainting_variants(opts: Options, num_scales: int) -> dict:
+  """name -> (pyramid, config overrides) of every SinGAN method of the run."""
+  k, r = (
+    {"num_candidates": opts.candidates},
+    {"progressive_rings": opts.rings, "progressive_share": 0.0},
+  )
+  out = {
+    "ours": ("pc", {}),
+    **{name: ("pc", overrides) for name, overrides in SWITCHES.items()},
+    "ours+cand": ("pc", k),
+    "ours+prog": ("pc", r),
+    "ours+cand+prog": ("pc", {**k, **r}),
+  }
+  if opts.vanilla:
+    out |= {"vanilla": ("vanilla", {}), "vanilla+cand": ("vanilla", k)}
+  for v in training_variants(opts):
+    if v not in ("pc", "vanilla"):
+      out[f"train:{v}"] = (v, {})
+  if opts.sweeps:
+    for fill in fill_lib.VALID_METHODS:
+      out[f"fill:{fill}"] = ("pc", {"fill": fill})
+    for n in range(1, num_scales):
+      out[f"inject:{n}/{num_scales - 1}"] = ("pc", {"inject_scale": n})
+    for levels in (2, 4):
+      out[f"tex:levels{levels}"] = ("pc", {"texture_levels": levels})
+    for loc in (0.02, 0.1, 0.5):
+      out[f"tex:loc{loc:g}"] = ("pc", {"texture_locality": loc})
+    scale = opts.size / 250.0
+    for rad, sig in ((3.0, 2.0), (7.0, 5.0), (11.0, 8.0)):
+      out[f"blend:{rad:g}/{sig:g}"] = (
+        "pc",
+        {"blend_radius": rad * scale, "blend_sigma": sig * scale},
+      )
+  out |= {name: ("pc", overrides) for name, overrides in map(parse_extra, opts.extra)}
+  if opts.methods:
+    unknown = sorted(set(opts.methods) - set(out))
+    if unknown:
+      raise ValueError(f"--methods {unknown} unknown: use some of {sorted(out)}")
+    out = {m: v for m, v in out.items() if m == "ours" or m in opts.methods}
+  return out
+
+
+def parse_extra(spec: str) -> tuple[str, dict]:
+  """'NAME:field=value,field=value' -> (NAME, overrides), each value parsed as the config
+  field's type (a field the config lacks, or a malformed spec, is refused)."""
+  name, sep, body = spec.partition(":")
+  cfg, overrides = defaults.get_config(), {}
+  for item in body.split(",") if sep and body else ():
+    field, eq, value = item.partition("=")
+    if not eq or field not in cfg:
+      raise ValueError(f"--extra {spec!r}: {item!r} is not FIELD=VALUE of a config field")
+    overrides[field] = defaults.typed_value(cfg, field, value)
+  if not name or not overrides:
+    raise ValueError(f"--extra {spec!r}: use NAME:FIELD=VALUE[,FIELD=VALUE...]")
+  return name, overrides
