@@ -2,19 +2,22 @@
 # One prepared check of singan-jax on a GPU machine (an H200 with jax, torch, flax, optax and
 # orbax installed, nothing installed by this script): versions, the float32 parity tests,
 # `bench train` at the coarsest, middle and finest scale of the default plan (JAX against the
-# PyTorch port, lean and 2019-faithful, on CUDA where torch sees it), `bench batch` at
-# B = 1, 8, 32 with grouped and unrolled per-image convolutions, float32 (highest precision),
-# TF32-allowed float32 and bfloat16, then the default run (8 scales x 2000 iterations of the
-# bundled example) for the time left, SIGTERMed at the end so it saves and says where it was.
+# PyTorch port, lean and 2019-faithful, on CUDA where torch sees it), `bench memory` (the
+# finest scale at max_size 250, 512 and 1024, unrolled and scanned steps), `bench batch` at
+# B = 1, 8, 32 with grouped and unrolled per-image convolutions, unrolled D/G steps against the
+# scanned ones (the accelerators' default), float32 (highest precision), TF32-allowed float32 and bfloat16, then the
+# default run (8 scales x 2000 iterations of the bundled example) for the time left,
+# SIGTERMed at the end so it saves and says where it was.
 #
 #   OUT=/tmp/out bash launch/gpu_check.sh                 # at most BUDGET_S (530) seconds
-#   OUT=/tmp/out DRY_RUN=1 bash launch/gpu_check.sh       # tiny shapes on the CPU, < 1 min idle
+#   OUT=/tmp/out DRY_RUN=1 bash launch/gpu_check.sh       # tiny shapes on the CPU
 #
 # Each step runs under its own `timeout` (times STEP_TIME_FACTOR), capped so that the default
-# run keeps FULL_MIN_S seconds, and its record is written as soon as it ends: OUT/results.jsonl (one JSON line per
-# step), OUT/results.md (the table) and OUT/log.txt (every step's output, as it runs). Pure
-# Python wheels missing on the machine (ml_collections) are imported from WHEELS/*.whl (default
-# .whl in the repository root, carried), zip-imported: no install step. docs/gpu.md has the details.
+# run keeps FULL_MIN_S seconds, and its record is written as soon as it ends:
+# OUT/results.jsonl (one JSON line per step), OUT/results.md (the table) and OUT/log.txt
+# (every step's output, as it runs). Pure Python wheels missing on the machine (ml_collections)
+# are imported from WHEELS/*.whl (default .whl in the repository root, carried), zip-imported:
+# no install step. docs/gpu.md has the details.
 set -euo pipefail
 
 OUT="${OUT?set OUT to the folder that receives results.jsonl, results.md and log.txt}"
@@ -45,6 +48,7 @@ BATCH_SCALES=(coarse middle finest)
 BATCH_ARGS=(--batch_sizes 1,8,32 --conv_batching grouped,unrolled --repeats 3 --iters 2)
 DTYPES=(highest default bfloat16)
 DTYPE_SCALES=ends
+MEMORY_ARGS=(--run)
 PYTEST=(-q -p no:cacheprovider)
 COLLECT_ONLY=()
 FULL_ARGS=(--config.sheets=False)
@@ -58,6 +62,7 @@ if [[ "${DRY_RUN}" == 1 ]]; then
   BATCH_ARGS=(--batch_sizes 1,2 --conv_batching grouped --repeats 1 --iters 1 "${TINY[@]}")
   DTYPES=(bfloat16)
   DTYPE_SCALES=coarsest
+  MEMORY_ARGS=(--run --sizes 40 "${TINY[@]}")
   COLLECT_ONLY=(--collect-only)
   FULL_ARGS+=(--config.max_size=40 --config.min_size=25 --config.nfc=8 --config.min_nfc=8
     --config.Dsteps=1 --config.Gsteps=1 --config.niter=5 --config.log_every=5)
@@ -96,9 +101,12 @@ step parity 90 env JAX_DEFAULT_MATMUL_PRECISION=highest \
 for s in "${TRAIN_SCALES[@]}"; do
   step "train_${s}" 60 "${PY}" -m singan_jax.bench train --scales "${s}" "${TRAIN_ARGS[@]}"
 done
+step memory 90 "${PY}" -m singan_jax.bench memory "${MEMORY_ARGS[@]}"
 for s in "${BATCH_SCALES[@]}"; do
   step "batch_${s}" 60 "${PY}" -m singan_jax.bench batch --scales "${s}" "${BATCH_ARGS[@]}"
 done
+step steploop_unrolled 45 "${PY}" -m singan_jax.bench train --scales "${DTYPE_SCALES}" \
+  --variants jax --set step_loop=unrolled "${TRAIN_ARGS[@]}"
 for d in "${DTYPES[@]}"; do
   if [[ "${d}" == bfloat16 ]]; then
     cmd=(env JAX_DEFAULT_MATMUL_PRECISION=highest "${PY}" -m singan_jax.bench train --dtype bfloat16)

@@ -122,7 +122,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.compile_ahead = True  # compile scale n + 1's iteration in a worker thread while scale n
   # trains (single-device runs; hides most of XLA's compile time on a CPU)
   c.step_loop = "auto"  # an iteration's D and G steps: "scan" (compiled once each),
-  # "unrolled", "auto" (= scan with oneDNN's convolutions, unrolled with XLA's)
+  # "unrolled", "auto" (= scan on a GPU / TPU, where it halves the device memory, and with
+  # oneDNN's convolutions; unrolled with XLA's on a CPU)
   return c
 
 

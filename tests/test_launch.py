@@ -140,6 +140,7 @@ def test_gpu_check_records_every_step_even_with_no_time_left(tmp_path):
   steps = [c.split()[5] for c in calls if "gpu_record add" in c]
   assert steps[:2] == ["env", "parity"] and steps[-2:] == ["bf16_tolerance", "full"], calls
   assert {"train_coarsest", "train_middle", "train_finest", "batch_finest"} <= set(steps)
+  assert {"memory", "steploop_unrolled"} <= set(steps)
   assert all(c.split()[6] == "125" for c in calls if "gpu_record add" in c)  # skipped
 
 
@@ -163,7 +164,9 @@ def test_gpu_check_dry_run_writes_a_record_per_step(tmp_path):
     "env",
     "parity",
     "train_coarsest",
+    "memory",
     "batch_coarse",
+    "steploop_unrolled",
     "dtype_bfloat16",
     "bf16_tolerance",
     "full",
@@ -176,6 +179,10 @@ def test_gpu_check_dry_run_writes_a_record_per_step(tmp_path):
   assert set(train["jax_ms"]) == {"0"} and train["lean_ms"]["0"] > 0 and "faithful_ms" in train
   assert records["batch_coarse"]["result"]["ratio_b2_coarse"] > 0
   assert records["dtype_bfloat16"]["result"]["dtype"] == "bfloat16"
+  assert records["steploop_unrolled"]["result"]["step_loop"] == "unrolled"
+  memory = records["memory"]["result"]["cases"]
+  assert [(c["size"], c["step_loop"]) for c in memory] == [(40, "unrolled"), (40, "scan")]
+  assert all(c["xla_mib"] > 0 for c in memory)
   full = records["full"]["result"]["scales"]
   assert len(full) >= 2 and [s["scale"] for s in full] == list(range(len(full)))
   assert all(s["iterations"] == 5 and s["seconds"] >= s["compile_s"] - 1 for s in full)

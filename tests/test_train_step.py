@@ -97,9 +97,14 @@ def test_scanned_and_unrolled_steps_give_the_same_iteration():
   np.testing.assert_array_equal(scan_state.step, unrolled_state.step)
 
 
-def test_step_loop_auto_follows_the_convolutions(monkeypatch):
-  assert train_step.resolve_step_loop("auto", "native") == "unrolled"
-  assert train_step.resolve_step_loop("scan", "native") == "scan"
+def test_step_loop_auto_follows_the_backend_and_the_convolutions(monkeypatch):
+  assert train_step.resolve_step_loop("auto", "native", "cpu") == "unrolled"
+  assert train_step.resolve_step_loop("scan", "native", "cpu") == "scan"
+  for accelerator in ("gpu", "tpu"):  # half the device memory there (docs/gpu.md)
+    assert train_step.resolve_step_loop("auto", "native", accelerator) == "scan"
+    assert train_step.resolve_step_loop("unrolled", "native", accelerator) == "unrolled"
+  if jax.default_backend() == "cpu":
+    assert train_step.resolve_step_loop("auto", "native") == "unrolled"
   monkeypatch.setattr(partial_conv, "resolve_impl", lambda impl: "onednn")
   assert train_step.resolve_step_loop("auto", "platform") == "scan"
   with pytest.raises(ValueError, match="step_loop 'fori'"):

@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-SUBCOMMANDS = ("train", "fill", "infer", "batch", "png16", "conv")
+SUBCOMMANDS = ("train", "fill", "infer", "batch", "png16", "conv", "memory")
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ class TrainConfig:
   lambda_grad: float = 0.1
   alpha: float = 10.0
   step_loop: str = "auto"  # the D/G steps: "scan" (lax.scan: one step compiled), "unrolled"
-  # (in Python), "auto" (resolve_step_loop: by the convolutions the networks run)
+  # (in Python), "auto" (resolve_step_loop: by the backend and the convolutions)
 
 
 @flax.struct.dataclass
@@ -296,15 +296,19 @@ def _generator_steps(run_g, run_d, opt_g, tc: TrainConfig):
 STEP_LOOPS = ("auto", "scan", "unrolled")
 
 
-def resolve_step_loop(step_loop: str, conv_impl: str) -> str:
-  """'auto' -> 'scan' where the convolutions are oneDNN's (a third less compiling and no
-  slower: docs/performance.md), else 'unrolled' (XLA's convolutions ran 15-27x faster
-  unrolled than in a loop on XLA:CPU)."""
+def resolve_step_loop(step_loop: str, conv_impl: str, backend: str | None = None) -> str:
+  """'auto' -> 'scan' on a GPU or TPU (half the device memory of the unrolled steps in XLA's
+  buffer assignment: 13 against 25 GiB at max_size 1024, docs/gpu.md) and where the
+  convolutions are oneDNN's (a third less compiling and no slower: docs/performance.md);
+  else 'unrolled' (XLA's convolutions ran 15-27x faster unrolled than in a loop on XLA:CPU).
+  backend: jax's default backend unless given."""
   if step_loop not in STEP_LOOPS:
     raise ValueError(f"step_loop {step_loop!r}: use one of {STEP_LOOPS}")
-  if step_loop == "auto":
-    return "scan" if partial_conv.resolve_impl(conv_impl) == "onednn" else "unrolled"
-  return step_loop
+  if step_loop != "auto":
+    return step_loop
+  if (backend or jax.default_backend()) != "cpu":
+    return "scan"
+  return "scan" if partial_conv.resolve_impl(conv_impl) == "onednn" else "unrolled"
 
 
 def _loop(step, carry, xs, step_loop: str):
