@@ -322,7 +322,6 @@ def convert(
   from singan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
   from singan_jax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
-  from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
 
   pyr = read_pyramid(src)
   cfg = settings_from_files(cfg, pyr, src, explicit)
@@ -346,7 +345,7 @@ def convert(
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
   batched = lambda t: jax.tree.map(lambda x: np.asarray(x)[None], t)
   try:
-    identity = trainer.run_identity(cfg, plan, images, holes)
+    identity = ckpt_lib.run_identity(cfg, plan, images, holes)
     ckpts.check_or_write_identity(identity, workdir_lib.record_of(cfg))
     for n, (g_vars, d_vars) in enumerate(variables):
       amp = np.asarray([pyr["noise_amp"][n]], np.float32)

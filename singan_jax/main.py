@@ -64,6 +64,7 @@ _REPORTED = (
   inputs.UsageError,
   ckpt_lib.IncompatibleRunError,
   monitor.NonFiniteError,
+  monitor.OutOfMemoryError,
   ValueError,
 )
 

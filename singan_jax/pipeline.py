@@ -27,6 +27,7 @@ from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax import modes as modes_lib
+from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax.train import loop as trainer
 from singan_jax.train import monitor
 
@@ -190,7 +191,7 @@ def record_run(cfg, workdir: str, images, holes, image_ids=None) -> None:
   else:
     plan = config_lib.scale_plan(cfg, *images[0].shape[:2])
     flat_images, flat_holes = (np.concatenate([np.ravel(x) for x in xs]) for xs in (images, holes))
-  identity = trainer.run_identity(cfg, plan, flat_images, flat_holes)
+  identity = ckpt_lib.run_identity(cfg, plan, flat_images, flat_holes)
   if image_ids is not None:
     identity["image_ids"] = np.asarray(image_ids, np.int32).tolist()
   os.makedirs(workdir, exist_ok=True)

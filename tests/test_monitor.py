@@ -59,3 +59,53 @@ def test_single_image_message_names_every_bad_metric():
 
 def test_noise_amplitudes_are_short():
   assert monitor.fmt_amps(np.array([0.018799999728798866, 1.0], np.float32)) == "[0.0188, 1]"
+
+
+# -- out of device memory: one error that says what is kept and what to change
+
+
+def _oom():
+  return jax.errors.JaxRuntimeError(
+    "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 26.04GiB.\nmore lines"
+  )
+
+
+def test_out_of_memory_names_the_scale_what_is_kept_and_the_fixes():
+  from singan_jax.core import pyramid
+
+  plan = pyramid.make_plan(680, 1024, max_size=1024, min_size=25, scale_factor=0.75)
+  n = plan.num_scales - 1
+  assert monitor.is_out_of_memory(_oom())
+  assert not monitor.is_out_of_memory(jax.errors.JaxRuntimeError("INTERNAL: cuDNN failed"))
+  assert not monitor.is_out_of_memory(RuntimeError("RESOURCE_EXHAUSTED"))  # not XLA's
+  error = monitor.out_of_memory(_oom(), n, plan, 4, "unrolled", "/w")
+  text = str(error)
+  assert text.startswith(f"scale {n} (680x1024, nfc {plan.nfc[n]}, 4 image(s)) ran out of ")
+  assert f"scales 0..{n - 1} are saved in /w" in text and "--config.step_loop=scan" in text
+  assert "--config.compute_dtype=bfloat16" in text and "allocate 26.04GiB." in text
+  assert "more lines" not in text
+  assert "step_loop" not in str(monitor.out_of_memory(_oom(), n, plan, 1, "scan", "/w"))
+
+
+def test_a_scale_out_of_memory_stops_the_run_with_the_finished_scales_saved(tmp_path, monkeypatch):
+  from helpers import tiny_config
+  from singan_jax.train import loop as trainer
+
+  cfg = tiny_config()
+  images = np.random.default_rng(0).uniform(-1, 1, (1, 32, 40, 3)).astype(np.float32)
+  holes = np.zeros((1, 32, 40), bool)
+  fit = trainer.fit_scale
+
+  def fit_or_run_out(run, scale):
+    if scale.n == 1:
+      raise _oom()
+    return fit(run, scale)
+
+  monkeypatch.setattr(trainer, "fit_scale", fit_or_run_out)
+  with pytest.raises(monitor.OutOfMemoryError, match=r"^scale 1 \(29x36, nfc 8, 1 image"):
+    trainer.train(cfg, str(tmp_path), images, holes)
+  monkeypatch.setattr(trainer, "fit_scale", fit)
+  prepare, prepared = trainer.prepare_scale, []
+  monkeypatch.setattr(trainer, "prepare_scale", lambda *a: prepared.append(a[1]) or prepare(*a))
+  pyr = trainer.train(cfg, str(tmp_path), images, holes)  # the rerun
+  assert prepared == [1] and pyr.plan.num_scales == 2  # scale 0 was kept, not retrained

@@ -47,7 +47,7 @@ def test_recorded_fields_are_what_the_settings_and_the_identity_read():
   defaults.train_settings(reads)
   settings = set(reads.seen)
   reads.seen.clear()
-  trainer.run_identity(reads, plan, np.zeros((1, H, W, 3)), np.zeros((1, H, W), bool))
+  ckpt_lib.run_identity(reads, plan, np.zeros((1, H, W, 3)), np.zeros((1, H, W), bool))
   identity = set(reads.seen)
   recorded = set(workdir_lib.RECORDED_FIELDS)
   assert settings - HOW_NETS_RUN <= recorded, settings - recorded

@@ -13,6 +13,7 @@ named point (see `kill_point`), so tests can interrupt a real run exactly where 
 """
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -42,6 +43,39 @@ class IncompatibleRunError(ValueError):
 
 class CheckpointError(ValueError):
   """A checkpoint in the workdir is inconsistent or cannot be read."""
+
+
+def fingerprint(*arrays) -> str:
+  """Short content hash of the training inputs, for the resume guard."""
+  h = hashlib.sha256()
+  for a in arrays:
+    a = np.ascontiguousarray(a)
+    h.update(str(a.shape).encode())
+    h.update(a.tobytes())
+  return h.hexdigest()[:16]
+
+
+def run_identity(cfg, plan, images, holes) -> dict:
+  """What a workdir's pyramid depends on; a resume with anything else is refused.
+
+  compat enters only when set, so workdirs written before the field existed still resume."""
+  identity = {
+    "inputs": fingerprint(images, holes),
+    "plan": plan.to_dict(),
+    "num_layer": cfg.num_layer,
+    "partial": bool(cfg.partial),
+    "pconv_norm": cfg.pconv_norm,
+    "mask_mode": cfg.mask_mode,
+    "mask_threshold": cfg.mask_threshold,
+    "seed": cfg.seed,
+    # The in-scale state's step count and lr schedule depend on these.
+    "niter": cfg.niter,
+    "Dsteps": cfg.Dsteps,
+    "Gsteps": cfg.Gsteps,
+  }
+  if cfg.compat not in ("", "none"):
+    identity["compat"] = cfg.compat
+  return identity
 
 
 def kill_point(point: str, scale: int, step: int | None = None) -> None:

@@ -7,7 +7,6 @@ leading image axis and the iteration is `jax.vmap`-ed over it (B = 1 for a singl
 """
 
 import dataclasses
-import hashlib
 import os
 from typing import Any
 
@@ -61,39 +60,6 @@ def enable_compilation_cache(cfg) -> str:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     compilation_cache.reset_cache()  # re-read the directory even if jax compiled before
   return path
-
-
-def fingerprint(*arrays) -> str:
-  """Short content hash of the training inputs, for the resume guard."""
-  h = hashlib.sha256()
-  for a in arrays:
-    a = np.ascontiguousarray(a)
-    h.update(str(a.shape).encode())
-    h.update(a.tobytes())
-  return h.hexdigest()[:16]
-
-
-def run_identity(cfg, plan, images, holes) -> dict:
-  """What a workdir's pyramid depends on; a resume with anything else is refused.
-
-  compat enters only when set, so workdirs written before the field existed still resume."""
-  identity = {
-    "inputs": fingerprint(images, holes),
-    "plan": plan.to_dict(),
-    "num_layer": cfg.num_layer,
-    "partial": bool(cfg.partial),
-    "pconv_norm": cfg.pconv_norm,
-    "mask_mode": cfg.mask_mode,
-    "mask_threshold": cfg.mask_threshold,
-    "seed": cfg.seed,
-    # The in-scale state's step count and lr schedule depend on these.
-    "niter": cfg.niter,
-    "Dsteps": cfg.Dsteps,
-    "Gsteps": cfg.Gsteps,
-  }
-  if cfg.compat not in ("", "none"):
-    identity["compat"] = cfg.compat
-  return identity
 
 
 def init_networks(plan, n, net, keys, h, w, dtype=jnp.float32):
@@ -210,7 +176,7 @@ def open_run(cfg, workdir, plan, images, holes, image_ids, devices, stop) -> Run
     raise ValueError(f"image_ids has shape {ids.shape}: give one id per image ({b})")
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
   flat = lambda xs: xs if isinstance(xs, np.ndarray) else np.concatenate([np.ravel(x) for x in xs])
-  identity = run_identity(cfg, plan, flat(images), flat(holes))
+  identity = ckpt_lib.run_identity(cfg, plan, flat(images), flat(holes))
   if image_ids is not None:
     identity["image_ids"] = ids.tolist()
   ckpts.check_or_write_identity(identity)
@@ -244,7 +210,13 @@ def train_scale(run: Run, n: int, frozen: list, d_vars_prev, real, knowns):
   """Trains scale n of every image in the batch (knowns: the known maps of scales 0..n);
   returns (FrozenScale, D variables)."""
   scale = prepare_scale(run, n, frozen, d_vars_prev, real, knowns)
-  state, clock = fit_scale(run, scale)
+  try:
+    state, clock = fit_scale(run, scale)
+  except jax.errors.JaxRuntimeError as e:  # out of device memory: say what to change
+    if not monitor.is_out_of_memory(e):
+      raise
+    loop = train_step.resolve_step_loop(run.tc.step_loop, run.net.conv_impl)
+    raise monitor.out_of_memory(e, n, run.plan, len(run.ids), loop, run.workdir) from e
   return freeze_scale(run, scale, state, clock, frozen)
 
 

@@ -23,6 +23,34 @@ class NonFiniteError(RuntimeError):
   """A loss or parameter stopped being finite."""
 
 
+class OutOfMemoryError(RuntimeError):
+  """A scale's iteration needed more device memory than the device has."""
+
+
+def is_out_of_memory(error: Exception) -> bool:
+  """Whether a JAX runtime error is XLA's out-of-memory one (RESOURCE_EXHAUSTED)."""
+  return isinstance(error, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(error)
+
+
+def out_of_memory(error, n: int, plan, images: int, step_loop: str, workdir: str):
+  """The OutOfMemoryError for scale n of plan (images: the batch) that says what is kept and
+  what to change; the trainer's resolved step_loop decides the first hint."""
+  shape, nfc, device = plan.shapes[n], plan.nfc[n], jax.local_devices()[0]
+  limit = (device.memory_stats() or {}).get("bytes_limit")
+  has = f" ({limit / 2**30:.1f} GiB)" if limit else ""
+  fixes = ["--config.step_loop=scan (half the memory)"] if step_loop == "unrolled" else []
+  fixes += [
+    "fewer images per run",
+    "--config.compute_dtype=bfloat16",
+    "a smaller --config.max_size (in a new --workdir)",
+  ]
+  return OutOfMemoryError(
+    f"scale {n} ({shape[0]}x{shape[1]}, nfc {nfc}, {images} image(s)) ran out of memory on "
+    f"{device.device_kind}{has}; scales 0..{n - 1} are saved in {workdir} and a rerun resumes "
+    f"there: rerun with {', or '.join(fixes)} [XLA: {str(error).splitlines()[0][:160]}]"
+  )
+
+
 def to_host(x) -> np.ndarray:
   """A numpy copy of x, gathered from every process when x spans several hosts (all
   processes must call it then)."""
