@@ -39,10 +39,10 @@ def out_of_memory(error, n: int, plan, images: int, step_loop: str, workdir: str
   limit = (device.memory_stats() or {}).get("bytes_limit")
   has = f" ({limit / 2**30:.1f} GiB)" if limit else ""
   fixes = ["--config.step_loop=scan (half the memory)"] if step_loop == "unrolled" else []
-  fixes += [
+  fixes += [  # by what they save (docs/gpu.md): bf16 convolutions only ~9%
     "fewer images per run",
-    "--config.compute_dtype=bfloat16",
     "a smaller --config.max_size (in a new --workdir)",
+    "--config.compute_dtype=bfloat16",
   ]
   return OutOfMemoryError(
     f"scale {n} ({shape[0]}x{shape[1]}, nfc {nfc}, {images} image(s)) ran out of memory on "
