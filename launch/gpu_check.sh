@@ -5,9 +5,9 @@
 # PyTorch port, lean and 2019-faithful, on CUDA where torch sees it), `bench memory` (the
 # finest scale at max_size 250, 512 and 1024, unrolled and scanned steps), `bench batch` at
 # B = 1, 8, 32 with grouped and unrolled per-image convolutions, unrolled D/G steps against the
-# scanned ones (the accelerators' default), float32 (highest precision), TF32-allowed float32 and bfloat16, then the
-# default run (8 scales x 2000 iterations of the bundled example) for the time left,
-# SIGTERMed at the end so it saves and says where it was.
+# scanned ones (the accelerators' default), float32 (highest precision), TF32-allowed float32
+# and bfloat16, then the default run (8 scales x 2000 iterations of the bundled example) for
+# the time left, SIGTERMed at the end so it saves and says where it was.
 #
 #   OUT=/tmp/out bash launch/gpu_check.sh                 # at most BUDGET_S (530) seconds
 #   OUT=/tmp/out DRY_RUN=1 bash launch/gpu_check.sh       # tiny shapes on the CPU
