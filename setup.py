@@ -37,14 +37,18 @@ setup(
       "torch==2.13.0",
       "ruff==0.17.6",
       "matplotlib==3.11.2",
+      # the evaluation's tests: the development set's images, the OpenCV and skimage fills
+      "scikit-image==0.26.0",
+      "opencv-python-headless==5.0.0.93",
       *ONEDNN,
     ],
     # sheets/curves.png, the training curves (without it a warning, no picture)
     "plot": ["matplotlib==3.11.2"],
     # conv_impl='onednn': oneDNN 3.2 (CPU, GNU OpenMP) for the extension built at first use
     "onednn": ONEDNN,
-    # python -m singan_jax.evaluate: the images (skimage.data), OpenCV baselines
-    "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93"],
+    # python -m singan_jax.evaluate: the images (skimage.data, matplotlib's grace_hopper.jpg),
+    # the OpenCV and biharmonic baselines
+    "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93", "matplotlib==3.11.2"],
   },
   entry_points={"console_scripts": ["singan-jax=singan_jax.main:run"]},
 )

@@ -89,10 +89,12 @@ def test_conv_impl_defaults_are_the_config_defaults():
 def test_texture_pass_defaults_are_the_config_defaults():
   cfg = config_lib.get_config()
   kw = _defaults(texture.retexture)
-  assert (kw["patch_size"], kw["levels"], kw["final"], kw["seam"], kw["locality"]) == (
+  names = ("patch_size", "levels", "final", "seam", "locality", "guide")
+  assert tuple(kw[n] for n in names) == (
     cfg.texture_patch,
     cfg.texture_levels,
     cfg.texture_final,
     cfg.seam,
     cfg.texture_locality,
+    cfg.texture_guide,
   )

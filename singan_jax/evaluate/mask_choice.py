@@ -10,8 +10,8 @@ The first command trains (and scores, one draw each) the 'pc', 'compat_2019-draw
 variant (means) and per (case, seed).
 """
 
+import dataclasses
 import json
-import os
 import sys
 
 import numpy as np
@@ -19,9 +19,9 @@ import numpy as np
 from singan_jax.evaluate import metrics
 from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import methods as methods_lib
+from singan_jax.evaluate import run as evaluate
 from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
-from singan_jax.train import loop as trainer
 
 VARIANTS = ("pc", "compat_2019-draws")
 SEEDS = (0, 1, 2)
@@ -30,24 +30,31 @@ SEEDS = (0, 1, 2)
 def options(out: str) -> methods_lib.Options:
   """The reduced evaluation of docs/parity_2019.md."""
   return methods_lib.Options(
-    out, ("chelsea", "brick"), ("blob", "rect"), 32, 20, 40, 8, 0, 2, 2, False, VARIANTS[1:]
+    out,
+    images=("chelsea", "brick"),
+    holes=("blob", "rect"),
+    size=32,
+    min_size=20,
+    niter=40,
+    nfc=8,
+    train_variants=VARIANTS[1:],
+    vanilla=True,
   )
 
 
 def score_variant(opts: methods_lib.Options, cases: list, name: str) -> list[dict]:
   """Every (case, seed) score of 'ours' inpainted with pyramid `name`."""
   variant = methods_lib.training_variants(opts)[name]
-  cfg = methods_lib.base_config(opts)
-  cfg.update(**variant)
-  images = np.stack([image_io.to_float(c.damaged) for c in cases])
-  holes = np.stack([c.hole for c in cases])
-  pyr = trainer.train(cfg, os.path.join(opts.out, "pyramids", name), images, holes)
+  only = dataclasses.replace(opts, train_only=(name,))
+  pyramids = evaluate.train_pyramids(only, cases)[name]
   rows = []
   for i, case in enumerate(cases):
     for seed in SEEDS:
       c = methods_lib.base_config(opts)
       c.update(**variant, seed=seed)
-      out = inpaint_lib.inpaint(pyr, case.damaged, case.hole, c, i)["output"]
+      pyr, slot = pyramids[i]
+      out = inpaint_lib.inpaint(pyr, case.damaged, case.hole, c, slot, key_id=case.case_id)
+      out = out["output"]
       s = metrics.score(image_io.to_float(out), image_io.to_float(case.truth), case.hole)
       rows.append({"variant": name, "case": f"{case.name}/{case.hole_kind}", "seed": seed, **s})
   return rows

@@ -9,10 +9,14 @@ from singan_jax import config as defaults
 from singan_jax import rng
 from singan_jax.core import partial_conv
 from singan_jax.evaluate import cases as cases_lib
+from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import fill as fill_lib
+from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 
-CLASSICAL = ("mean", "local_means", "patchmatch", "telea", "navier_stokes")
+CLASSICAL = ("mean", "local_means", "patchmatch", "telea", "navier_stokes", "biharmonic")
+# Our pipeline without the GAN: the initialiser, then the texture pass and seam correction.
+NO_GAN = "ours:nogan"
 
 # The inpainting switches flipped alone (sr: on), and the report's pipeline (all of ours off).
 SWITCHES = {
@@ -40,23 +44,23 @@ class Options:
   """What to evaluate; the absl flags of this module fill it."""
 
   out: str
-  images: tuple = ("chelsea", "coffee", "brick")
+  images: tuple = cases_lib.TUNE  # of the development set (cases.SPLITS: tune, test)
   holes: tuple = cases_lib.HOLES
-  size: int = 64  # the pyramid's max_size (finest scale's side)
-  input_size: int = 0  # images are input_size x input_size (0: size); above size, the hole
-  # is carried from the finest scale up to the input's size (cfg.upscale)
+  size: int = 128  # the pyramid's max_size (finest scale's longer side): configs/demo.py's
+  input_size: int = 0  # the images' longer side (0: size); above size, the hole is carried
+  # from the finest scale up to the input's size (cfg.upscale)
   min_size: int = 25
-  niter: int = 150
+  niter: int = 100  # configs/demo.py's
   nfc: int = 32
   seed: int = 0
   candidates: int = 4  # K of the '+cand' methods
   rings: int = 3  # rings of the '+prog' methods
-  sweeps: bool = True  # inpainting-side sweeps (fill, injection, texture pass, blend)
-  train_variants: tuple = ("threshold_0.5",)  # extra pyramids: threshold_<t>, sum, ratio,
+  sweeps: bool = False  # inpainting-side sweeps (fill, injection, texture pass, blend)
+  train_variants: tuple = ()  # extra pyramids: threshold_<t>, sum, ratio,
   # compat_<c>
   train_only: tuple = ()  # train just these pyramids and stop (a second process can
   # train 'vanilla' while the first trains the others)
-  vanilla: bool = True  # train a vanilla pyramid too and score it ('vanilla' methods)
+  vanilla: bool = False  # train a vanilla pyramid too and score it ('vanilla' methods)
   methods: tuple = ()  # score only these SinGAN methods ('ours' always; baselines always run)
   extra: tuple = ()  # more methods on the PC pyramid: "NAME:field=value[,field=value...]"
 
@@ -67,7 +71,13 @@ def composite(pixels, hole, filled_float) -> np.ndarray:
 
 
 def classical(method: str, case: cases_lib.Case, seed: int, key_id: int):
-  """A baseline's output (uint8), or None when OpenCV is missing for telea/navier_stokes."""
+  """A baseline's output (uint8), or None when OpenCV is missing for telea/navier_stokes.
+  biharmonic: scikit-image's inpaint_biharmonic (per channel)."""
+  if method == "biharmonic":
+    from skimage import restoration  # pylint: disable=g-import-not-at-top
+
+    filled = restoration.inpaint_biharmonic(case.damaged, case.hole, channel_axis=-1)
+    return composite(case.damaged, case.hole, np.asarray(filled) * 2.0 - 1.0)
   if method in ("telea", "navier_stokes"):
     try:
       import cv2  # pylint: disable=g-import-not-at-top
@@ -88,6 +98,27 @@ def classical(method: str, case: cases_lib.Case, seed: int, key_id: int):
     iters=cfg.patch_iters,
   )
   return composite(case.damaged, case.hole, filled)
+
+
+def texture_only(case: cases_lib.Case, cfg, key_id: int) -> np.ndarray:
+  """Our pipeline with the GAN left out (NO_GAN, uint8): cfg.fill's initialiser at the input's
+  size seeds the texture pass (with its seam correction), then the feathered composite: what
+  the texture pass does without a generated layout."""
+  x = image_io.to_float(case.damaged)
+  k_fill, _ = rng.inpaint_keys(cfg.seed, key_id)
+  filled = fill_lib.fill(
+    x,
+    ~case.hole,
+    cfg.fill,
+    key=k_fill,
+    radius=cfg.fill_radius,
+    patch_size=cfg.patch_size,
+    iters=cfg.patch_iters,
+  )
+  full = inpaint_lib.finish_hole(
+    x, case.hole, np.asarray(filled), rng.texture_key(cfg.seed, key_id), cfg
+  )
+  return blend_lib.composite(case.damaged, full, blend_lib.blend_alpha(case.hole, cfg, 1.0))
 
 
 def base_config(opts: Options):

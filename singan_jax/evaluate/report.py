@@ -7,6 +7,7 @@ import numpy as np
 
 from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import methods as methods_lib
+from singan_jax.evaluate import metrics
 from singan_jax.io import images as image_io
 
 SHEET_METHODS = (
@@ -15,6 +16,7 @@ SHEET_METHODS = (
   "patchmatch",
   "telea",
   "navier_stokes",
+  "biharmonic",
   "vanilla",
   "report",
   "ours",
@@ -22,7 +24,10 @@ SHEET_METHODS = (
   "ours+prog",
   "ours+cand+prog",
   "ours:notex",
+  "ours:nogan",
 )
+# The scores a per-case win is counted on; detail wins by being nearer the truth's own.
+WIN_SCORES = ("psnr", "ssim", "seam", "patch_swd", "detail")
 
 
 def pooled(results: list[dict], hole_kind: str | None = None) -> dict:
@@ -37,6 +42,55 @@ def pooled(results: list[dict], hole_kind: str | None = None) -> dict:
     m: {k: float(np.median([s[k] for s in ss])) for k in ss[0]} | {"cases": len(ss)}
     for m, ss in table.items()
   }
+
+
+def _better(key: str, a: float, b: float, truth_detail: float) -> bool:
+  """Whether score a beats b on `key` (detail: nearer the truth's own, in log ratio)."""
+  if key == "detail":
+    return abs(np.log(max(a, 1e-6) / truth_detail)) < abs(np.log(max(b, 1e-6) / truth_detail))
+  return a > b if metrics.HIGHER_IS_BETTER[key] else a < b
+
+
+def best_baseline(scores: dict, key: str, truth_detail: float) -> float:
+  """The best classical score of one case on `key`."""
+  best = None
+  for m in methods_lib.CLASSICAL:
+    if m in scores and (best is None or _better(key, scores[m][key], best, truth_detail)):
+      best = scores[m][key]
+  return best
+
+
+def wins(results: list[dict]) -> dict:
+  """method -> {score: cases where it beats that case's best baseline, 'psnr_vs_telea': cases
+  where its PSNR beats Telea's, 'cases': cases scored}, for every non-classical method."""
+  out = {}
+  for r in results:
+    td, sc = r["truth_detail"], r["scores"]
+    for m, s in sc.items():
+      if m in methods_lib.CLASSICAL:
+        continue
+      w = out.setdefault(m, dict.fromkeys((*WIN_SCORES, "psnr_vs_telea", "cases"), 0))
+      w["cases"] += 1
+      for k in WIN_SCORES:
+        w[k] += int(_better(k, s[k], best_baseline(sc, k, td), td))
+      if "telea" in sc:
+        w["psnr_vs_telea"] += int(s["psnr"] > sc["telea"]["psnr"])
+  return out
+
+
+def wins_markdown(table: dict, title: str) -> str:
+  heads = [f"{k} > best" for k in WIN_SCORES] + ["PSNR > Telea"]
+  lines = [
+    f"**{title}** (cases where the method beats that case's best baseline on each score;"
+    " detail: nearer the truth's own)",
+    "",
+    "| method | " + " | ".join(heads) + " |",
+    "|---|" + "---|" * len(heads),
+  ]
+  for m, w in table.items():
+    cells = [f"{w[k]}/{w['cases']}" for k in (*WIN_SCORES, "psnr_vs_telea")]
+    lines.append(f"| {m} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
 
 
 def markdown(table: dict, title: str) -> str:
@@ -71,15 +125,24 @@ def write_sheet(path: str, case: cases_lib.Case, outputs: dict) -> None:
 
 
 def write_report(opts: methods_lib.Options, summary: dict) -> None:
-  """OUT/results.json (everything) and OUT/table.md (pooled and per-hole-kind medians)."""
+  """OUT/results.json (everything) and OUT/table.md (per split: medians over all holes and
+  per hole kind, per-case wins)."""
   with open(os.path.join(opts.out, "results.json"), "w", encoding="utf-8") as f:
     json.dump(summary, f, indent=1)
+  cases = summary["cases"]
   md = [
-    f"{len(summary['cases'])} cases ({', '.join(opts.images)} x {', '.join(opts.holes)}), "
-    f"{opts.input_size or opts.size} px input, finest scale {opts.size} px, {opts.niter} "
-    "iterations per scale; medians over cases.\n",
-    markdown(summary["pooled"], "all holes"),
+    f"{len(cases)} cases ({', '.join(opts.images)} x {', '.join(opts.holes)}), "
+    f"{opts.input_size or opts.size} px input (longer side), finest scale {opts.size} px, "
+    f"{opts.niter} iterations per scale, {opts.nfc} channels; medians over cases.\n",
+    "Truth's own detail ratio in the holes: median "
+    f"{np.median([c['truth_detail'] for c in cases]):.3f}.\n",
   ]
-  md += [markdown(summary["per_hole"][k], f"hole: {k}") for k in opts.holes]
+  for split in sorted({c["split"] for c in cases}):
+    part = [c for c in cases if c["split"] == split]
+    md += [
+      markdown(pooled(part), f"{split}: all holes ({len(part)} cases)"),
+      wins_markdown(wins(part), f"{split}: per-case wins"),
+    ]
+    md += [markdown(pooled(part, k), f"{split}, hole: {k}") for k in opts.holes]
   with open(os.path.join(opts.out, "table.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(md))

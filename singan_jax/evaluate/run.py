@@ -1,22 +1,27 @@
-r"""Inpainting quality on a fixed, seeded set: ours against classical baselines, scored.
+r"""Inpainting quality on the development set: ours, its parts and classical fills, scored.
 
-Images: CC0 / public-domain photos and textures shipped by scikit-image (skimage.data), centre
-cropped and resized to --size. Holes (seeded): one smooth blob (8-15% of the image), random
-thick strokes (15-25%), a rectangle (10-15%). Every method fills the same damaged images; the
-truth scores them (metrics.py). One pyramid is trained per (image, hole, training variant), all
-in one vmapped batch, and reused by every inpainting-side variant. Needs the [eval] extra:
+The set (cases.py): eleven offline photos in two fixed halves, --split=tune (defaults are
+chosen here) and --split=test (a change is kept only if it wins here too), whole, at
+--input_size px longer side (default: --size), five seeded hole kinds, each case written as a
+user's image and mask and read back through the --config.image path. Every method fills the
+same damaged images; the truth scores them (metrics.py). One pyramid per (case, training
+variant); cases whose pyramids share their shapes train in one vmapped batch, reused by every
+inpainting-side method. The defaults are configs/demo.py's pyramid (128 px, 100 iterations
+per scale, 32 channels). Needs the [eval] extra:
 
   pip install -e '.[eval]'
-  python -m singan_jax.evaluate --out=/tmp/singan_eval            # docs/quality.md's table
+  python -m singan_jax.evaluate --out=/tmp/eval_tune --split=tune      # choose defaults here
+  python -m singan_jax.evaluate --out=/tmp/eval_test --split=test      # and check them here
   python -m singan_jax.evaluate --out=/tmp/q --images=chelsea --holes=rect --size=32 \
-      --min_size=20 --niter=4 --nfc=8 --sweeps=False               # a smoke run, ~1 minute
+      --min_size=20 --niter=4 --nfc=8                                 # a smoke run, ~1 minute
   # any config combination as another method on the same pyramids, only it (and 'ours')
-  python -m singan_jax.evaluate --out=/tmp/singan_eval --extra=loc1:texture_locality=1 \
+  python -m singan_jax.evaluate --out=/tmp/eval_tune --extra=loc1:texture_locality=1 \
       --methods=loc1
 
-Writes OUT/results.json (every score of every case and method), OUT/table.md, and
-OUT/sheets/<image>_<hole>.png (damaged | each method | truth). Re-running with the same flags
-reuses the trained pyramids in OUT/pyramids/.
+Writes OUT/inputs/ (the damaged images and masks), OUT/results.json (every score of every
+case and method), OUT/table.md (medians per split and hole kind, per-case wins against the
+best baseline) and OUT/sheets/<image>_<hole>.png (damaged | each method | truth). Re-running
+with the same flags reuses the trained pyramids in OUT/pyramids/.
 """
 
 import dataclasses
@@ -27,8 +32,8 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
-import numpy as np
 
+from singan_jax import config as config_lib
 from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import methods as methods_lib
 from singan_jax.evaluate import metrics
@@ -40,26 +45,45 @@ from singan_jax.train import loop as trainer
 Options = methods_lib.Options
 
 
+def buckets(opts: Options, cases: list[cases_lib.Case]) -> dict:
+  """Bucket name -> indices of the cases whose pyramids share their shapes (one image's hole
+  kinds always do; images of one aspect too): each bucket trains as one vmapped batch."""
+  cfg = methods_lib.base_config(opts)
+  out = {}
+  for i, c in enumerate(cases):
+    shapes = config_lib.scale_plan(cfg, *c.damaged.shape[:2]).shapes
+    out.setdefault("x".join(map(str, shapes[-1])), []).append(i)
+  return out
+
+
 def train_pyramids(opts: Options, cases: list[cases_lib.Case]) -> dict:
-  """name -> TrainedPyramid of every training variant, one vmapped batch of all cases each."""
-  images = np.stack([image_io.to_float(c.damaged) for c in cases])
-  holes = np.stack([c.hole for c in cases])
+  """name -> [(TrainedPyramid, slot)] per case, for every training variant; each bucket of
+  cases is one vmapped batch, each case's draws keyed by its case_id."""
   pyramids = {}
   variants = methods_lib.training_variants(opts)
   order = sorted(variants, key=lambda v: v == "vanilla")  # vanilla last: see --train_only
+  groups = buckets(opts, cases)
   for name in order:
     if opts.train_only and name not in opts.train_only:
       continue
     cfg = methods_lib.base_config(opts)
     cfg.update(**variants[name])
-    workdir = os.path.join(opts.out, "pyramids", name)
-    os.makedirs(workdir, exist_ok=True)
-    t = time.time()
-    # A second process may train some pyramids meanwhile (--train_only): wait for it.
-    with open(os.path.join(workdir, ".lock"), "w", encoding="utf-8") as lock:
-      fcntl.flock(lock, fcntl.LOCK_EX)
-      pyramids[name] = trainer.train(cfg, workdir, images, holes)
-    logging.info("pyramid %s: %d images in %.0fs", name, len(cases), time.time() - t)
+    per_case = [None] * len(cases)
+    for bucket, idx in groups.items():
+      workdir = os.path.join(opts.out, "pyramids", name, bucket)
+      os.makedirs(workdir, exist_ok=True)
+      t = time.time()
+      images = [image_io.to_float(cases[i].damaged) for i in idx]
+      holes = [cases[i].hole for i in idx]
+      ids = [cases[i].case_id for i in idx]
+      # A second process may train some pyramids meanwhile (--train_only): wait for it.
+      with open(os.path.join(workdir, ".lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pyr = trainer.train(cfg, workdir, images, holes, image_ids=ids)
+      for slot, i in enumerate(idx):
+        per_case[i] = (pyr, slot)
+      logging.info("pyramid %s/%s: %d images in %.0fs", name, bucket, len(idx), time.time() - t)
+    pyramids[name] = per_case
   return pyramids
 
 
@@ -67,7 +91,8 @@ def score_case(opts: Options, i: int, case: cases_lib.Case, pyramids: dict, vari
   """Every method on case i: (outputs: method -> uint8 image, scores: method -> scores)."""
   outputs, scores = {}, {}
   truth = image_io.to_float(case.truth)
-  feather = methods_lib.base_config(opts).blend_feather  # known pixels within it may change
+  base = methods_lib.base_config(opts)
+  feather = base.blend_feather  # known pixels within it may change
 
   def record(method, out, seconds):
     outputs[method] = out
@@ -76,11 +101,13 @@ def score_case(opts: Options, i: int, case: cases_lib.Case, pyramids: dict, vari
 
   for method in methods_lib.CLASSICAL:
     t = time.time()
-    out = methods_lib.classical(method, case, opts.seed, i)
+    out = methods_lib.classical(method, case, opts.seed, case.case_id)
     if out is None:
       logging.warning("opencv is not installed: %s skipped (pip install -e '.[eval]')", method)
       continue
     record(method, out, time.time() - t)
+  t = time.time()
+  record(methods_lib.NO_GAN, methods_lib.texture_only(case, base, case.case_id), time.time() - t)
   same = {}  # a sweep point equal to another method's config is not run twice
   for method, (pyr_name, overrides) in variants.items():
     cfg = methods_lib.base_config(opts)
@@ -90,8 +117,9 @@ def score_case(opts: Options, i: int, case: cases_lib.Case, pyramids: dict, vari
       outputs[method], scores[method] = outputs[same[signature]], scores[same[signature]]
       continue
     same[signature] = method
+    pyr, slot = pyramids[pyr_name][i]
     t = time.time()
-    res = inpaint_lib.inpaint(pyramids[pyr_name], case.damaged, case.hole, cfg, i)
+    res = inpaint_lib.inpaint(pyr, case.damaged, case.hole, cfg, slot, key_id=case.case_id)
     record(method, res["output"], time.time() - t)
   return outputs, scores
 
@@ -105,15 +133,22 @@ def run(opts: Options) -> dict:
   train_s = time.time() - t0
   if opts.train_only:
     return {"trained": sorted(pyramids), "train_seconds": train_s}
-  variants = methods_lib.inpainting_variants(opts, pyramids["pc"].plan.num_scales)
+  num_scales = pyramids["pc"][0][0].plan.num_scales
+  variants = methods_lib.inpainting_variants(opts, num_scales)
   results = []
   for i, case in enumerate(cases):
     outputs, scores = score_case(opts, i, case, pyramids, variants)
     sheet = os.path.join(opts.out, "sheets", f"{case.name}_{case.hole_kind}.png")
     report_lib.write_sheet(sheet, case, outputs)
-    share = float(case.hole.mean())
     results.append(
-      {"image": case.name, "hole": case.hole_kind, "hole_share": share, "scores": scores}
+      {
+        "image": case.name,
+        "hole": case.hole_kind,
+        "split": case.split,
+        "hole_share": float(case.hole.mean()),
+        "truth_detail": metrics.detail_ratio(image_io.to_float(case.truth), case.hole),
+        "scores": scores,
+      }
     )
     best = max(s["psnr"] for m, s in scores.items() if m in methods_lib.CLASSICAL)
     logging.info(
@@ -128,10 +163,13 @@ def run(opts: Options) -> dict:
   summary = {
     "options": dataclasses.asdict(opts),
     "train_seconds": train_s,
-    "plan": pyramids["pc"].plan.to_dict(),
+    "plans": {
+      b: pyramids["pc"][idx[0]][0].plan.to_dict() for b, idx in buckets(opts, cases).items()
+    },
     "cases": results,
     "pooled": report_lib.pooled(results),
     "per_hole": {k: report_lib.pooled(results, k) for k in opts.holes},
+    "wins": report_lib.wins(results),
   }
   report_lib.write_report(opts, summary)
   return summary
@@ -140,8 +178,11 @@ def run(opts: Options) -> dict:
 # ----------------------------------------------------------------------------- CLI
 
 _OUT = flags.DEFINE_string("out", None, "Output directory (results, table, sheets, pyramids).")
+_SPLIT = flags.DEFINE_enum(
+  "split", "tune", list(cases_lib.SPLITS), "The development set's half (defaults: tune only)."
+)
 _IMAGES = flags.DEFINE_list(
-  "images", list(Options.images), f"skimage.data images: {cases_lib.IMAGES}."
+  "images", [], f"These images instead of --split's (of the development set: {cases_lib.DEV_SET})."
 )
 _HOLES = flags.DEFINE_list("holes", list(cases_lib.HOLES), "Hole kinds.")
 _SIZE = flags.DEFINE_integer("size", Options.size, "Pyramid max_size (px).")
@@ -176,7 +217,7 @@ def main(argv):
     raise app.UsageError("--out is required: the directory for results, table and sheets")
   opts = Options(
     _OUT.value,
-    tuple(_IMAGES.value),
+    tuple(_IMAGES.value) or cases_lib.SPLITS[_SPLIT.value],
     tuple(_HOLES.value),
     _SIZE.value,
     _INPUT_SIZE.value,

@@ -108,6 +108,7 @@ def retexture(x, hole, full, key, cfg) -> np.ndarray:
       cfg.texture_final,
       seam=cfg.seam,
       locality=cfg.texture_locality,
+      guide=cfg.texture_guide,
     )
   )
 

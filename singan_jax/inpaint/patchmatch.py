@@ -216,15 +216,23 @@ def vote_scale(best_d: jax.Array, real: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------- one pyramid level
 
 
-def pm_level(x, known, key, init, nnf_init, half, iters, em_steps, n_targets, locality=0.0):
+def pm_level(
+  x, known, key, init, nnf_init, half, iters, em_steps, n_targets, locality=0.0, guide=None
+):
   """One pyramid level: em_steps rounds of (PatchMatch NNF, similarity-weighted voting).
 
   x (H,W,C), known (H,W) bool, init (H,W,C) first estimate, nnf_init (H,W,2) int32 (an
   upsampled coarser NNF) or None -> (estimate (H,W,C), dense NNF map (H,W,2)). With an
   nnf_init the first estimate is re-voted from it, which restores fine texture that the
   upsampled coarse image lacks. locality > 0 adds a cost for far sources (proximity).
+  guide (H,W,G) or None: fixed channels searched beside the estimate's and never voted, so a
+  source must also match the guide at its target (guided synthesis; the caller scales them).
   """
-  h, w, _ = x.shape
+  h, w, c = x.shape
+  if guide is not None:  # search on [x, guide]; the prior stays per value of x's channels
+    locality = locality * c / (c + guide.shape[-1])
+  xs = x if guide is None else jnp.concatenate([x, guide], axis=-1)
+  with_guide = (lambda e: e) if guide is None else (lambda e: jnp.concatenate([e, guide], -1))
   hole = ~known
   valid = valid_sources(known, half)
   targets = target_mask(known, half)
@@ -245,16 +253,16 @@ def pm_level(x, known, key, init, nnf_init, half, iters, em_steps, n_targets, lo
 
   def em_body(e, state):
     est, b, m = state
-    tpatch = target_patches(est, tyx, half)
-    cost = patch_cost(x, tpatch, b, half, q, locality)
+    tpatch = target_patches(with_guide(est), tyx, half)
+    cost = patch_cost(xs, tpatch, b, half, q, locality)
     bd = jnp.where(valid[b[:, 0], b[:, 1]], cost, jnp.inf)
 
     def pm_body(i, pm_state):
       b, bd, m = pm_state
       it = e * iters + i
-      b, bd, m = propagate(it, x, tpatch, valid, tyx, b, bd, m, half, locality)
+      b, bd, m = propagate(it, xs, tpatch, valid, tyx, b, bd, m, half, locality)
       k_it = jax.random.fold_in(key_em, it)
-      b, bd = random_search(k_it, x, tpatch, valid, b, bd, half, q, locality)
+      b, bd = random_search(k_it, xs, tpatch, valid, b, bd, half, q, locality)
       return b, bd, scatter_nnf(m, tyx, b)
 
     b, bd, m = lax.fori_loop(0, iters, pm_body, (b, bd, m))

@@ -28,20 +28,31 @@ FINALS = ("centre", "vote")
 
 @functools.partial(
   jax.jit,
-  static_argnames=("patch_size", "iters", "em_steps", "n_targets", "centre", "seam", "locality"),
+  static_argnames=(
+    "patch_size",
+    "iters",
+    "em_steps",
+    "n_targets",
+    "centre",
+    "seam",
+    "locality",
+    "guide",
+  ),
 )
 def _retexture_core(
-  x, known, generated, key, patch_size, iters, em_steps, n_targets, centre, seam, locality
+  x, known, generated, key, patch_size, iters, em_steps, n_targets, centre, seam, locality, guide
 ):
   """Coarse-to-fine completion of x (H,W,C)'s hole, seeded at the coarsest level by
   `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
   sharp source pixels re-vote it: patchmatch.pm_level); seam "poisson" then removes the
   mismatch with the known pixels at the hole's edge (singan_jax/inpaint/seam.py); locality:
-  patchmatch.proximity's weight."""
+  patchmatch.proximity's weight; guide > 0: `generated` itself searched beside the estimate
+  at every level with that weight on its SSD, so sources also match the generated layout."""
   half = patch_size // 2
   levels = len(n_targets)
   seeded = jnp.where(known[..., None], x, generated)
   pyr = patchmatch.pyramid(seeded, known, levels)
+  guides = patchmatch.pyramid(generated * guide**0.5, known, levels) if guide else None
   est = nnf = None
   for lvl in reversed(range(levels)):
     xl, kl = pyr[lvl]
@@ -52,8 +63,9 @@ def _retexture_core(
       up = jax.image.resize(est, (h, w, c), "linear")
       init, nnf = jnp.where(kl[..., None], xl, up), patchmatch.upsample_nnf(nnf, h, w)
     key_l = jax.random.fold_in(key, lvl)
+    gl = None if guides is None else guides[lvl][0]
     est, nnf = patchmatch.pm_level(
-      xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl], locality
+      xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl], locality, gl
     )
   if centre:  # each hole pixel its own patch's source centre: no averaging of 49 sources
     est = x[nnf[..., 0], nnf[..., 1]]
@@ -76,6 +88,7 @@ def retexture(
   em_steps: int = 2,
   seam: str = "poisson",
   locality: float = 0.5,
+  guide: float = 0.0,
 ) -> jax.Array:
   """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
 
@@ -87,6 +100,9 @@ def retexture(
   seam: "poisson" (the gradient-domain correction of singan_jax/inpaint/seam.py) or "none".
   locality >= 0: the weight of a cost on sources far from their target (patchmatch.proximity:
   the mean squared per-value error a source one image side away must beat; 0: none).
+  guide >= 0: the weight of the generated image as a guide in the patch distance (a source's
+  generated patch must also resemble the generated patch at its target, so the generator's
+  lines and edges survive; 0: none).
   Known pixels come back unchanged; with no wholly known patch the generated image is
   returned as it is (logged).
   """
@@ -115,4 +131,5 @@ def retexture(
     centre,
     seam,
     float(locality),
+    float(guide),
   )
