@@ -180,7 +180,7 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path):
     images=("chelsea", "camera"),
     holes=("rect",),
     size=32,
-    min_size=25,
+    min_size=20,
     niter=2,
     nfc=8,
     candidates=2,
@@ -233,3 +233,20 @@ def test_extra_methods_parse_into_typed_config_overrides():
   for bad in ("noname", "x:nofield=1", "x:texture_locality", ":texture_locality=1"):
     with pytest.raises(ValueError, match="--extra"):
       methods_lib.parse_extra(bad)
+
+
+def test_buckets_group_cases_by_pyramid_shape_and_split_them_by_batch(tmp_path):
+  pytest.importorskip("skimage")
+  opts = methods_lib.Options(
+    str(tmp_path),
+    images=("chelsea", "coffee", "camera"),
+    holes=("rect", "blob"),
+    size=32,
+    min_size=20,
+  )
+  cases = cases_lib.make_cases(opts)
+  groups = evaluate.buckets(opts, cases)
+  assert sorted(groups.values()) == [[0, 1, 2, 3], [4, 5]]  # chelsea, coffee: 21x32 both
+  small = evaluate.buckets(methods_lib.Options(**{**vars(opts), "batch": 3}), cases)
+  assert sorted(small.values()) == [[0, 1, 2], [3], [4, 5]]
+  assert len(set(small)) == 3

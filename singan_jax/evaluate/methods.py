@@ -63,6 +63,8 @@ class Options:
   vanilla: bool = False  # train a vanilla pyramid too and score it ('vanilla' methods)
   methods: tuple = ()  # score only these SinGAN methods ('ours' always; baselines always run)
   extra: tuple = ()  # more methods on the PC pyramid: "NAME:field=value[,field=value...]"
+  gan: bool = True  # False: no pyramid is trained; only the baselines and NO_GAN are scored
+  batch: int = 0  # at most this many cases per vmapped batch (0: all cases of one shape)
 
 
 def composite(pixels, hole, filled_float) -> np.ndarray:

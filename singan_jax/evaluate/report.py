@@ -132,8 +132,13 @@ def write_report(opts: methods_lib.Options, summary: dict) -> None:
   cases = summary["cases"]
   md = [
     f"{len(cases)} cases ({', '.join(opts.images)} x {', '.join(opts.holes)}), "
-    f"{opts.input_size or opts.size} px input (longer side), finest scale {opts.size} px, "
-    f"{opts.niter} iterations per scale, {opts.nfc} channels; medians over cases.\n",
+    f"{opts.input_size or opts.size} px input (longer side), "
+    + (
+      f"finest scale {opts.size} px, {opts.niter} iterations per scale, {opts.nfc} channels"
+      if opts.gan
+      else "no pyramid (--gan=False)"
+    )
+    + "; medians over cases.\n",
     "Truth's own detail ratio in the holes: median "
     f"{np.median([c['truth_detail'] for c in cases]):.3f}.\n",
   ]
