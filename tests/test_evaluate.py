@@ -1,5 +1,6 @@
 """The evaluation harness: seeded holes of the stated sizes, and a tiny end-to-end run."""
 
+import dataclasses
 import json
 
 import imageio.v3 as iio
@@ -243,10 +244,13 @@ def test_buckets_group_cases_by_pyramid_shape_and_split_them_by_batch(tmp_path):
     holes=("rect", "blob"),
     size=32,
     min_size=20,
+    batch=0,
   )
   cases = cases_lib.make_cases(opts)
   groups = evaluate.buckets(opts, cases)
   assert sorted(groups.values()) == [[0, 1, 2, 3], [4, 5]]  # chelsea, coffee: 21x32 both
-  small = evaluate.buckets(methods_lib.Options(**{**vars(opts), "batch": 3}), cases)
+  small = evaluate.buckets(dataclasses.replace(opts, batch=3), cases)
   assert sorted(small.values()) == [[0, 1, 2], [3], [4, 5]]
   assert len(set(small)) == 3
+  auto = evaluate.buckets(dataclasses.replace(opts, batch=-1), cases)  # this CPU: one a case
+  assert sorted(auto.values()) == [[i] for i in range(6)]

@@ -3,6 +3,7 @@ config (the classical baselines, our switches and sweeps, --extra combinations).
 
 import dataclasses
 
+import jax
 import numpy as np
 
 from singan_jax import config as defaults
@@ -64,7 +65,8 @@ class Options:
   methods: tuple = ()  # score only these SinGAN methods ('ours' always; baselines always run)
   extra: tuple = ()  # more methods on the PC pyramid: "NAME:field=value[,field=value...]"
   gan: bool = True  # False: no pyramid is trained; only the baselines and NO_GAN are scored
-  batch: int = 0  # at most this many cases per vmapped batch (0: all cases of one shape)
+  batch: int = -1  # at most this many cases per vmapped batch (0: all cases of one shape;
+  # -1: batch_size's choice)
 
 
 def composite(pixels, hole, filled_float) -> np.ndarray:
@@ -121,6 +123,14 @@ def texture_only(case: cases_lib.Case, cfg, key_id: int) -> np.ndarray:
     x, case.hole, np.asarray(filled), rng.texture_key(cfg.seed, key_id), cfg
   )
   return blend_lib.composite(case.damaged, full, blend_lib.blend_alpha(case.hole, cfg, 1.0))
+
+
+def batch_size(opts: Options) -> int:
+  """Cases per vmapped batch (0: no limit); -1 means 1 on a CPU (batching gains <= 1.2x there,
+  docs/batching.md, and compiles B convolutions per program), else no limit."""
+  if opts.batch >= 0:
+    return opts.batch
+  return 1 if jax.default_backend() == "cpu" else 0
 
 
 def base_config(opts: Options):

@@ -32,6 +32,7 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
+import jax
 
 from singan_jax import config as config_lib
 from singan_jax.evaluate import cases as cases_lib
@@ -49,17 +50,17 @@ def buckets(opts: Options, cases: list[cases_lib.Case]) -> dict:
   """Bucket name -> indices of the cases whose pyramids share their shapes (one image's hole
   kinds always do; images of one aspect too), at most opts.batch a bucket (0: no limit):
   each bucket trains as one vmapped batch."""
-  cfg = methods_lib.base_config(opts)
+  cfg, batch = methods_lib.base_config(opts), methods_lib.batch_size(opts)
   by_shape = {}
   for i, c in enumerate(cases):
     shapes = config_lib.scale_plan(cfg, *c.damaged.shape[:2]).shapes
     by_shape.setdefault("x".join(map(str, shapes[-1])), []).append(i)
-  if not opts.batch:
+  if not batch:
     return by_shape
   return {
-    f"{name}_{cases[idx[k]].case_id}": idx[k : k + opts.batch]
+    f"{name}_{cases[idx[k]].case_id}": idx[k : k + batch]
     for name, idx in by_shape.items()
-    for k in range(0, len(idx), opts.batch)
+    for k in range(0, len(idx), batch)
   }
 
 
@@ -75,6 +76,9 @@ def train_pyramids(opts: Options, cases: list[cases_lib.Case]) -> dict:
       continue
     cfg = methods_lib.base_config(opts)
     cfg.update(**variants[name])
+    if not (os.environ.get("SINGAN_JAX_CACHE_DIR") or jax.config.jax_compilation_cache_dir):
+      # one case's compiled programs then serve every case of its shape
+      cfg.compilation_cache_dir = os.path.join(opts.out, "xla_cache")
     per_case = [None] * len(cases)
     for bucket, idx in groups.items():
       workdir = os.path.join(opts.out, "pyramids", name, bucket)
@@ -225,9 +229,9 @@ _VANILLA = flags.DEFINE_bool("vanilla", Options.vanilla, "Train and score a vani
 _BATCH = flags.DEFINE_integer(
   "batch",
   Options.batch,
-  "Cases per vmapped batch (0: all of a shape). On a CPU 1 is fastest: batching gains <= 1.2x"
-  " there and compiles B convolutions; same-shape cases then share programs through the"
-  " compilation cache.",
+  "Cases per vmapped batch (0: all of a shape; -1: 1 on a CPU, where batching gains <= 1.2x"
+  " and compiles B convolutions, else 0); same-shape cases share their programs through the"
+  " compilation cache (OUT/xla_cache unless one is set).",
 )
 _GAN = flags.DEFINE_bool(
   "gan",
