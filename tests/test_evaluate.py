@@ -220,6 +220,9 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path):
   table = (tmp_path / "table.md").read_text()
   assert "| ours |" in table and "| mean |" in table
   assert "**tune: per-case wins**" in table and "**test: all holes (1 cases)**" in table
+  # one sheet per (half, hole kind): damaged | ours | best baseline | truth, on 32 px squares
+  assert iio.imread(tmp_path / "sheets" / "tune_rect.png").shape == (32, 4 * 32 + 3 * 2, 3)
+  assert iio.imread(tmp_path / "sheets" / "test_rect.png").shape == (32, 4 * 32 + 3 * 2, 3)
   sheet = iio.imread(tmp_path / "sheets" / "chelsea_rect.png")
   tiles = 2 + sum(m in methods for m in report_lib.SHEET_METHODS)
   assert sheet.shape == (21, tiles * 32 + (tiles - 1) * 2, 3)

@@ -124,6 +124,31 @@ def write_sheet(path: str, case: cases_lib.Case, outputs: dict) -> None:
   image_io.write_image(path, row)
 
 
+def best_baseline_by_psnr(scores: dict) -> str:
+  """The classical method with the highest hole PSNR on one case."""
+  return max((m for m in methods_lib.CLASSICAL if m in scores), key=lambda m: scores[m]["psnr"])
+
+
+def _tile(img: np.ndarray, side: int) -> np.ndarray:
+  """img (h, w, 3) centred on a white side x side square."""
+  out = np.full((side, side, 3), 255, np.uint8)
+  h, w = img.shape[:2]
+  out[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = img
+  return out
+
+
+def write_kind_sheet(path: str, rows: list[tuple]) -> None:
+  """PNG, one row per case: damaged | ours | that case's best baseline by PSNR | truth, each
+  centred on a white square of the largest side, 2 px white gaps."""
+  side = max(max(t.shape[:2]) for row in rows for t in row)
+  gap_v = np.full((side, 2, 3), 255, np.uint8)
+  lines = [
+    np.concatenate(sum([[_tile(t, side), gap_v] for t in row], [])[:-1], axis=1) for row in rows
+  ]
+  gap_h = np.full((2, lines[0].shape[1], 3), 255, np.uint8)
+  image_io.write_image(path, np.concatenate(sum([[ln, gap_h] for ln in lines], [])[:-1]))
+
+
 def write_report(opts: methods_lib.Options, summary: dict) -> None:
   """OUT/results.json (everything) and OUT/table.md (per split: medians over all holes and
   per hole kind, per-case wins)."""

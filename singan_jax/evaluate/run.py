@@ -167,22 +167,20 @@ def run(opts: Options) -> dict:
   plans = {b: pyramids["pc"][idx[0]][0].plan for b, idx in groups.items()}
   num_scales = min((p.num_scales for p in plans.values()), default=0)
   variants = methods_lib.inpainting_variants(opts, num_scales) if opts.gan else {}
-  results = []
+  results, by_kind = [], {}
   for i, case in enumerate(cases):
     outputs, scores = score_case(opts, i, case, pyramids, variants)
     sheet = os.path.join(opts.out, "sheets", f"{case.name}_{case.hole_kind}.png")
     report_lib.write_sheet(sheet, case, outputs)
     results.append(case_record(case, scores))
-    best = max(s["psnr"] for m, s in scores.items() if m in methods_lib.CLASSICAL)
-    ours = scores.get("ours", scores[methods_lib.NO_GAN])["psnr"]
+    ours = "ours" if "ours" in outputs else methods_lib.NO_GAN
+    best = report_lib.best_baseline_by_psnr(scores)
+    row = (case.damaged, outputs[ours], outputs[best], case.truth)
+    by_kind.setdefault((case.split, case.hole_kind), []).append(row)
     logging.info(
-      "case %d/%d %s/%s: ours PSNR %.2f, best baseline %.2f",
-      i + 1,
-      len(cases),
-      case.name,
-      case.hole_kind,
-      ours,
-      best,
+      "case %d/%d %s/%s: %s PSNR %.2f, best baseline %s %.2f",
+      *(i + 1, len(cases), case.name, case.hole_kind),
+      *(ours, scores[ours]["psnr"], best, scores[best]["psnr"]),
     )
   summary = {
     "options": dataclasses.asdict(opts),
@@ -194,6 +192,9 @@ def run(opts: Options) -> dict:
     "wins": report_lib.wins(results),
   }
   report_lib.write_report(opts, summary)
+  for (split, kind), rows in by_kind.items():
+    path = os.path.join(opts.out, "sheets", f"{split}_{kind}.png")
+    report_lib.write_kind_sheet(path, rows)
   return summary
 
 
