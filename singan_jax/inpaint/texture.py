@@ -19,11 +19,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax.inpaint import fill as fill_lib
+from singan_jax.inpaint import local_means
 from singan_jax.inpaint import patchmatch
 from singan_jax.inpaint import seam as seam_lib
 
 TEXTURES = ("none", "patchmatch")
 FINALS = ("centre", "vote")
+
+
+def guide_image(seeded: jax.Array, half: int) -> jax.Array:
+  """(H,W,C) the guide: the seeded image (known pixels, generated hole) box-blurred over a
+  patch, so a source's guide is as smooth as its target's and the guide speaks only of the
+  layout (a sharp source against a smooth generated hole would otherwise lose to flat ones)."""
+  ones = jnp.ones(seeded.shape[:2] + (1,), seeded.dtype)
+  return local_means.box_sum(seeded, half) / local_means.box_sum(ones, half)
 
 
 @functools.partial(
@@ -46,13 +55,15 @@ def _retexture_core(
   `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
   sharp source pixels re-vote it: patchmatch.pm_level); seam "poisson" then removes the
   mismatch with the known pixels at the hole's edge (singan_jax/inpaint/seam.py); locality:
-  patchmatch.proximity's weight; guide > 0: `generated` itself searched beside the estimate
-  at every level with that weight on its SSD, so sources also match the generated layout."""
+  patchmatch.proximity's weight; guide > 0: guide_image searched beside the estimate at
+  every level with that weight on its SSD, so sources also match the generated layout."""
   half = patch_size // 2
   levels = len(n_targets)
   seeded = jnp.where(known[..., None], x, generated)
   pyr = patchmatch.pyramid(seeded, known, levels)
-  guides = patchmatch.pyramid(generated * guide**0.5, known, levels) if guide else None
+  guides = (
+    patchmatch.pyramid(guide_image(seeded, half) * guide**0.5, known, levels) if guide else None
+  )
   est = nnf = None
   for lvl in reversed(range(levels)):
     xl, kl = pyr[lvl]
