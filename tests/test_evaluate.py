@@ -174,7 +174,7 @@ def test_pooled_medians_per_method():
 
 
 @pytest.mark.slow
-def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path):
+def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path, monkeypatch):
   pytest.importorskip("skimage")
   opts = evaluate.Options(
     str(tmp_path),
@@ -226,6 +226,14 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path):
   sheet = iio.imread(tmp_path / "sheets" / "chelsea_rect.png")
   tiles = 2 + sum(m in methods for m in report_lib.SHEET_METHODS)
   assert sheet.shape == (21, tiles * 32 + (tiles - 1) * 2, 3)
+
+  # A re-run with the same options scores nothing again: every case was kept as it finished.
+  def must_not_score(*args):
+    raise AssertionError("a scored case was scored again")
+
+  monkeypatch.setattr(evaluate, "score_case", must_not_score)
+  assert evaluate.run(opts)["pooled"] == summary["pooled"]
+  np.testing.assert_array_equal(iio.imread(tmp_path / "sheets" / "chelsea_rect.png"), sheet)
 
 
 def test_extra_methods_parse_into_typed_config_overrides():

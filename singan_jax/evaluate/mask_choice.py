@@ -1,7 +1,7 @@
 """The training-draw mask choice at a reduced budget: all known (default) vs the 2019 hole mask.
 
   python -m singan_jax.evaluate --out=OUT --images=chelsea,brick --holes=blob,rect --size=32 \
-      --min_size=20 --niter=40 --nfc=8 --sweeps=False --train_variants=compat_2019-draws
+      --min_size=20 --niter=40 --nfc=8 --vanilla=True --train_variants=compat_2019-draws
   python -m singan_jax.evaluate.mask_choice OUT
 
 The first command trains (and scores, one draw each) the 'pc', 'compat_2019-draws' and

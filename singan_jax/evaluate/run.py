@@ -26,6 +26,7 @@ with the same flags reuses the trained pyramids in OUT/pyramids/.
 
 import dataclasses
 import fcntl
+import json
 import os
 import time
 
@@ -141,6 +142,37 @@ def score_case(opts: Options, i: int, case: cases_lib.Case, pyramids: dict, vari
   return outputs, scores
 
 
+def _score_signature(opts: Options) -> str:
+  """What a case's scores depend on beyond the case itself (not the output folder, nor which
+  other images or hole kinds the run holds)."""
+  fields = dataclasses.asdict(opts)
+  for k in ("out", "images", "holes", "train_only"):
+    fields.pop(k)
+  return json.dumps(fields, sort_keys=True)
+
+
+def scored_case(opts: Options, i: int, case: cases_lib.Case, pyramids: dict, variants: dict):
+  """score_case, kept in OUT/scored/<image>_<hole>/ (scores.json and every output's PNG) as
+  soon as the case is scored, so a re-run of an interrupted evaluation with the same options
+  picks up where it stopped instead of scoring finished cases again."""
+  folder = os.path.join(opts.out, "scored", f"{case.name}_{case.hole_kind}")
+  path, signature = os.path.join(folder, "scores.json"), _score_signature(opts)
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      saved = json.load(f)
+    if saved["signature"] == signature:
+      outputs = {m: image_io.read_image(os.path.join(folder, f"{m}.png")) for m in saved["scores"]}
+      return outputs, saved["scores"]
+  outputs, scores = score_case(opts, i, case, pyramids, variants)
+  os.makedirs(folder, exist_ok=True)
+  for m, out in outputs.items():
+    image_io.write_image(os.path.join(folder, f"{m}.png"), out)
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    json.dump({"signature": signature, "scores": scores}, f)
+  os.replace(path + ".tmp", path)  # whole or absent, even if killed while writing
+  return outputs, scores
+
+
 def case_record(case: cases_lib.Case, scores: dict) -> dict:
   """One case's entry of results.json: what it is, the truth's own detail, every score."""
   return {
@@ -169,7 +201,9 @@ def run(opts: Options) -> dict:
   variants = methods_lib.inpainting_variants(opts, num_scales) if opts.gan else {}
   results, by_kind = [], {}
   for i, case in enumerate(cases):
-    outputs, scores = score_case(opts, i, case, pyramids, variants)
+    outputs, scores = scored_case(opts, i, case, pyramids, variants)
+    if i + 1 == len(cases) or cases[i + 1].name != case.name:
+      jax.clear_caches()  # each image's programs: 55 cases' worth exhausted LLVM's memory
     sheet = os.path.join(opts.out, "sheets", f"{case.name}_{case.hole_kind}.png")
     report_lib.write_sheet(sheet, case, outputs)
     results.append(case_record(case, scores))
