@@ -73,8 +73,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.texture_locality = 0.5  # the texture pass's preference for sources near their target
   # (the mean squared per-value error a source one image side away must beat; 0: none;
   # +1.1 dB in the hole, docs/quality.md)
-  c.texture_guide = 0.0  # the weight of the generated image as a guide in the texture
-  # pass's patch distance (sources must also match the generated layout; 0: none)
+  c.texture_guide = 0.0  # the weight of a guide in the texture pass's patch distance: the
+  # generated image blurred over a patch (sources must also match its layout; 0: none;
+  # measured at 1: mixed on tune, docs/quality.md)
   c.seam = "poisson"  # "poisson": a gradient-domain correction of the hole that meets the
   # known pixels at its edge, keeping the fill's own texture (inpaint/seam.py); "none"
   c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;

@@ -111,9 +111,10 @@ def retexture(
   seam: "poisson" (the gradient-domain correction of singan_jax/inpaint/seam.py) or "none".
   locality >= 0: the weight of a cost on sources far from their target (patchmatch.proximity:
   the mean squared per-value error a source one image side away must beat; 0: none).
-  guide >= 0: the weight of the generated image as a guide in the patch distance (a source's
-  generated patch must also resemble the generated patch at its target, so the generator's
-  lines and edges survive; 0: none).
+  guide >= 0: the weight of a guide in the patch distance: the image seeded by generated,
+  blurred over a patch (guide_image), so a source's blurred surroundings must also resemble
+  the blurred generated layout at its target and the generator's arrangement survives the
+  finer levels; 0: none.
   Known pixels come back unchanged; with no wholly known patch the generated image is
   returned as it is (logged).
   """
