@@ -91,16 +91,7 @@ def classical(method: str, case: cases_lib.Case, seed: int, key_id: int):
     return cv2.inpaint(case.damaged, case.hole.astype(np.uint8) * 255, 3, flag)
   cfg = defaults.get_config()
   x = image_io.to_float(case.damaged)
-  key = rng.baseline_key(seed, key_id)
-  filled = fill_lib.fill(
-    x,
-    ~case.hole,
-    method,
-    key=key,
-    radius=cfg.fill_radius,
-    patch_size=cfg.patch_size,
-    iters=cfg.patch_iters,
-  )
+  filled = inpaint_lib.initial_fill(x, ~case.hole, cfg, rng.baseline_key(seed, key_id), method)
   return composite(case.damaged, case.hole, filled)
 
 
@@ -109,16 +100,7 @@ def texture_only(case: cases_lib.Case, cfg, key_id: int) -> np.ndarray:
   size seeds the texture pass (with its seam correction), then the feathered composite: what
   the texture pass does without a generated layout."""
   x = image_io.to_float(case.damaged)
-  k_fill, _ = rng.inpaint_keys(cfg.seed, key_id)
-  filled = fill_lib.fill(
-    x,
-    ~case.hole,
-    cfg.fill,
-    key=k_fill,
-    radius=cfg.fill_radius,
-    patch_size=cfg.patch_size,
-    iters=cfg.patch_iters,
-  )
+  filled = inpaint_lib.initial_fill(x, ~case.hole, cfg, rng.inpaint_keys(cfg.seed, key_id)[0])
   full = inpaint_lib.finish_hole(
     x, case.hole, np.asarray(filled), rng.texture_key(cfg.seed, key_id), cfg
   )

@@ -51,12 +51,14 @@ def _better(key: str, a: float, b: float, truth_detail: float) -> bool:
   return a > b if metrics.HIGHER_IS_BETTER[key] else a < b
 
 
-def best_baseline(scores: dict, key: str, truth_detail: float) -> float:
-  """The best classical score of one case on `key`."""
+def best_baseline(scores: dict, key: str, truth_detail: float) -> str:
+  """The classical method with the best score of one case on `key`."""
   best = None
   for m in methods_lib.CLASSICAL:
-    if m in scores and (best is None or _better(key, scores[m][key], best, truth_detail)):
-      best = scores[m][key]
+    if m in scores and (
+      best is None or _better(key, scores[m][key], scores[best][key], truth_detail)
+    ):
+      best = m
   return best
 
 
@@ -72,7 +74,7 @@ def wins(results: list[dict]) -> dict:
       w = out.setdefault(m, dict.fromkeys((*WIN_SCORES, "psnr_vs_telea", "cases"), 0))
       w["cases"] += 1
       for k in WIN_SCORES:
-        w[k] += int(_better(k, s[k], best_baseline(sc, k, td), td))
+        w[k] += int(_better(k, s[k], sc[best_baseline(sc, k, td)][k], td))
       if "telea" in sc:
         w["psnr_vs_telea"] += int(s["psnr"] > sc["telea"]["psnr"])
   return out
@@ -122,11 +124,6 @@ def write_sheet(path: str, case: cases_lib.Case, outputs: dict) -> None:
   gap = np.full((case.truth.shape[0], 2, 3), 255, np.uint8)
   row = np.concatenate(sum([[t, gap] for t in tiles], [])[:-1], axis=1)
   image_io.write_image(path, row)
-
-
-def best_baseline_by_psnr(scores: dict) -> str:
-  """The classical method with the highest hole PSNR on one case."""
-  return max((m for m in methods_lib.CLASSICAL if m in scores), key=lambda m: scores[m]["psnr"])
 
 
 def _tile(img: np.ndarray, side: int) -> np.ndarray:

@@ -208,7 +208,7 @@ def run(opts: Options) -> dict:
     report_lib.write_sheet(sheet, case, outputs)
     results.append(case_record(case, scores))
     ours = "ours" if "ours" in outputs else methods_lib.NO_GAN
-    best = report_lib.best_baseline_by_psnr(scores)
+    best = report_lib.best_baseline(scores, "psnr", results[-1]["truth_detail"])
     row = (case.damaged, outputs[ours], outputs[best], case.truth)
     by_kind.setdefault((case.split, case.hole_kind), []).append(row)
     logging.info(

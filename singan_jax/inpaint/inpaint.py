@@ -125,6 +125,20 @@ def finish_hole(x, hole, full, key, cfg) -> np.ndarray:
   return full
 
 
+def initial_fill(x, known, cfg, key, method: str | None = None):
+  """x (H, W, 3) [-1, 1] with its hole (where known is False) filled by the initialiser
+  `method` (default cfg.fill) at cfg's fill settings."""
+  return fill_lib.fill(
+    x,
+    known,
+    method or cfg.fill,
+    key=key,
+    radius=cfg.fill_radius,
+    patch_size=cfg.patch_size,
+    iters=cfg.patch_iters,
+  )
+
+
 def inpaint_once(
   pyr,
   pixels: np.ndarray,
@@ -143,15 +157,7 @@ def inpaint_once(
   x = jnp.asarray(image_io.to_float(pixels))
   key_id = image_index if key_id is None else key_id
   k_fill, k_gen = rng.inpaint_keys(cfg.seed, key_id, ring)
-  filled = fill_lib.fill(
-    x,
-    jnp.asarray(~hole),
-    cfg.fill,
-    key=k_fill,
-    radius=cfg.fill_radius,
-    patch_size=cfg.patch_size,
-    iters=cfg.patch_iters,
-  )
+  filled = initial_fill(x, jnp.asarray(~hole), cfg, k_fill)
   finest_filled = pyramid.finest(filled[None], plan, pyr.net.compat)
   frozen_i = select_image(pyr.frozen, image_index)
   anchors = coherence.anchors(filled, hole, plan) if cfg.coherence else None
