@@ -76,6 +76,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.texture_guide = 0.0  # the weight of a guide in the texture pass's patch distance: the
   # generated image blurred over a patch (sources must also match its layout; 0: none;
   # measured at 1: mixed on tune, docs/quality.md)
+  c.texture_diversity = 0.0  # the weight of a cost on sources that many hole patches already
+  # copy (no patch pasted over and over into a large hole; 0: none; docs/quality.md)
   c.seam = "poisson"  # "poisson": a gradient-domain correction of the hole that meets the
   # known pixels at its edge, keeping the fill's own texture (inpaint/seam.py); "none"
   c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;

@@ -102,6 +102,12 @@ _RULES = (
   _one_of("texture_final", texture_lib.FINALS),
   ("texture_locality", lambda c: c.texture_locality >= 0, "must be >= 0", "use 0.5 (0: off)"),
   ("texture_guide", lambda c: c.texture_guide >= 0, "must be >= 0", "use 0 (off) or e.g. 1"),
+  (
+    "texture_diversity",
+    lambda c: c.texture_diversity >= 0,
+    "must be >= 0",
+    "use 0 (off) or e.g. 0.1",
+  ),
   _one_of("seam", seam_lib.SEAMS),
   (
     "blend_radius",

@@ -153,6 +153,16 @@ def test_biharmonic_and_the_texture_pass_alone_keep_the_known_pixels(tmp_path):
     assert np.abs(out[case.hole].astype(int) - 255).mean() > 30  # the white hole was filled
 
 
+def test_the_shifted_truth_oracle_moves_the_truth_into_the_hole_only(tmp_path):
+  opts = methods_lib.Options(str(tmp_path), images=("brick",), holes=("blob",), size=48)
+  case = cases_lib.make_cases(opts)[0]
+  out = methods_lib.shifted_truth(case, 2)
+  np.testing.assert_array_equal(out[~case.hole], case.truth[~case.hole])
+  ys, xs = np.nonzero(case.hole)
+  np.testing.assert_array_equal(out[ys, xs], case.truth[ys - 2, xs - 2])  # the blob is inland
+  assert np.abs(out[case.hole].astype(int) - case.truth[case.hole]).mean() > 1  # not the truth
+
+
 def ndimage_far(hole, feather):
   from scipy import ndimage
 

@@ -88,6 +88,7 @@ def test_no_source_patch_leaves_the_generated_image_and_warns(caplog):
     ("texture_levels", 0),
     ("texture_locality", -0.1),
     ("texture_guide", -1.0),
+    ("texture_diversity", -0.5),
   ],
 )
 def test_bad_texture_settings_are_refused_with_the_field_named(field, value):
@@ -154,3 +155,29 @@ def test_the_guide_keeps_the_generated_layout_and_the_known_pixels():
       np.testing.assert_array_equal(out[~hole], x[~hole])
       errors[guide].append(np.abs(_low_pass(out) - _low_pass(x))[hole].mean())
   assert max(errors[1.0]) < 0.9 * min(errors[0.0]), errors
+
+
+def _distinct_sources(diversity, keys=4):
+  """Mean number of distinct pixel values in the rebuilt hole of a noise texture, flat on the
+  left and rough on the right, seeded flat: how many different source pixels fill it."""
+  rng = np.random.default_rng(0)
+  h, w = 64, 96
+  amp = 0.05 + 0.4 * (np.mgrid[:h, :w][1] / w)[..., None]
+  x = np.clip(0.1 + amp * rng.normal(0, 1, (h, w, 3)), -1, 1).astype(np.float32)
+  hole = np.zeros((h, w), bool)
+  hole[20:44, 36:60] = True
+  seed = np.where(hole[..., None], 0.1, x).astype(np.float32)
+  counts = []
+  for k in range(keys):
+    out = texture.retexture(
+      x, hole, seed, jax.random.PRNGKey(k), levels=1, seam="none", diversity=diversity
+    )
+    counts.append(len(np.unique(np.asarray(out)[hole], axis=0)))
+  return float(np.mean(counts))
+
+
+def test_the_reuse_cost_spreads_the_hole_over_more_sources():
+  """A flat seed draws the same few flat sources again and again; the reuse cost
+  (texture_diversity) makes the hole copy many more different source pixels."""
+  alone, spread = _distinct_sources(0.0), _distinct_sources(0.1)
+  assert spread > 1.2 * alone, (alone, spread)

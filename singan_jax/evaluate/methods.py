@@ -18,6 +18,10 @@ from singan_jax.io import images as image_io
 CLASSICAL = ("mean", "local_means", "patchmatch", "telea", "navier_stokes", "biharmonic")
 # Our pipeline without the GAN: the initialiser, then the texture pass and seam correction.
 NO_GAN = "ours:nogan"
+# Reference points that read the truth: its own pixels moved d px down and right into the
+# hole, a fill with exactly the right texture and colours, misplaced by d px. What they score
+# bounds what any fill with the truth's detail but not its exact phase can score.
+ORACLES = {"truth:shift1": 1, "truth:shift2": 2}
 
 # The inpainting switches flipped alone (sr: on), and the report's pipeline (all of ours off).
 SWITCHES = {
@@ -93,6 +97,14 @@ def classical(method: str, case: cases_lib.Case, seed: int, key_id: int):
   x = image_io.to_float(case.damaged)
   filled = inpaint_lib.initial_fill(x, ~case.hole, cfg, rng.baseline_key(seed, key_id), method)
   return composite(case.damaged, case.hole, filled)
+
+
+def shifted_truth(case: cases_lib.Case, shift: int) -> np.ndarray:
+  """The hole of case filled by its truth moved `shift` px down and right (edges repeated),
+  uint8: an oracle (ORACLES), not a method a user has."""
+  h, w = case.truth.shape[:2]
+  padded = np.pad(case.truth, ((shift, 0), (shift, 0), (0, 0)), mode="edge")
+  return np.where(case.hole[..., None], padded[:h, :w], case.damaged)
 
 
 def texture_only(case: cases_lib.Case, cfg, key_id: int) -> np.ndarray:

@@ -118,6 +118,8 @@ def score_case(opts: Options, i: int, case: cases_lib.Case, pyramids: dict, vari
       logging.warning("opencv is not installed: %s skipped (pip install -e '.[eval]')", method)
       continue
     record(method, out, time.time() - t)
+  for method, shift in methods_lib.ORACLES.items():
+    record(method, methods_lib.shifted_truth(case, shift), 0.0)
   nogan = {methods_lib.NO_GAN: {}}
   if not opts.gan:  # no pyramid: --extra methods vary the no-GAN path instead
     nogan |= dict(map(methods_lib.parse_extra, opts.extra))

@@ -11,6 +11,9 @@ per variant, 3x nearest).
   # some of them, in this order (the names: VARIANTS below)
   python -m singan_jax.evaluate.variants --config=configs/demo.py --workdir=/tmp/singan_demo \
       --variants=ours,ours:notex
+  # any inpainting fields as more variants
+  python -m singan_jax.evaluate.variants --config=configs/demo.py --workdir=/tmp/singan_demo \
+      --variants=ours --extra=levels4:texture_levels=4
 """
 
 import os
@@ -41,6 +44,9 @@ VARIANTS = {
 _CONFIG = config_flags.DEFINE_config_file("config", config_lib.__file__, lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of the pyramid (trained if absent).")
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "The variants to run, in order.")
+_EXTRA = flags.DEFINE_multi_string(
+  "extra", [], "More variants, NAME:FIELD=VALUE[,FIELD=VALUE...], run after --variants."
+)
 
 
 def crop_around(x: np.ndarray, hole: np.ndarray, margin: int = 20) -> np.ndarray:
@@ -74,9 +80,11 @@ def main(argv):
   unknown = sorted(set(_VARIANTS.value) - set(VARIANTS))
   if unknown:
     raise app.UsageError(f"--variants {unknown} unknown: use some of {list(VARIANTS)}")
-  for name in _VARIANTS.value:
+  chosen = {name: VARIANTS[name] for name in _VARIANTS.value}
+  chosen |= dict(map(methods_lib.parse_extra, _EXTRA.value))
+  for name, overrides in chosen.items():
     c = cfg.copy_and_resolve_references()
-    c.update(**VARIANTS[name])
+    c.update(**overrides)
     inpaint_lib.inpaint(pyr, pixels, hole, c)  # compiles
     t = time.time()
     out = inpaint_lib.inpaint(pyr, pixels, hole, c)["output"]
@@ -90,7 +98,7 @@ def main(argv):
   grid = np.concatenate(rows, 0)
   path = os.path.join(_WORKDIR.value, "variants.png")
   Image.fromarray(grid).resize((grid.shape[1] * 3, grid.shape[0] * 3), Image.NEAREST).save(path)
-  print(f"wrote {path} (rows: {', '.join(_VARIANTS.value)})")
+  print(f"wrote {path} (rows: {', '.join(chosen)})")
 
 
 if __name__ == "__main__":

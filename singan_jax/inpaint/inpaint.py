@@ -109,6 +109,7 @@ def retexture(x, hole, full, key, cfg) -> np.ndarray:
       seam=cfg.seam,
       locality=cfg.texture_locality,
       guide=cfg.texture_guide,
+      diversity=cfg.texture_diversity,
     )
   )
 

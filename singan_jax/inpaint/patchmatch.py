@@ -93,19 +93,38 @@ def proximity(x, cand, q, half, locality):
   return (locality * values) * jnp.sum(rel * rel, axis=-1)
 
 
-def patch_cost(x, tpatch, src, half, q, locality):
-  """(T,) SSD of the sources src (T,2), plus the locality prior around q when it is on."""
+def reuse_cost(nnf: jax.Array, real: jax.Array, valid: jax.Array, half: int, c: int, weight):
+  """(H,W) the cost of taking each source centre again, given the sources nnf (T,2) that the
+  real (T,) targets use now: weight x (patch values) x (how many chosen source patches
+  overlap it / as many as if the targets' sources were spread evenly over the valid ones),
+  so that a source used `weight`-times too often must beat its rivals by that mean squared
+  per-value error (an occurrence penalty, Kaspar et al. 2015: no patch copied over and over)."""
+  h, w = valid.shape
+  chosen = (
+    jnp.zeros((h, w, 1), jnp.float32).at[nnf[:, 0], nnf[:, 1], 0].add(real.astype(jnp.float32))
+  )
+  overlap = local_means.box_sum(chosen, 2 * half)[..., 0]  # patches within a patch of it
+  spread = jnp.sum(real) * float((4 * half + 1) ** 2) / jnp.maximum(jnp.sum(valid), 1)
+  return (weight * float((2 * half + 1) ** 2 * c)) * overlap / jnp.maximum(spread, 1e-6)
+
+
+def patch_cost(x, tpatch, src, half, q, locality, src_cost=None):
+  """(T,) SSD of the sources src (T,2), plus the locality prior around q when it is on and
+  the sources' own cost src_cost (H,W) (reuse_cost) when given."""
   d = ssd(x, tpatch, src, half)
-  return d + proximity(x, src, q, half, locality) if locality else d
+  if locality:
+    d = d + proximity(x, src, q, half, locality)
+  return d if src_cost is None else d + src_cost[src[:, 0], src[:, 1]]
 
 
-def try_candidates(x, tpatch, valid, best, best_d, cand, half, q=None, locality=0.0):
+def try_candidates(x, tpatch, valid, best, best_d, cand, half, q=None, locality=0.0, src_cost=None):
   """Keep cand (T,2) where it is a valid source with lower cost than best (T,2)/best_d (T,)
-  (cost: SSD, plus the locality prior around the targets q (T,2) when locality > 0)."""
+  (cost: SSD, plus the locality prior around the targets q (T,2) when locality > 0, plus
+  src_cost (H,W) at the source when given)."""
   h, w = x.shape[:2]
   cand = jnp.clip(cand, 0, jnp.array([h - 1, w - 1], jnp.int32))
   ok = valid[cand[:, 0], cand[:, 1]]
-  d = jnp.where(ok, patch_cost(x, tpatch, cand, half, q, locality), jnp.inf)
+  d = jnp.where(ok, patch_cost(x, tpatch, cand, half, q, locality, src_cost), jnp.inf)
   better = d < best_d
   return jnp.where(better[:, None], cand, best), jnp.where(better, d, best_d)
 
@@ -128,7 +147,7 @@ def random_valid_sources(key: jax.Array, valid: jax.Array, n: int, tries: int = 
   return jnp.take_along_axis(draws, pick[:, None, None], axis=1)[:, 0]
 
 
-def propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half, locality=0.0):
+def propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half, locality=0.0, src_cost=None):
   """Jump-flooding propagation: for each step in JUMPS try the two neighbours' shifted sources.
 
   Neighbours are at -step (even iterations) or +step (odd) in y and in x, mirroring the
@@ -145,15 +164,16 @@ def propagate(it, x, tpatch, valid, tyx, best, best_d, nnf_map, half, locality=0
     for off in (jnp.stack([step, 0]), jnp.stack([0, step])):
       nb = jnp.clip(q + off, 0, bounds)
       cand = m[nb[:, 0], nb[:, 1]] + (q - nb)
-      b, bd = try_candidates(x, tpatch, valid, b, bd, cand, half, q, locality)
+      b, bd = try_candidates(x, tpatch, valid, b, bd, cand, half, q, locality, src_cost)
     return b, bd, scatter_nnf(m, tyx, b)
 
   return lax.fori_loop(0, len(JUMPS), step_body, (best, best_d, nnf_map))
 
 
-def random_search(key, x, tpatch, valid, best, best_d, half, q=None, locality=0.0):
+def random_search(key, x, tpatch, valid, best, best_d, half, q=None, locality=0.0, src_cost=None):
   """Random search: one uniform sample in a window of radius max(H,W)/2^i around best, i=0..
-  (q, locality: the targets' in-image positions and the locality prior's weight, proximity)."""
+  (q, locality: the targets' in-image positions and the locality prior's weight, proximity;
+  src_cost: reuse_cost's map or None)."""
   h, w = x.shape[:2]
   n_radii = max(1, math.floor(math.log2(max(h, w))) + 1)
 
@@ -162,7 +182,7 @@ def random_search(key, x, tpatch, valid, best, best_d, half, q=None, locality=0.
     radius = max(h, w) * 0.5 ** i.astype(jnp.float32)
     u = jax.random.uniform(jax.random.fold_in(key, i), b.shape, minval=-1.0, maxval=1.0)
     cand = b + jnp.round(radius * u).astype(jnp.int32)
-    return try_candidates(x, tpatch, valid, b, bd, cand, half, q, locality)
+    return try_candidates(x, tpatch, valid, b, bd, cand, half, q, locality, src_cost)
 
   return lax.fori_loop(0, n_radii, body, (best, best_d))
 
@@ -217,7 +237,18 @@ def vote_scale(best_d: jax.Array, real: jax.Array) -> jax.Array:
 
 
 def pm_level(
-  x, known, key, init, nnf_init, half, iters, em_steps, n_targets, locality=0.0, guide=None
+  x,
+  known,
+  key,
+  init,
+  nnf_init,
+  half,
+  iters,
+  em_steps,
+  n_targets,
+  locality=0.0,
+  guide=None,
+  diversity=0.0,
 ):
   """One pyramid level: em_steps rounds of (PatchMatch NNF, similarity-weighted voting).
 
@@ -227,6 +258,7 @@ def pm_level(
   upsampled coarse image lacks. locality > 0 adds a cost for far sources (proximity).
   guide (H,W,G) or None: fixed channels searched beside the estimate's and never voted, so a
   source must also match the guide at its target (guided synthesis; the caller scales them).
+  diversity > 0: reuse_cost's weight, the sources' usage counted afresh every EM round.
   """
   h, w, c = x.shape
   if guide is not None:  # search on [x, guide]; the prior stays per value of x's channels
@@ -254,15 +286,24 @@ def pm_level(
   def em_body(e, state):
     est, b, m = state
     tpatch = target_patches(with_guide(est), tyx, half)
-    cost = patch_cost(xs, tpatch, b, half, q, locality)
-    bd = jnp.where(valid[b[:, 0], b[:, 1]], cost, jnp.inf)
+
+    def costs(b):  # the sources' costs, their reuse counted afresh (diversity)
+      reuse = reuse_cost(b, real, valid, half, c, diversity) if diversity else None
+      cost = patch_cost(xs, tpatch, b, half, q, locality, reuse)
+      return jnp.where(valid[b[:, 0], b[:, 1]], cost, jnp.inf), reuse
+
+    bd, reuse = costs(b)
 
     def pm_body(i, pm_state):
       b, bd, m = pm_state
       it = e * iters + i
-      b, bd, m = propagate(it, xs, tpatch, valid, tyx, b, bd, m, half, locality)
+      if diversity:
+        bd, reuse = costs(b)
+      else:
+        reuse = None
+      b, bd, m = propagate(it, xs, tpatch, valid, tyx, b, bd, m, half, locality, reuse)
       k_it = jax.random.fold_in(key_em, it)
-      b, bd = random_search(k_it, xs, tpatch, valid, b, bd, half, q, locality)
+      b, bd = random_search(k_it, xs, tpatch, valid, b, bd, half, q, locality, reuse)
       return b, bd, scatter_nnf(m, tyx, b)
 
     b, bd, m = lax.fori_loop(0, iters, pm_body, (b, bd, m))

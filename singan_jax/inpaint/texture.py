@@ -46,17 +46,31 @@ def guide_image(seeded: jax.Array, half: int) -> jax.Array:
     "seam",
     "locality",
     "guide",
+    "diversity",
   ),
 )
 def _retexture_core(
-  x, known, generated, key, patch_size, iters, em_steps, n_targets, centre, seam, locality, guide
+  x,
+  known,
+  generated,
+  key,
+  patch_size,
+  iters,
+  em_steps,
+  n_targets,
+  centre,
+  seam,
+  locality,
+  guide,
+  diversity,
 ):
   """Coarse-to-fine completion of x (H,W,C)'s hole, seeded at the coarsest level by
   `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
   sharp source pixels re-vote it: patchmatch.pm_level); seam "poisson" then removes the
   mismatch with the known pixels at the hole's edge (singan_jax/inpaint/seam.py); locality:
   patchmatch.proximity's weight; guide > 0: guide_image searched beside the estimate at
-  every level with that weight on its SSD, so sources also match the generated layout."""
+  every level with that weight on its SSD, so sources also match the generated layout;
+  diversity: patchmatch.reuse_cost's weight (0: off)."""
   half = patch_size // 2
   levels = len(n_targets)
   seeded = jnp.where(known[..., None], x, generated)
@@ -76,7 +90,7 @@ def _retexture_core(
     key_l = jax.random.fold_in(key, lvl)
     gl = None if guides is None else guides[lvl][0]
     est, nnf = patchmatch.pm_level(
-      xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl], locality, gl
+      xl, kl, key_l, init, nnf, half, iters, em_steps, n_targets[lvl], locality, gl, diversity
     )
   if centre:  # each hole pixel its own patch's source centre: no averaging of 49 sources
     est = x[nnf[..., 0], nnf[..., 1]]
@@ -100,6 +114,7 @@ def retexture(
   seam: str = "poisson",
   locality: float = 0.5,
   guide: float = 0.0,
+  diversity: float = 0.0,
 ) -> jax.Array:
   """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
 
@@ -115,6 +130,8 @@ def retexture(
   blurred over a patch (guide_image), so a source's blurred surroundings must also resemble
   the blurred generated layout at its target and the generator's arrangement survives the
   finer levels; 0: none.
+  diversity >= 0: the weight of a cost on sources that many targets already copy
+  (patchmatch.reuse_cost: no patch pasted over and over into a large hole); 0: none.
   Known pixels come back unchanged; with no wholly known patch the generated image is
   returned as it is (logged).
   """
@@ -144,4 +161,5 @@ def retexture(
     seam,
     float(locality),
     float(guide),
+    float(diversity),
   )
