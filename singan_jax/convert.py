@@ -394,10 +394,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
 
+  from singan_jax import cli  # pylint: disable=g-import-not-at-top
   from singan_jax import main as _main_flags  # noqa: F401  (defines --config, --workdir)
 
   flags.DEFINE_string("src", None, "Folder of a run trained by the 2019 PyTorch code.")
-  app.run(main)
+  cli.run(main)

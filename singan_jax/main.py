@@ -24,6 +24,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from singan_jax import cli
 from singan_jax import config as defaults
 from singan_jax import distributed
 from singan_jax import inputs
@@ -115,7 +116,7 @@ def main(argv):
 
 def run():
   """Console-script entry point (`singan-jax`)."""
-  app.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import orbax.checkpoint as ocp
@@ -14,7 +16,8 @@ from PIL import Image
 
 from singan_jax import workdir as workdir_lib
 from singan_jax.train import checkpoint as ckpt_lib
-from helpers import run_cli
+from singan_jax import cli
+from helpers import REPO, cli_env, run_cli
 
 TINY = [
   "--config.max_size=36",
@@ -181,3 +184,33 @@ def test_run_json_keeps_its_fields(tmp_path):
   ckpt_lib.write_json_atomic(str(tmp_path / "r.json"), {"b": 1, "a": [1, 2]})
   assert json.loads((tmp_path / "r.json").read_text()) == {"a": [1, 2], "b": 1}
   assert os.listdir(tmp_path) == ["r.json"]
+
+
+@pytest.mark.parametrize(
+  "module",
+  [
+    "singan_jax.main",
+    "singan_jax.convert",
+    "singan_jax.evaluate",
+    "singan_jax.evaluate.variants",
+    "singan_jax.bench",
+    "singan_jax.train.curves",
+  ],
+)
+def test_every_command_answers_help_with_exit_status_0(module):
+  done = subprocess.run(
+    [sys.executable, "-m", module, "--help"],
+    cwd=REPO,
+    env=cli_env(None, None),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "usage" in (done.stdout + done.stderr).lower() or "--" in done.stdout
+
+
+def test_a_bad_flag_still_fails():
+  with pytest.raises(SystemExit) as e:
+    cli.run(lambda argv: None, ["prog", "--no_such_flag_anywhere"])
+  assert e.value.code == 1

@@ -35,6 +35,7 @@ from absl import flags
 from absl import logging
 import jax
 
+from singan_jax import cli
 from singan_jax import config as config_lib
 from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import methods as methods_lib
@@ -317,4 +318,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

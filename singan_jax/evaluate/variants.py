@@ -25,6 +25,7 @@ import numpy as np
 from ml_collections import config_flags
 from PIL import Image
 
+from singan_jax import cli
 from singan_jax import config as config_lib
 from singan_jax import jobs as jobs_lib
 from singan_jax.evaluate import metrics
@@ -103,4 +104,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("workdir")
-  app.run(main)
+  cli.run(main)

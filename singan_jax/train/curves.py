@@ -225,8 +225,9 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
 
+  from singan_jax import cli  # pylint: disable=g-import-not-at-top
+
   flags.DEFINE_string("workdir", None, "A training run's folder (holds metrics.jsonl).")
-  app.run(main)
+  cli.run(main)
