@@ -83,6 +83,13 @@ def ssd(x: jax.Array, tpatch: jax.Array, src: jax.Array, half: int) -> jax.Array
 # ----------------------------------------------------------------------------- NNF search
 
 
+def is_on(weight) -> bool:
+  """Whether a cost term of this weight is computed: a traced weight always (its value is
+  known only when the program runs, so one program serves every weight), None never, a
+  Python number when it is not 0."""
+  return weight is not None and (isinstance(weight, jax.Array) or bool(weight))
+
+
 def proximity(x, cand, q, half, locality):
   """(T,) the locality prior's cost of taking sources cand (T,2) for targets at q (T,2):
   locality x (patch values) x (distance / the image's longer side)^2, so that `locality`
@@ -112,7 +119,7 @@ def patch_cost(x, tpatch, src, half, q, locality, src_cost=None):
   """(T,) SSD of the sources src (T,2), plus the locality prior around q when it is on and
   the sources' own cost src_cost (H,W) (reuse_cost) when given."""
   d = ssd(x, tpatch, src, half)
-  if locality:
+  if is_on(locality):
     d = d + proximity(x, src, q, half, locality)
   return d if src_cost is None else d + src_cost[src[:, 0], src[:, 1]]
 
@@ -261,7 +268,7 @@ def pm_level(
   diversity > 0: reuse_cost's weight, the sources' usage counted afresh every EM round.
   """
   h, w, c = x.shape
-  if guide is not None:  # search on [x, guide]; the prior stays per value of x's channels
+  if guide is not None and is_on(locality):  # the prior stays per value of x's channels
     locality = locality * c / (c + guide.shape[-1])
   xs = x if guide is None else jnp.concatenate([x, guide], axis=-1)
   with_guide = (lambda e: e) if guide is None else (lambda e: jnp.concatenate([e, guide], -1))
@@ -288,7 +295,7 @@ def pm_level(
     tpatch = target_patches(with_guide(est), tyx, half)
 
     def costs(b):  # the sources' costs, their reuse counted afresh (diversity)
-      reuse = reuse_cost(b, real, valid, half, c, diversity) if diversity else None
+      reuse = reuse_cost(b, real, valid, half, c, diversity) if is_on(diversity) else None
       cost = patch_cost(xs, tpatch, b, half, q, locality, reuse)
       return jnp.where(valid[b[:, 0], b[:, 1]], cost, jnp.inf), reuse
 
@@ -297,7 +304,7 @@ def pm_level(
     def pm_body(i, pm_state):
       b, bd, m = pm_state
       it = e * iters + i
-      if diversity:
+      if is_on(diversity):
         bd, reuse = costs(b)
       else:
         reuse = None

@@ -44,9 +44,6 @@ def guide_image(seeded: jax.Array, half: int) -> jax.Array:
     "n_targets",
     "centre",
     "seam",
-    "locality",
-    "guide",
-    "diversity",
   ),
 )
 def _retexture_core(
@@ -70,14 +67,15 @@ def _retexture_core(
   mismatch with the known pixels at the hole's edge (singan_jax/inpaint/seam.py); locality:
   patchmatch.proximity's weight; guide > 0: guide_image searched beside the estimate at
   every level with that weight on its SSD, so sources also match the generated layout;
-  diversity: patchmatch.reuse_cost's weight (0: off)."""
+  diversity: patchmatch.reuse_cost's weight. The three weights are traced (None: that term
+  off), so one compiled program serves every value of them."""
   half = patch_size // 2
   levels = len(n_targets)
   seeded = jnp.where(known[..., None], x, generated)
   pyr = patchmatch.pyramid(seeded, known, levels)
-  guides = (
-    patchmatch.pyramid(guide_image(seeded, half) * guide**0.5, known, levels) if guide else None
-  )
+  guides = None
+  if patchmatch.is_on(guide):
+    guides = patchmatch.pyramid(guide_image(seeded, half) * guide**0.5, known, levels)
   est = nnf = None
   for lvl in reversed(range(levels)):
     xl, kl = pyr[lvl]
@@ -159,7 +157,5 @@ def retexture(
     n_targets,
     centre,
     seam,
-    float(locality),
-    float(guide),
-    float(diversity),
+    *(float(w) if w else None for w in (locality, guide, diversity)),
   )
