@@ -2,14 +2,14 @@
 
 The K draws differ only in their noise keys and run as one `jax.vmap`-ed program. They are
 ranked without ground truth by the seam score and the patch-statistics distance
-(singan_jax/evaluate/metrics.py); the winner has the lowest sum of its two ranks (ties: lowest patch
-distance), so neither score's units dominate.
+(singan_jax/core/no_reference.py); the winner has the lowest sum of its two ranks (ties: lowest
+patch distance), so neither score's units dominate.
 """
 
 import jax
 import numpy as np
 
-from singan_jax.evaluate import metrics
+from singan_jax.core import no_reference
 from singan_jax.core import sampling
 from singan_jax import rng
 
@@ -48,7 +48,7 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 def choose(outputs, hole) -> tuple[int, list[dict]]:
   """(index of the best, per-candidate scores) of K blended outputs (K, H, W, 3) in [-1, 1]."""
-  scores = [metrics.no_reference(o, hole) for o in outputs]
+  scores = [no_reference.no_reference(o, hole) for o in outputs]
   seam = np.array([s["seam"] for s in scores])
   swd = np.array([s["patch_swd"] for s in scores])
   total = _ranks(seam) + _ranks(swd)

@@ -10,7 +10,7 @@ cfg.progressive_share of the image; otherwise the single pass is unchanged.
 
 import numpy as np
 
-from singan_jax.evaluate import metrics
+from singan_jax.core import no_reference
 
 
 def applies(hole: np.ndarray, cfg) -> bool:
@@ -31,7 +31,7 @@ def depth(hole: np.ndarray) -> np.ndarray:
   step = 0
   while not known.all():
     step += 1
-    grown = metrics.dilate(known, 1)
+    grown = no_reference.dilate(known, 1)
     d[grown & ~known] = step
     known = grown
   return d
