@@ -101,11 +101,12 @@ def proximity(x, cand, q, half, locality):
 
 
 def reuse_cost(nnf: jax.Array, real: jax.Array, valid: jax.Array, half: int, c: int, weight):
-  """(H,W) the cost of taking each source centre again, given the sources nnf (T,2) that the
-  real (T,) targets use now: weight x (patch values) x (how many chosen source patches
-  overlap it / as many as if the targets' sources were spread evenly over the valid ones),
-  so that a source used `weight`-times too often must beat its rivals by that mean squared
-  per-value error (an occurrence penalty, Kaspar et al. 2015: no patch copied over and over)."""
+  """(H,W) the cost of taking each source centre, given the sources nnf (T,2) that the real
+  (T,) targets use now: weight x (patch values) x (chosen centres within a patch of it / as
+  many as if the sources were spread evenly over the valid ones), so that a source at k times
+  the even share pays k x weight of mean squared per-value error (an occurrence penalty,
+  Kaspar et al. 2015: no patch copied over and over). It also counts a coherent copy (a run
+  of neighbouring sources) as reuse, which is why strong weights speckle."""
   h, w = valid.shape
   chosen = (
     jnp.zeros((h, w, 1), jnp.float32).at[nnf[:, 0], nnf[:, 1], 0].add(real.astype(jnp.float32))
@@ -265,7 +266,8 @@ def pm_level(
   upsampled coarse image lacks. locality > 0 adds a cost for far sources (proximity).
   guide (H,W,G) or None: fixed channels searched beside the estimate's and never voted, so a
   source must also match the guide at its target (guided synthesis; the caller scales them).
-  diversity > 0: reuse_cost's weight, the sources' usage counted afresh every EM round.
+  diversity > 0: reuse_cost's weight, the sources' usage recounted every PatchMatch iteration
+  (the vote's similarity weights then include it too).
   """
   h, w, c = x.shape
   if guide is not None and is_on(locality):  # the prior stays per value of x's channels
