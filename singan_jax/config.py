@@ -78,6 +78,10 @@ def get_config() -> ml_collections.ConfigDict:
   # measured at 1: mixed on tune, docs/quality.md)
   c.texture_diversity = 0.0  # the weight of a cost on sources that many hole patches already
   # copy (no patch pasted over and over into a large hole; 0: none; docs/quality.md)
+  c.texture_structure = 0.5  # in [0, 1]: how far the fill's coarse layer moves to the
+  # harmonic (membrane) fill's: patch texture, brightness and colour from the hole's edge
+  # (+0.3 dB in the hole on both halves, patch SWD a little worse; docs/quality.md)
+  c.texture_structure_radius = 2  # that coarse layer's blur (3 box passes of this radius)
   c.seam = "poisson"  # "poisson": a gradient-domain correction of the hole that meets the
   # known pixels at its edge, keeping the fill's own texture (inpaint/seam.py); "none"
   c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;

@@ -108,6 +108,18 @@ _RULES = (
     "must be >= 0",
     "use 0 (off) or e.g. 0.1",
   ),
+  (
+    "texture_structure",
+    lambda c: 0 <= c.texture_structure <= 1,
+    "must be in [0, 1]",
+    "use 0 (off) or e.g. 0.5",
+  ),
+  (
+    "texture_structure_radius",
+    lambda c: c.texture_structure_radius >= 1,
+    "must be at least 1",
+    "use 2",
+  ),
   _one_of("seam", seam_lib.SEAMS),
   (
     "blend_radius",

@@ -138,7 +138,7 @@ def test_wins_count_cases_that_beat_that_cases_best_baseline():
   }
 
 
-def test_biharmonic_and_the_texture_pass_alone_keep_the_known_pixels(tmp_path):
+def test_the_smooth_baselines_and_the_texture_pass_alone_keep_the_known_pixels(tmp_path):
   pytest.importorskip("skimage")
   opts = methods_lib.Options(str(tmp_path), images=("brick",), holes=("blob",), size=48)
   case = cases_lib.make_cases(opts)[0]
@@ -146,6 +146,7 @@ def test_biharmonic_and_the_texture_pass_alone_keep_the_known_pixels(tmp_path):
   far = ndimage_far(case.hole, cfg.blend_feather)
   for out in (
     methods_lib.classical("biharmonic", case, 0, case.case_id),
+    methods_lib.classical("harmonic", case, 0, case.case_id),
     methods_lib.texture_only(case, cfg, case.case_id),
   ):
     assert out.shape == case.truth.shape and out.dtype == np.uint8
@@ -207,6 +208,7 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path, monkeypatch):
     "local_means",
     "patchmatch",
     "biharmonic",
+    "harmonic",
     "ours",
     "ours:nogan",
     "ours+cand",

@@ -89,6 +89,8 @@ def test_no_source_patch_leaves_the_generated_image_and_warns(caplog):
     ("texture_locality", -0.1),
     ("texture_guide", -1.0),
     ("texture_diversity", -0.5),
+    ("texture_structure", 1.5),
+    ("texture_structure_radius", 0),
   ],
 )
 def test_bad_texture_settings_are_refused_with_the_field_named(field, value):
@@ -142,7 +144,8 @@ def _low_pass(a, k=7):
 
 def test_the_guide_keeps_the_generated_layout_and_the_known_pixels():
   """With the generated image as a guide the fill's low-pass stays nearer the layout it was
-  seeded with (here the truth, blurred) at every key, and known pixels stay bit-identical."""
+  seeded with (here the truth, blurred) at every key, and known pixels stay bit-identical
+  (the structure transfer, which moves that low-pass to the harmonic fill's, left off)."""
   x, hole = _two_textures()
   seed = _blurred_seed(x, hole)
   errors = {}
@@ -150,7 +153,9 @@ def test_the_guide_keeps_the_generated_layout_and_the_known_pixels():
     errors[guide] = []
     for k in range(2):
       out = np.asarray(
-        texture.retexture(x, hole, seed, jax.random.PRNGKey(k), seam="none", guide=guide)
+        texture.retexture(
+          x, hole, seed, jax.random.PRNGKey(k), seam="none", guide=guide, structure=0.0
+        )
       )
       np.testing.assert_array_equal(out[~hole], x[~hole])
       errors[guide].append(np.abs(_low_pass(out) - _low_pass(x))[hole].mean())
@@ -170,7 +175,14 @@ def _distinct_sources(diversity, keys=4):
   counts = []
   for k in range(keys):
     out = texture.retexture(
-      x, hole, seed, jax.random.PRNGKey(k), levels=1, seam="none", diversity=diversity
+      x,
+      hole,
+      seed,
+      jax.random.PRNGKey(k),
+      levels=1,
+      seam="none",
+      diversity=diversity,
+      structure=0.0,  # the coarse layer's shift would make every pixel value distinct
     )
     counts.append(len(np.unique(np.asarray(out)[hole], axis=0)))
   return float(np.mean(counts))
@@ -181,3 +193,35 @@ def test_the_reuse_cost_spreads_the_hole_over_more_sources():
   (texture_diversity) makes the hole copy many more different source pixels."""
   alone, spread = _distinct_sources(0.0), _distinct_sources(0.1)
   assert spread > 1.2 * alone, (alone, spread)
+
+
+def test_the_harmonic_fill_meets_the_edge_and_continues_a_ramp_exactly():
+  """A linear ramp is harmonic, so the membrane fill of any hole in it is the ramp itself."""
+  yy, xx = np.mgrid[0:40, 0:50]
+  ramp = np.stack([xx / 50.0 - 0.5, yy / 40.0 - 0.5, (xx - yy) / 90.0], -1).astype(np.float32)
+  hole = np.zeros((40, 50), bool)
+  hole[8:30, 10:41] = True
+  out = np.asarray(texture.harmonic_fill(jax.numpy.asarray(ramp), jax.numpy.asarray(hole)))
+  np.testing.assert_array_equal(out[~hole], ramp[~hole])
+  np.testing.assert_allclose(out[hole], ramp[hole], atol=2e-3)
+
+
+def test_the_structure_transfer_moves_the_coarse_layer_and_keeps_the_texture():
+  """A fill one shade too bright in the hole, with fine texture on it: at weight 1 its
+  coarse layer follows the (harmonic) edge and the texture's amplitude stays."""
+  h, w = 60, 70
+  flat = np.zeros((h, w, 3), np.float32)
+  hole = np.zeros((h, w), bool)
+  hole[10:50, 12:58] = True
+  checker = 0.2 * ((np.indices((h, w)).sum(0) % 2) * 2 - 1)[..., None].astype(np.float32)
+  est = np.where(hole[..., None], 0.4 + checker, flat).astype(np.float32)
+  target = np.asarray(texture.harmonic_fill(jax.numpy.asarray(flat), jax.numpy.asarray(hole)))
+  args = (jax.numpy.asarray(est), jax.numpy.asarray(target), jax.numpy.asarray(hole))
+  out = np.asarray(texture.structure_transfer(*args, 1.0, 2))
+  half = np.asarray(texture.structure_transfer(*args, 0.5, 2))
+  inner = np.zeros_like(hole)
+  inner[20:40, 22:48] = True
+  np.testing.assert_array_equal(out[~hole], flat[~hole])
+  assert abs(out[inner].mean()) < 0.02 and abs(half[inner].mean() - 0.2) < 0.02
+  step = np.abs(np.diff(out, axis=1))[inner[:, 1:]].mean()
+  assert step > 0.75 * 0.4, step  # the checker's 0.4 steps survive

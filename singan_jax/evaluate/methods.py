@@ -4,6 +4,7 @@ config (the classical baselines, our switches and sweeps, --extra combinations).
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from singan_jax import config as defaults
@@ -13,9 +14,18 @@ from singan_jax.evaluate import cases as cases_lib
 from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.inpaint import texture
 from singan_jax.io import images as image_io
 
-CLASSICAL = ("mean", "local_means", "patchmatch", "telea", "navier_stokes", "biharmonic")
+CLASSICAL = (
+  "mean",
+  "local_means",
+  "patchmatch",
+  "telea",
+  "navier_stokes",
+  "biharmonic",
+  "harmonic",
+)
 # Our pipeline without the GAN: the initialiser, then the texture pass and seam correction.
 NO_GAN = "ours:nogan"
 # Reference points that read the truth: its own pixels moved d px down and right into the
@@ -80,7 +90,11 @@ def composite(pixels, hole, filled_float) -> np.ndarray:
 
 def classical(method: str, case: cases_lib.Case, seed: int, key_id: int):
   """A baseline's output (uint8), or None when OpenCV is missing for telea/navier_stokes.
-  biharmonic: scikit-image's inpaint_biharmonic (per channel)."""
+  biharmonic: scikit-image's inpaint_biharmonic (per channel); harmonic: the membrane fill
+  the texture pass takes its coarse layer from (texture.harmonic_fill)."""
+  if method == "harmonic":
+    x = jnp.asarray(image_io.to_float(case.damaged))
+    return composite(case.damaged, case.hole, texture.harmonic_fill(x, jnp.asarray(case.hole)))
   if method == "biharmonic":
     from skimage import restoration  # pylint: disable=g-import-not-at-top
 

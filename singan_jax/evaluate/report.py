@@ -17,6 +17,7 @@ SHEET_METHODS = (
   "telea",
   "navier_stokes",
   "biharmonic",
+  "harmonic",
   "vanilla",
   "report",
   "ours",

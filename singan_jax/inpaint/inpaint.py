@@ -110,6 +110,8 @@ def retexture(x, hole, full, key, cfg) -> np.ndarray:
       locality=cfg.texture_locality,
       guide=cfg.texture_guide,
       diversity=cfg.texture_diversity,
+      structure=cfg.texture_structure,
+      structure_radius=cfg.texture_structure_radius,
     )
   )
 

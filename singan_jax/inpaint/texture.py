@@ -6,6 +6,8 @@ Granot et al. 2022) replaces every hole patch by the nearest wholly known patch 
 the overlaps, starting from the generated image instead of a blank. The hole ends up made of
 the image's own texture at the input's resolution, arranged as the generator arranged it;
 a locality prior prefers sources near their target (nearby content is the likelier truth).
+Last, the fill's coarse layer is moved toward the harmonic (membrane) fill's, so brightness
+and colour at large scale follow the hole's edge while the fine texture stays the patches'.
 The PatchMatch machinery is singan_jax/inpaint/patchmatch.py's; this module only seeds it.
 """
 
@@ -35,6 +37,31 @@ def guide_image(seeded: jax.Array, half: int) -> jax.Array:
   return local_means.box_sum(seeded, half) / local_means.box_sum(ones, half)
 
 
+def harmonic_fill(x: jax.Array, hole: jax.Array) -> jax.Array:
+  """x (H,W,C) with its hole (H,W) bool filled by the membrane (Laplace) interpolation of the
+  known pixels at its edge: the smoothest fill that meets the photo, a PDE inpainter's."""
+  base = jnp.where(hole[..., None], 0.0, x)
+  return seam_lib.correct(base, x, hole, jnp.zeros((len(seam_lib.DIRECTIONS),) + x.shape))
+
+
+def low_pass(a: jax.Array, radius: int) -> jax.Array:
+  """(H,W,C) three box blurs of radius r (about a Gaussian of sigma sqrt(r(r+1))), zero
+  outside the image."""
+  for _ in range(3):
+    a = local_means.box_sum(a, radius) / (2 * radius + 1) ** 2
+  return a
+
+
+def structure_transfer(est, target, hole, weight, radius: int) -> jax.Array:
+  """est (H,W,C)'s hole with its coarse layer (low_pass) moved toward target's by weight: the
+  fine texture stays the patches', the large-scale brightness and colour follow the target
+  (the harmonic fill: the membrane from the hole's edge; structure + texture inpainting,
+  Bertalmio et al. 2003). Outside the hole target must equal est."""
+  h3 = hole[..., None]
+  coarse = low_pass(jnp.where(h3, target - est, 0.0), radius)
+  return jnp.where(h3, jnp.clip(est + weight * coarse, -1.0, 1.0), est)
+
+
 @functools.partial(
   jax.jit,
   static_argnames=(
@@ -44,6 +71,7 @@ def guide_image(seeded: jax.Array, half: int) -> jax.Array:
     "n_targets",
     "centre",
     "seam",
+    "structure_radius",
   ),
 )
 def _retexture_core(
@@ -57,9 +85,11 @@ def _retexture_core(
   n_targets,
   centre,
   seam,
+  structure_radius,
   locality,
   guide,
   diversity,
+  structure,
 ):
   """Coarse-to-fine completion of x (H,W,C)'s hole, seeded at the coarsest level by
   `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
@@ -67,8 +97,9 @@ def _retexture_core(
   mismatch with the known pixels at the hole's edge (singan_jax/inpaint/seam.py); locality:
   patchmatch.proximity's weight; guide > 0: guide_image searched beside the estimate at
   every level with that weight on its SSD, so sources also match the generated layout;
-  diversity: patchmatch.reuse_cost's weight. The three weights are traced (None: that term
-  off), so one compiled program serves every value of them."""
+  diversity: patchmatch.reuse_cost's weight; structure: structure_transfer's weight (at
+  structure_radius), applied last. The four weights are traced (None: that term off), so one
+  compiled program serves every value of them."""
   half = patch_size // 2
   levels = len(n_targets)
   seeded = jnp.where(known[..., None], x, generated)
@@ -96,6 +127,8 @@ def _retexture_core(
   if seam == "poisson":
     preds = seam_lib.source_predictions(est, x, nnf)
     est = seam_lib.correct(est, x, ~known, preds)
+  if patchmatch.is_on(structure):
+    est = structure_transfer(est, harmonic_fill(x, ~known), ~known, structure, structure_radius)
   return est
 
 
@@ -113,6 +146,8 @@ def retexture(
   locality: float = 0.5,
   guide: float = 0.0,
   diversity: float = 0.0,
+  structure: float = 0.5,
+  structure_radius: int = 2,
 ) -> jax.Array:
   """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
 
@@ -130,6 +165,8 @@ def retexture(
   finer levels; 0: none.
   diversity >= 0: the weight of a cost on sources that many targets already copy
   (patchmatch.reuse_cost: no patch pasted over and over into a large hole); 0: none.
+  structure in [0, 1]: how far the fill's coarse layer (low_pass at structure_radius) moves
+  to the harmonic fill's (structure_transfer; 1: all the way, 0: none).
   Known pixels come back unchanged; with no wholly known patch the generated image is
   returned as it is (logged).
   """
@@ -157,5 +194,6 @@ def retexture(
     n_targets,
     centre,
     seam,
-    *(float(w) if w else None for w in (locality, guide, diversity)),
+    structure_radius,
+    *(float(w) if w else None for w in (locality, guide, diversity, structure)),
   )
