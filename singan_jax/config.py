@@ -116,7 +116,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.sheets = True  # PNG sheet per scale (real | random sample | reconstruction), curves.png
   # Performance (docs/performance.md).
   c.compilation_cache_dir = ""  # persistent XLA compilation cache: a second run compiles
-  # nothing; "" = $SINGAN_JAX_CACHE_DIR, or off when unset
+  # nothing; "" = $SINGAN_JAX_CACHE_DIR, else ~/.cache/singan_jax/xla; "off": none
   c.compute_dtype = "float32"  # "bfloat16": convolutions in bf16 (TPU/GPU opt-in; slower
   # on most CPUs), params, BatchNorm and losses stay float32
   c.conv_batching = "auto"  # B images' convs under vmap: "unrolled" (B single convs; the

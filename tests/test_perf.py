@@ -144,3 +144,30 @@ def test_bfloat16_compute_is_an_opt_in_within_the_stated_tolerance():
   assert 0 < rel < 2e-2, rel
   with pytest.raises(ValueError, match="compute_dtype"):
     sampling.NetConfig(compute_dtype="float16").generator(8, 8)
+
+
+def test_the_compilation_cache_is_on_by_default_in_a_per_user_folder(monkeypatch, tmp_path):
+  """No setting anywhere: the per-user folder under $XDG_CACHE_HOME; the field, then
+  $SINGAN_JAX_CACHE_DIR, then JAX's own setting win over it; "off" turns it off."""
+  from singan_jax.train import loop  # pylint: disable=g-import-not-at-top
+
+  cfg = helpers.tiny_config()
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  monkeypatch.delenv("SINGAN_JAX_CACHE_DIR", raising=False)
+  before = jax.config.jax_compilation_cache_dir
+  try:
+    jax.config.update("jax_compilation_cache_dir", None)
+    assert loop.compilation_cache_path(cfg) == str(tmp_path / "singan_jax" / "xla")
+    jax.config.update("jax_compilation_cache_dir", "/jax/own")
+    assert loop.compilation_cache_path(cfg) == "/jax/own"
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before)
+  monkeypatch.setenv("SINGAN_JAX_CACHE_DIR", "/from/env")
+  assert loop.compilation_cache_path(cfg) == "/from/env"
+  cfg.compilation_cache_dir = "/from/field"
+  assert loop.compilation_cache_path(cfg) == "/from/field"
+  cfg.compilation_cache_dir = loop.CACHE_OFF
+  assert loop.compilation_cache_path(cfg) == ""
+  monkeypatch.setenv("SINGAN_JAX_CACHE_DIR", loop.CACHE_OFF)
+  cfg.compilation_cache_dir = ""
+  assert loop.compilation_cache_path(cfg) == ""
