@@ -78,6 +78,7 @@ def enable_compilation_cache(cfg) -> str:
   run of the same shapes compiles nothing; returns the directory ("" = off). Every compiled
   program is cached, however fast it compiled; the per-user default is capped in size."""
   path = compilation_cache_path(cfg)
+  jax.config.update("jax_enable_compilation_cache", bool(path))
   if not path:
     return path
   if path != jax.config.jax_compilation_cache_dir:
