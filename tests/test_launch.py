@@ -174,7 +174,8 @@ def test_gpu_check_dry_run_writes_a_record_per_step(tmp_path):
   assert all(r["status"] == "ok" for r in records.values()), records
   assert records["env"]["result"]["backend"] == "cpu"
   assert records["parity"]["result"]["pytest"]["collected"] > 0  # collected, not run
-  assert records["bf16_tolerance"]["result"]["pytest"] == {"passed": 1, "deselected": 3}
+  bf16 = records["bf16_tolerance"]["result"]["pytest"]  # the one tolerance test, passed
+  assert bf16["passed"] == 1 and set(bf16) <= {"passed", "deselected"}, bf16
   train = records["train_coarsest"]["result"]
   assert set(train["jax_ms"]) == {"0"} and train["lean_ms"]["0"] > 0 and "faithful_ms" in train
   assert records["batch_coarse"]["result"]["ratio_b2_coarse"] > 0
