@@ -149,7 +149,7 @@ def test_bfloat16_compute_is_an_opt_in_within_the_stated_tolerance():
 def test_the_compilation_cache_is_on_by_default_in_a_per_user_folder(monkeypatch, tmp_path):
   """No setting anywhere: the per-user folder under $XDG_CACHE_HOME; the field, then
   $SINGAN_JAX_CACHE_DIR, then JAX's own setting win over it; "off" turns it off."""
-  from singan_jax.train import loop  # pylint: disable=g-import-not-at-top
+  from singan_jax.train import compile_cache  # pylint: disable=g-import-not-at-top
 
   cfg = helpers.tiny_config()
   monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -157,17 +157,17 @@ def test_the_compilation_cache_is_on_by_default_in_a_per_user_folder(monkeypatch
   before = jax.config.jax_compilation_cache_dir
   try:
     jax.config.update("jax_compilation_cache_dir", None)
-    assert loop.compilation_cache_path(cfg) == str(tmp_path / "singan_jax" / "xla")
+    assert compile_cache.compilation_cache_path(cfg) == str(tmp_path / "singan_jax" / "xla")
     jax.config.update("jax_compilation_cache_dir", "/jax/own")
-    assert loop.compilation_cache_path(cfg) == "/jax/own"
+    assert compile_cache.compilation_cache_path(cfg) == "/jax/own"
   finally:
     jax.config.update("jax_compilation_cache_dir", before)
   monkeypatch.setenv("SINGAN_JAX_CACHE_DIR", "/from/env")
-  assert loop.compilation_cache_path(cfg) == "/from/env"
+  assert compile_cache.compilation_cache_path(cfg) == "/from/env"
   cfg.compilation_cache_dir = "/from/field"
-  assert loop.compilation_cache_path(cfg) == "/from/field"
-  cfg.compilation_cache_dir = loop.CACHE_OFF
-  assert loop.compilation_cache_path(cfg) == ""
-  monkeypatch.setenv("SINGAN_JAX_CACHE_DIR", loop.CACHE_OFF)
+  assert compile_cache.compilation_cache_path(cfg) == "/from/field"
+  cfg.compilation_cache_dir = compile_cache.CACHE_OFF
+  assert compile_cache.compilation_cache_path(cfg) == ""
+  monkeypatch.setenv("SINGAN_JAX_CACHE_DIR", compile_cache.CACHE_OFF)
   cfg.compilation_cache_dir = ""
-  assert loop.compilation_cache_path(cfg) == ""
+  assert compile_cache.compilation_cache_path(cfg) == ""

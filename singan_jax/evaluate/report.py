@@ -11,13 +11,7 @@ from singan_jax.evaluate import metrics
 from singan_jax.io import images as image_io
 
 SHEET_METHODS = (
-  "mean",
-  "local_means",
-  "patchmatch",
-  "telea",
-  "navier_stokes",
-  "biharmonic",
-  "harmonic",
+  *methods_lib.CLASSICAL,
   "vanilla",
   "report",
   "ours",

@@ -12,7 +12,6 @@ from typing import Any
 
 from absl import logging
 import jax
-from jax.experimental.compilation_cache import compilation_cache
 import jax.numpy as jnp
 import numpy as np
 
@@ -23,6 +22,7 @@ from singan_jax.core import pyramid
 from singan_jax.core import sampling
 from singan_jax.train import ahead as ahead_lib
 from singan_jax.train import checkpoint as ckpt_lib
+from singan_jax.train import compile_cache
 from singan_jax.train import curves as curves_lib
 from singan_jax.train import monitor
 from singan_jax.train import preemption
@@ -46,50 +46,6 @@ class TrainedPyramid:
       self.net.generator(self.plan.nfc[k], self.plan.min_nfc[k])
       for k in range(self.plan.num_scales)
     ]
-
-
-# compilation_cache_dir's value that turns the persistent cache off.
-CACHE_OFF = "off"
-# The per-user cache's size cap: JAX evicts the least recently used programs past it.
-CACHE_MAX_BYTES = 2 << 30
-
-
-def default_cache_dir() -> str:
-  """The per-user cache folder: $XDG_CACHE_HOME/singan_jax/xla, else ~/.cache/singan_jax/xla."""
-  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-  return os.path.join(base, "singan_jax", "xla")
-
-
-def compilation_cache_path(cfg) -> str:
-  """Where compiled programs are kept: cfg.compilation_cache_dir, else $SINGAN_JAX_CACHE_DIR,
-  else a folder JAX was already given (JAX_COMPILATION_CACHE_DIR), else default_cache_dir();
-  "" when any of these says CACHE_OFF."""
-  path = (
-    cfg.compilation_cache_dir
-    or os.environ.get("SINGAN_JAX_CACHE_DIR", "")
-    or jax.config.jax_compilation_cache_dir
-    or default_cache_dir()
-  )
-  return "" if path == CACHE_OFF else path
-
-
-def enable_compilation_cache(cfg) -> str:
-  """Turns on JAX's persistent compilation cache at compilation_cache_path(cfg), so a second
-  run of the same shapes compiles nothing; returns the directory ("" = off). Every compiled
-  program is cached, however fast it compiled; the per-user default is capped in size."""
-  path = compilation_cache_path(cfg)
-  jax.config.update("jax_enable_compilation_cache", bool(path))
-  if not path:
-    return path
-  if path != jax.config.jax_compilation_cache_dir:
-    os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    if path == default_cache_dir():
-      jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
-    compilation_cache.reset_cache()  # re-read the directory even if jax compiled before
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-  return path
 
 
 def init_networks(plan, n, net, keys, h, w, dtype=jnp.float32):
@@ -170,7 +126,7 @@ def train(
     with preemption.stop_on_sigterm(preemption.StopRequest()) as stop:
       return train(cfg, workdir, images, holes, image_ids, devices, stop)
   os.makedirs(workdir, exist_ok=True)
-  enable_compilation_cache(cfg)
+  compile_cache.enable(cfg)
   plan, reals, knowns = pyramids.batch_pyramids(cfg, images, holes)
   run = open_run(cfg, workdir, plan, images, holes, image_ids, devices, stop)
   frozen, d_vars = [], None
