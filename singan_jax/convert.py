@@ -25,6 +25,8 @@ import sys
 
 import numpy as np
 
+from singan_jax.core import errors
+
 STYLES = ("port", "2019", "2019-pc")
 _BN_TORCH = {
   "weight": ("params", "scale"),
@@ -34,7 +36,7 @@ _BN_TORCH = {
 }
 
 
-class ConversionError(ValueError):
+class ConversionError(errors.InputError):
   """A state_dict or pyramid folder that does not fit the networks it should fill."""
 
 
@@ -363,6 +365,7 @@ def convert(
 def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
 
+  from singan_jax import cli  # pylint: disable=g-import-not-at-top
   from singan_jax import config as defaults  # pylint: disable=g-import-not-at-top
   from singan_jax.io import images as image_io  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
@@ -383,8 +386,8 @@ def main(argv):
     explicit = set(config_flags.get_override_values(fl["config"]))
     x = image_io.to_float(pixels)[None]
     shapes = convert(fl.src, fl.workdir, cfg, x, hole[None], explicit)
-  except (ConversionError, image_io.ImageError, inputs.UsageError, ValueError) as e:
-    print(f"singan-jax convert: error: {e}", file=sys.stderr)
+  except errors.Error as e:  # conversion, image and usage errors among them
+    print(f"singan-jax convert: error: {cli.message(e)}", file=sys.stderr)
     raise SystemExit(2) from e
   print(
     f"converted {len(shapes)} scales {shapes} from {fl.src} into {fl.workdir}, which records "

@@ -9,14 +9,17 @@ module's job, and the CLI, the pipeline and the converter run both checks togeth
 import numpy as np
 
 from singan_jax import config as config_lib
+from singan_jax.core import errors
 from singan_jax.core import partial_conv
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
 from singan_jax.inpaint import blend as blend_lib
 from singan_jax.inpaint import coherence
+from singan_jax.inpaint import inpaint as inpaint_lib
 from singan_jax.inpaint import seam as seam_lib
 from singan_jax.inpaint import texture as texture_lib
 from singan_jax.io import images as image_io
+from singan_jax.train import pyramids as pyramids_lib
 from singan_jax.train import step as train_step
 
 FILL_METHODS = ("none", "mean", "local_means", "patchmatch")
@@ -26,8 +29,9 @@ MIN_KNOWN_SHARE = 0.05  # SinGAN learns from the known pixels: keep at least 5% 
 MASK_OPTIONAL_MODES = ("harmonize", "edit", "paint2image", "animate", "super_resolve")
 
 
-class UsageError(ValueError):
-  """Bad configuration or input: reported as one line, exit status 2."""
+class UsageError(errors.Error):
+  """Bad configuration or input, in the command line's words (--config.FIELD): reported as
+  one line, exit status 2."""
 
 
 # -- config fields -------------------------------------------------------------------------
@@ -245,16 +249,6 @@ def check_known_share(hole: np.ndarray, mask_path: str) -> None:
     )
 
 
-def no_known_at_coarsest(mask_name: str, plan: pyramid.ScalePlan, cfg) -> str:
-  """The message for a mask that leaves no known pixel at the coarsest scale (shared with
-  train/pyramids.py, which refuses the same for callers of trainer.train)."""
-  return (
-    f"{mask_name} leaves no known pixel at the coarsest scale {plan.shapes[0]} (mask "
-    f"threshold {cfg.mask_threshold}), so there is nothing to learn from: use a smaller "
-    "hole, a larger --config.mask_threshold, or --config.mask_mode=bbox"
-  )
-
-
 def contradicts_pyramid(workdir: str, field: str, there, given) -> str:
   """The message for an explicit --config.FIELD that contradicts the pyramid in workdir
   (workdir.adopt_record; the identity guard's wording, with the flag and the fix)."""
@@ -263,20 +257,6 @@ def contradicts_pyramid(workdir: str, field: str, there, given) -> str:
     f"--config.{field}={given!r} given): drop --config.{field} to use the pyramid's, or use a "
     "new --workdir to train another"
   )
-
-
-def inject_scale(cfg, plan: pyramid.ScalePlan) -> int:
-  """The injection scale n in 1..N: cfg.inject_scale, or round(inject_fraction * N) if < 0."""
-  stop = plan.stop_scale
-  if cfg.inject_scale < 0:
-    return int(min(max(round(cfg.inject_fraction * stop), 1), stop))
-  if not 1 <= cfg.inject_scale <= stop:
-    raise UsageError(
-      f"injection scale {cfg.inject_scale} is out of range for this "
-      f"{plan.num_scales}-scale pyramid: use --config.inject_scale in 1..{stop}"
-      " (or -1 for round(inject_fraction * N))"
-    )
-  return int(cfg.inject_scale)
 
 
 def check_image(cfg, mode: str, image_path: str, mask_path: str, size=None):
@@ -294,13 +274,13 @@ def check_image(cfg, mode: str, image_path: str, mask_path: str, size=None):
   x, small_hole = train_inputs(pixels, hole, size)
   try:
     plan = config_lib.scale_plan(cfg, *x.shape[:2])
-  except ValueError as e:
-    raise UsageError(f"{image_path}: {e}") from e
+  except errors.Error as e:
+    raise type(e)(f"{image_path}: {e}", *e.settings) from e
   coarsest = pyramid.mask_pyramid(small_hole, plan, cfg.mask_threshold, cfg.mask_mode)[0]
   if not coarsest.any():
-    raise UsageError(no_known_at_coarsest(f"mask {mask_path}", plan, cfg))
+    raise pyramids_lib.no_known_at_coarsest(f"mask {mask_path}", plan, cfg.mask_threshold)
   if mode == "inpaint":
-    inject_scale(cfg, plan)
+    inpaint_lib.resolve_inject_scale(cfg, plan)
   return pixels, hole, plan
 
 

@@ -16,7 +16,9 @@ import os
 
 import numpy as np
 
+from singan_jax import cli
 from singan_jax import inputs
+from singan_jax.core import errors
 from singan_jax.core import pyramid
 from singan_jax.io import images as image_io
 from singan_jax.modes import common as modes_common
@@ -216,8 +218,8 @@ def load_job(job: Job, cfg, mode: str = "inpaint", size=None) -> pyramid.ScalePl
   (None when it needs no pyramid), or fails the job with the check's message."""
   try:
     job.pixels, job.hole, job.plan = inputs.check_image(cfg, mode, job.image, job.mask, size)
-  except (ValueError, OSError) as e:  # UsageError and image_io.ImageError are ValueErrors
-    job.fail(str(e))
+  except (errors.Error, OSError) as e:  # usage and image errors among the refusals
+    job.fail(cli.message(e))
   return job.plan
 
 

@@ -27,10 +27,7 @@ from ml_collections import config_flags
 from singan_jax import cli
 from singan_jax import config as defaults
 from singan_jax import distributed
-from singan_jax import inputs
 from singan_jax import pipeline
-from singan_jax.io import images as image_io
-from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax.train import monitor
 from singan_jax.train import preemption
 
@@ -60,14 +57,8 @@ _PROCESS_ID = flags.DEFINE_integer(
 
 # Refused input and failed runs: one line `singan-jax: error: ...`, exit status 2 (flag
 # misuse caught here before the run: 1, as sys.exit(message) always gave).
-_REPORTED = (
-  image_io.ImageError,
-  inputs.UsageError,
-  ckpt_lib.IncompatibleRunError,
-  monitor.NonFiniteError,
-  monitor.OutOfMemoryError,
-  ValueError,
-)
+# Any other exception is a bug and keeps its traceback.
+_REPORTED = (*cli.refusals(), monitor.NonFiniteError, monitor.OutOfMemoryError)
 
 
 class _QuietLibraries(pylogging.Filter):
@@ -107,7 +98,7 @@ def main(argv):
     print(f"singan-jax: {e}", file=sys.stderr)
     sys.exit(preemption.EXIT_STATUS)
   except _REPORTED as e:
-    _fail(str(e))
+    _fail(cli.message(e))
   except OSError as e:
     _fail(f"{e}: check that --workdir {workdir} is writable and has free space")
   if status:

@@ -16,27 +16,39 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
 
 
+# The default config shrunk to seconds: a 2-scale pyramid (25x32, 29x36 of a 32x40 image) of
+# narrow nets (nfc 8), 4 iterations per scale of one D and one G step, no checkpoints or sheets,
+# the mean fill injected at scale 1.
+TINY = dict(
+  max_size=36,
+  min_size=25,
+  niter=4,
+  nfc=8,
+  min_nfc=8,
+  Dsteps=1,
+  Gsteps=1,
+  checkpoint_every=0,
+  log_every=4,
+  sheets=False,
+  fill="mean",
+  inject_scale=1,
+)
+
+
 def tiny_config(**overrides):
-  """The default config shrunk to seconds: a 2-scale pyramid (25x32, 29x36 of a 32x40 image)
-  of narrow nets (nfc 8), 4 iterations per scale of one D and one G step, no checkpoints or
-  sheets, the mean fill injected at scale 1. `overrides` (any config fields) replace these."""
+  """The default config with TINY's fields; `overrides` (any config fields) replace them."""
   cfg = defaults.get_config()
-  cfg.update(
-    max_size=36,
-    min_size=25,
-    niter=4,
-    nfc=8,
-    min_nfc=8,
-    Dsteps=1,
-    Gsteps=1,
-    checkpoint_every=0,
-    log_every=4,
-    sheets=False,
-    fill="mean",
-    inject_scale=1,
-  )
+  cfg.update(TINY)
   cfg.update(overrides)
   return cfg
+
+
+def tiny_flags(**overrides) -> list:
+  """TINY as command-line flags (`--config.FIELD=VALUE`), for runs of the real CLI;
+  `overrides` replace or add fields, and an override of None drops that field (the config
+  file's own value then holds)."""
+  fields = {**TINY, **overrides}
+  return [f"--config.{k}={v}" for k, v in fields.items() if v is not None]
 
 
 # Two-scale pyramids of 16x20 (inputs 16x20 and 32x40 share them), 2 iterations per scale:

@@ -21,24 +21,12 @@ import pytest
 from PIL import Image
 
 from singan_jax.io import images as image_io
-from helpers import run_cli
+from helpers import run_cli, tiny_flags
 
 H, W = 32, 40
 # 2-scale pyramid (25x32, 29x36), 30 iterations per scale: the same as tests/test_resume.py,
 # so both share the session's compilation cache.
-TINY = [
-  "--config.max_size=36",
-  "--config.min_size=25",
-  "--config.niter=30",
-  "--config.checkpoint_every=10",
-  "--config.log_every=10",
-  "--config.nfc=8",
-  "--config.min_nfc=8",
-  "--config.Dsteps=1",
-  "--config.Gsteps=1",
-  "--config.fill=mean",
-  "--config.sheets=False",
-]
+TINY = tiny_flags(niter=30, checkpoint_every=10, log_every=10, inject_scale=None)
 
 
 def grey_pixels():

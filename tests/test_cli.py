@@ -17,20 +17,10 @@ from PIL import Image
 from singan_jax import workdir as workdir_lib
 from singan_jax.train import checkpoint as ckpt_lib
 from singan_jax import cli
-from helpers import REPO, cli_env, run_cli
+from singan_jax.core import errors
+from helpers import REPO, cli_env, run_cli, tiny_flags
 
-TINY = [
-  "--config.max_size=36",
-  "--config.min_size=25",
-  "--config.niter=30",
-  "--config.checkpoint_every=10",
-  "--config.nfc=8",
-  "--config.min_nfc=8",
-  "--config.Dsteps=1",
-  "--config.Gsteps=1",
-  "--config.fill=mean",
-  "--config.sheets=False",
-]
+TINY = tiny_flags(niter=30, checkpoint_every=10, log_every=None, inject_scale=None)
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +204,40 @@ def test_a_bad_flag_still_fails():
   with pytest.raises(SystemExit) as e:
     cli.run(lambda argv: None, ["prog", "--no_such_flag_anywhere"])
   assert e.value.code == 1
+
+
+def test_a_refusal_names_the_flags_of_the_settings_it_names():
+  e = errors.SettingError(
+    "scale 7 is out of range: use inject_scale in 1..3 (or -1 for round(inject_fraction * N))",
+    "inject_scale",
+  )
+  assert cli.message(e) == (
+    "scale 7 is out of range: use --config.inject_scale in 1..3 (or -1 for "
+    "round(inject_fraction * N))"
+  )
+  already = errors.InputError("use a larger --config.mask_threshold or mask_mode=bbox",
+                              "mask_threshold", "mask_mode")  # fmt: skip
+  assert cli.message(already) == ("use a larger --config.mask_threshold or --config.mask_mode=bbox")
+  assert cli.message(ValueError("inject_scale")) == "inject_scale"  # not a refusal: as it is
+
+
+def test_an_internal_error_keeps_its_traceback(tmp_path):
+  """A bare ValueError from inside the run is a bug, not bad input: traceback, not one line."""
+  script = (
+    "from singan_jax import main, pipeline\n"
+    "def broken(*args, **kwargs):\n"
+    "  raise ValueError('an internal bug')\n"
+    "pipeline.run = broken\n"
+    "main.run()\n"
+  )
+  done = subprocess.run(
+    [sys.executable, "-c", script, "--mode=train", f"--workdir={tmp_path / 'w'}"],
+    cwd=REPO,
+    env=cli_env(None, None),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert done.returncode == 1, done.stderr[-2000:]
+  assert "Traceback" in done.stderr and "ValueError: an internal bug" in done.stderr
+  assert "singan-jax: error:" not in done.stderr

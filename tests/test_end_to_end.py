@@ -8,19 +8,22 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from helpers import tiny_flags
+
 TINY = [
   "--config=configs/demo.py",
-  "--config.max_size=32",
-  "--config.min_size=20",
-  "--config.niter=4",
-  "--config.nfc=8",
-  "--config.min_nfc=8",
-  "--config.log_every=2",
-  "--config.checkpoint_every=0",
-  "--config.inject_scale=1",
-  # the blend is in finest-scale pixels; a 32 px finest scale needs a narrow one
-  "--config.blend_radius=1",
-  "--config.blend_sigma=0.5",
+  *tiny_flags(
+    max_size=32,
+    min_size=20,
+    log_every=2,
+    Dsteps=None,
+    Gsteps=None,
+    sheets=None,
+    fill=None,
+    # the blend is in finest-scale pixels; a 32 px finest scale needs a narrow one
+    blend_radius=1,
+    blend_sigma=0.5,
+  ),
 ]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,8 +7,6 @@ import os
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "singan_jax")
 LIBRARY = ("core", "io", "inpaint", "train")
 ABOVE = ("evaluate", "bench", "main", "convert", "modes", "pipeline", "jobs", "workdir", "inputs")
-# Upward imports still to remove (issue 27's redesign); none may be added.
-KNOWN = {("inpaint/inpaint.py", "inputs"), ("train/pyramids.py", "inputs")}
 
 
 def _imported(path: str) -> set:
@@ -39,7 +37,7 @@ def test_the_library_does_not_import_the_layers_above_it():
     for m in _imported(os.path.join(PACKAGE, rel))
     if m in ABOVE
   }
-  assert found <= KNOWN, f"upward imports: {sorted(found - KNOWN)}"
+  assert not found, f"upward imports: {sorted(found)}"
   assert len(list(_library_files())) > 30  # the walk found the library
 
 

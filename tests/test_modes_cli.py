@@ -13,19 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import tiny_flags
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 30, 40
-TINY = [
-  "--config.max_size=40",
-  "--config.min_size=25",
-  "--config.niter=3",
-  "--config.nfc=8",
-  "--config.min_nfc=8",
-  "--config.Dsteps=1",
-  "--config.Gsteps=1",
-  "--config.checkpoint_every=0",
-  "--config.sheets=False",
-]
+TINY = tiny_flags(max_size=40, niter=3, log_every=None, fill=None, inject_scale=None)
 
 
 def run_cli(args):

@@ -10,22 +10,10 @@ import sys
 
 import pytest
 
-from helpers import write_pair
+from helpers import tiny_flags, write_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = [
-  "--config.max_size=20",
-  "--config.min_size=16",
-  "--config.nfc=8",
-  "--config.min_nfc=8",
-  "--config.niter=2",
-  "--config.Dsteps=1",
-  "--config.Gsteps=1",
-  "--config.sheets=False",
-  "--config.checkpoint_every=0",
-  "--config.inject_scale=1",
-  "--config.fill=mean",
-]
+TINY = tiny_flags(max_size=20, min_size=16, niter=2, log_every=None)
 
 
 def free_port() -> int:

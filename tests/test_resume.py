@@ -21,21 +21,9 @@ import pytest
 from PIL import Image
 
 from singan_jax.train import checkpoint as ckpt_lib
-from helpers import run_cli
+from helpers import run_cli, tiny_flags
 
-TINY = [
-  "--config.max_size=36",
-  "--config.min_size=25",
-  "--config.niter=30",
-  "--config.checkpoint_every=10",
-  "--config.log_every=10",
-  "--config.nfc=8",
-  "--config.min_nfc=8",
-  "--config.Dsteps=1",
-  "--config.Gsteps=1",
-  "--config.fill=mean",
-  "--config.sheets=False",
-]
+TINY = tiny_flags(niter=30, checkpoint_every=10, log_every=10, inject_scale=None)
 
 
 def make_inputs(folder):

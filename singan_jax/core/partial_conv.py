@@ -28,6 +28,7 @@ from jax import lax
 
 from singan_jax.core import conv_forms
 from singan_jax.core import conv_tune
+from singan_jax.core import errors
 from singan_jax.core import onednn
 
 NORMALIZATIONS = ("sum", "ratio")
@@ -132,7 +133,9 @@ def _ops(impl: str):
 def resolve_batching(batching: str) -> str:
   """'auto' -> 'unrolled' on a CPU backend, 'grouped' on TPU / GPU."""
   if batching not in BATCHINGS:
-    raise ValueError(f"conv_batching {batching!r}: use one of {BATCHINGS}")
+    raise errors.SettingError(
+      f"conv_batching {batching!r}: use one of {BATCHINGS}", "conv_batching"
+    )
   if batching == "auto":
     return "unrolled" if jax.default_backend() == "cpu" else "grouped"
   return batching
@@ -143,7 +146,7 @@ def resolve_impl(impl: str) -> str:
   -> 'onednn' on a CPU backend where the extension loads (training there ran 0.25-0.6x
   native's time, docs/performance.md), else 'native' (GPU/TPU: XLA's own convolutions)."""
   if impl not in IMPLS:
-    raise ValueError(f"conv_impl {impl!r}: use one of {IMPLS}")
+    raise errors.SettingError(f"conv_impl {impl!r}: use one of {IMPLS}", "conv_impl")
   if impl == "platform":
     on_cpu = jax.default_backend() == "cpu"
     return "onednn" if on_cpu and onednn.available() else "native"
@@ -197,7 +200,9 @@ def partial_conv(
   batching, impl: conv2d_valid's formulation under vmap and its convolution formulation.
   """
   if normalization not in NORMALIZATIONS:
-    raise ValueError(f"partial-conv normalization {normalization!r}: use one of {NORMALIZATIONS}")
+    raise errors.SettingError(
+      f"pconv_norm {normalization!r}: use one of {NORMALIZATIONS}", "pconv_norm"
+    )
   kh, kw, cin, _ = kernel.shape
   mask = lax.stop_gradient(mask.astype(x.dtype))
   win = window_sum(mask, kh, kw, batching, impl)

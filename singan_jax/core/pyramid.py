@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from singan_jax.core import errors
 from singan_jax.core import resize as resize_lib
 
 
@@ -71,16 +72,23 @@ def make_plan(
 ) -> ScalePlan:
   """The 2019 scale plan for an (h, w) input.
 
-  Raises ValueError when the image is too small or the factors are out of range.
+  Raises errors.SettingError when the image is too small or the factors are out of range.
   """
   if not 0 < scale_factor < 1:
-    raise ValueError(f"scale_factor is {scale_factor}: it must lie in (0, 1), e.g. 0.75")
+    raise errors.SettingError(
+      f"scale_factor is {scale_factor}: set scale_factor in (0, 1), e.g. 0.75", "scale_factor"
+    )
   if min_size < 1 or max_size < min_size:
-    raise ValueError(f"min_size {min_size} and max_size {max_size}: need 1 <= min_size <= max_size")
+    raise errors.SettingError(
+      f"min_size {min_size} and max_size {max_size}: need 1 <= min_size <= max_size",
+      "min_size",
+      "max_size",
+    )
   if min(h, w) < min_size:
-    raise ValueError(
+    raise errors.SettingError(
       f"image is {h}x{w}, smaller than min_size {min_size} on its shorter side: "
-      "use a larger image or lower --config.min_size"
+      "use a larger image or lower min_size",
+      "min_size",
     )
   num_scales = math.ceil(math.log(min_size / min(h, w)) / math.log(scale_factor)) + 1
   scale2stop = math.ceil(math.log(min(max_size, max(h, w)) / max(h, w)) / math.log(scale_factor))
@@ -88,9 +96,11 @@ def make_plan(
   scale1 = min(max_size / max(h, w), 1.0)
   h1, w1 = resize_lib.output_length(h, scale1), resize_lib.output_length(w, scale1)
   if stop_scale < 1:
-    raise ValueError(
+    raise errors.SettingError(
       f"image {h}x{w} gives a single-scale pyramid (max_size {max_size}, "
-      f"min_size {min_size}): raise max_size or lower min_size"
+      f"min_size {min_size}): raise max_size or lower min_size",
+      "max_size",
+      "min_size",
     )
   sf = (min_size / min(h1, w1)) ** (1.0 / stop_scale)
   shapes = tuple(
@@ -165,5 +175,5 @@ def mask_pyramid(
         ] = 0
       masks.append(known)
   else:
-    raise ValueError(f"mask mode {mode!r}: use 'threshold' or 'bbox'")
+    raise errors.SettingError(f"mask_mode {mode!r}: use 'threshold' or 'bbox'", "mask_mode")
   return masks

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from singan_jax.core import errors
+
 
 def cubic(x: np.ndarray) -> np.ndarray:
   """Keys bicubic kernel with a = -0.5 (MATLAB's 'bicubic')."""
@@ -37,9 +39,10 @@ COMPAT = ("", "none", "2019", "2019-draws")
 def check_compat(compat: str) -> bool:
   """True where the 2019 resize and inference masks apply ('2019'); refuses unknown values."""
   if compat not in COMPAT:
-    raise ValueError(
-      f"compat {compat!r} is not a known convention: set --config.compat to '' (or 'none': "
-      "ours), '2019' (the 2019 code's) or '2019-draws' (only its training-draw masks)"
+    raise errors.SettingError(
+      f"compat {compat!r} is not a known convention: set compat to '' (or 'none': "
+      "ours), '2019' (the 2019 code's) or '2019-draws' (only its training-draw masks)",
+      "compat",
     )
   return compat == "2019"
 

@@ -14,6 +14,7 @@ import flax
 import jax
 import jax.numpy as jnp
 
+from singan_jax.core import errors
 from singan_jax.core import models
 from singan_jax.core import partial_conv as pconv_lib
 from singan_jax.core import resize as resize_lib
@@ -80,7 +81,9 @@ class NetConfig:
 
   def _conv_dtype(self):
     if self.compute_dtype not in ("float32", "bfloat16"):
-      raise ValueError(f"compute_dtype {self.compute_dtype!r}: use 'float32' or 'bfloat16'")
+      raise errors.SettingError(
+        f"compute_dtype {self.compute_dtype!r}: use 'float32' or 'bfloat16'", "compute_dtype"
+      )
     return None if self.compute_dtype == "float32" else self.compute_dtype
 
 
@@ -209,8 +212,10 @@ def injection_input(finest_image, shapes, scale_factor: float, n: int, compat: s
   grid and back up by one step (as the 2019 harmonisation code), (B, h_n, w_n, 3)."""
   stop = len(shapes) - 1
   if not 1 <= n <= stop:
-    raise ValueError(
-      f"injection scale {n} is out of range: use 1..{stop} for this {len(shapes)}-scale pyramid"
+    raise errors.SettingError(
+      f"injection scale {n} is out of range: use inject_scale in 1..{stop} for this "
+      f"{len(shapes)}-scale pyramid",
+      "inject_scale",
     )
   x = resize_lib.resize(finest_image, scale_factor ** (stop - n + 1), shapes[n - 1], compat)
   return resize_lib.resize(x, 1.0 / scale_factor, shapes[n], compat)

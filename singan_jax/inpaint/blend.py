@@ -14,6 +14,7 @@ import numpy as np
 from jax import lax
 from scipy import ndimage
 
+from singan_jax.core import errors
 from singan_jax.io import images as image_io
 
 BLENDS = ("feather", "soft")
@@ -87,7 +88,7 @@ def blend_alpha(hole: np.ndarray, cfg, ratio: float) -> np.ndarray:
     return feather_alpha(hole, cfg.blend_feather)
   if cfg.blend == "soft":
     return soft_mask(hole, cfg.blend_radius * ratio, cfg.blend_sigma * ratio)
-  raise ValueError(f"blend {cfg.blend!r} is unknown: use one of {BLENDS}")
+  raise errors.SettingError(f"blend {cfg.blend!r} is unknown: use one of {BLENDS}", "blend")
 
 
 def composite(pixels: np.ndarray, full, alpha: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ patch distance), so neither score's units dominate.
 import jax
 import numpy as np
 
+from singan_jax.core import errors
 from singan_jax.core import no_reference
 from singan_jax.core import sampling
 from singan_jax import rng
@@ -18,7 +19,9 @@ def generate_many(pyr, frozen_i, finest_filled, n: int, key, k: int, anchors=Non
   """K injections of finest_filled (1, h_N, w_N, 3) at scale n, one per key of
   jax.random.split(key, k): (K, h_N, w_N, 3). anchors: see sampling.chain."""
   if k < 1:
-    raise ValueError(f"num_candidates is {k}: use 1 (a single draw) or more")
+    raise errors.SettingError(
+      f"num_candidates is {k}: use 1 (a single draw) or more", "num_candidates"
+    )
   plan, gens = pyr.plan, pyr.generators()
   keys = rng.candidate_keys(key, k)
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from singan_jax import inputs
+from singan_jax.core import errors
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
 from singan_jax.core import sampling
@@ -32,8 +32,18 @@ from singan_jax import rng
 
 
 def resolve_inject_scale(cfg, plan: pyramid.ScalePlan) -> int:
-  """The injection scale n in 1..N (inputs.inject_scale: the range check and its message)."""
-  return inputs.inject_scale(cfg, plan)
+  """The injection scale n in 1..N: cfg.inject_scale, or round(inject_fraction * N) if < 0."""
+  stop = plan.stop_scale
+  if cfg.inject_scale < 0:
+    return int(min(max(round(cfg.inject_fraction * stop), 1), stop))
+  if not 1 <= cfg.inject_scale <= stop:
+    raise errors.SettingError(
+      f"injection scale {cfg.inject_scale} is out of range for this "
+      f"{plan.num_scales}-scale pyramid: use inject_scale in 1..{stop}"
+      " (or -1 for round(inject_fraction * N))",
+      "inject_scale",
+    )
+  return int(cfg.inject_scale)
 
 
 def select_image(frozen, i: int):
@@ -90,7 +100,9 @@ def to_input_size(pyr, frozen_i, finest, filled, hole, key, cfg):
     )
     return x[0]
   if cfg.upscale not in coherence.UPSCALES:
-    raise ValueError(f"upscale {cfg.upscale!r} is unknown: use one of {coherence.UPSCALES}")
+    raise errors.SettingError(
+      f"upscale {cfg.upscale!r} is unknown: use one of {coherence.UPSCALES}", "upscale"
+    )
   return resize_lib.resize(finest, 1.0 / plan.scale1, plan.input_hw)[0]
 
 

@@ -10,6 +10,7 @@ cfg.progressive_share of the image; otherwise the single pass is unchanged.
 
 import numpy as np
 
+from singan_jax.core import errors
 from singan_jax.core import no_reference
 
 
@@ -23,7 +24,7 @@ def depth(hole: np.ndarray) -> np.ndarray:
   """(H, W) int: 0 on known pixels, d on hole pixels d steps (8-neighbour) from the known."""
   hole = np.asarray(hole, bool)
   if hole.all():
-    raise ValueError(
+    raise errors.InputError(
       "the hole covers the whole image: progressive filling needs known pixels around it"
     )
   d = np.zeros(hole.shape, np.int64)
@@ -41,7 +42,9 @@ def rings(hole: np.ndarray, count: int) -> list[np.ndarray]:
   """The hole cut into `count` (or fewer, for a thin hole) nested rings by depth, outermost
   first; (H, W) bool each, disjoint, their union is the hole."""
   if count < 1:
-    raise ValueError(f"progressive_rings is {count}: use 1 (off) or more")
+    raise errors.SettingError(
+      f"progressive_rings is {count}: use 1 (off) or more", "progressive_rings"
+    )
   d = depth(hole)
   deepest = int(d.max())
   count = max(1, min(count, deepest))

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from singan_jax.core import errors
 from singan_jax.inpaint import fill as fill_lib
 from singan_jax.inpaint import local_means
 from singan_jax.inpaint import patchmatch
@@ -171,9 +172,11 @@ def retexture(
   returned as it is (logged).
   """
   if final not in FINALS:
-    raise ValueError(f"final {final!r} is unknown: use one of {FINALS}")
+    raise errors.SettingError(
+      f"texture_final {final!r} is unknown: use one of {FINALS}", "texture_final"
+    )
   if seam not in seam_lib.SEAMS:
-    raise ValueError(f"seam {seam!r} is unknown: use one of {seam_lib.SEAMS}")
+    raise errors.SettingError(f"seam {seam!r} is unknown: use one of {seam_lib.SEAMS}", "seam")
   x = jnp.asarray(x, jnp.float32)
   known = ~np.asarray(hole, bool)
   try:

@@ -3,6 +3,8 @@ one-line message names the file, the problem and the fix."""
 
 from __future__ import annotations
 
+from singan_jax.core import errors
+
 # Extension (lower case) -> Pillow format name used when writing.
 FORMATS = {
   ".png": "PNG",
@@ -17,7 +19,7 @@ FORMATS = {
 SUPPORTED_EXTENSIONS = tuple(FORMATS)
 
 
-class ImageError(ValueError):
+class ImageError(errors.InputError):
   """A bad image, mask or pixel array; the one-line message names the file, problem and fix."""
 
 

@@ -11,8 +11,10 @@ jobs.output_name) from one image's slot of a trained (batched) pyramid.
 
 import importlib
 
+from singan_jax import cli
 from singan_jax import inputs
 from singan_jax import rng
+from singan_jax.core import errors
 from singan_jax.modes import common
 
 NAMES = rng.APPLICATIONS
@@ -57,8 +59,8 @@ def check(cfg, mode: str, plan) -> str:
   the message of the first problem (the output's is the pipeline's, Job.outputs)."""
   try:
     _module(mode).check(cfg, mode, plan)
-  except (ValueError, OSError) as e:  # UsageError and image_io.ImageError are ValueErrors
-    return str(e)
+  except (errors.Error, OSError) as e:  # usage and image errors among the refusals
+    return cli.message(e)
   return ""
 
 

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from singan_jax.core import errors
 from singan_jax.core import sampling
 
 KILL_ENV = "SINGAN_JAX_TEST_KILL_AT"
@@ -37,11 +38,11 @@ RECORD_KEY = "config"
 KILL_POINTS = ("identity_written", "iteration", "inscale_write", "scale_write", "scale_saved")
 
 
-class IncompatibleRunError(ValueError):
+class IncompatibleRunError(errors.Error):
   """The workdir holds a pyramid trained with different inputs or architecture."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(errors.Error):
   """A checkpoint in the workdir is inconsistent or cannot be read."""
 
 

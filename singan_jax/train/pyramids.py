@@ -6,8 +6,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax import config as config_lib
-from singan_jax import inputs
+from singan_jax.core import errors
 from singan_jax.core import pyramid
+
+
+def no_known_at_coarsest(mask_name: str, plan, mask_threshold: float) -> errors.InputError:
+  """The refusal of a mask that leaves no known pixel at the coarsest scale (also raised by
+  the pipeline's checks before training, singan_jax/inputs.py)."""
+  return errors.InputError(
+    f"{mask_name} leaves no known pixel at the coarsest scale {plan.shapes[0]} (mask "
+    f"threshold {mask_threshold}), so there is nothing to learn from: use a smaller "
+    "hole, a larger mask_threshold, or mask_mode=bbox",
+    "mask_threshold",
+    "mask_mode",
+  )
 
 
 def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
@@ -21,7 +33,7 @@ def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
   coarse_known = knowns[0].reshape(len(images), -1).sum(axis=1)
   if (coarse_known == 0).any():  # the pipeline refuses this before training (inputs.py)
     i = int(np.argmin(coarse_known))
-    raise ValueError(inputs.no_known_at_coarsest(f"the mask of image {i}", plan, cfg))
+    raise no_known_at_coarsest(f"the mask of image {i}", plan, cfg.mask_threshold)
   return reals, knowns
 
 
