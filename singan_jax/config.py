@@ -83,7 +83,8 @@ def get_config() -> ml_collections.ConfigDict:
   # (+0.3 dB in the hole on both halves, patch SWD a little worse; docs/quality.md)
   c.texture_structure_radius = 2  # that coarse layer's blur (3 box passes of this radius)
   c.seam = "poisson"  # "poisson": a gradient-domain correction of the hole that meets the
-  # known pixels at its edge, keeping the fill's own texture (inpaint/seam.py); "none"
+  # known pixels at its edge, keeping the fill's own texture (inpaint/seam.py); "fusion": the
+  # same, and the steps between pasted patches inside the hole smoothed too; "none"
   c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;
   # "soft": the report's blend (dilate by blend_radius, blur by blend_sigma)
   c.blend_feather = 2.0  # in input pixels; 0: only the hole changes

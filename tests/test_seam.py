@@ -93,6 +93,45 @@ def test_patches_copied_from_a_brighter_region_are_brought_to_the_hole_s_level()
   assert metrics.seam(out, hole) < 0.5 * metrics.seam(fill, hole)
 
 
+def _blocks_from_two_regions():
+  """A hole filled from two source regions of the right phase, 0.3 and 0.1 brighter than the
+  truth: an inner seam at column 15, where the nearest-neighbour field jumps between them."""
+  x, hole = _stripes(40, 72), _hole(40, 72)
+  x[:, 24:42] += 0.3
+  x[:, 48:] += 0.1
+  yy, xx = np.mgrid[0:40, 0:72]
+  jump = np.where(xx < 15, 24, 36)  # 4 and 6 periods: both in phase
+  nnf = np.stack([yy, np.where(hole, xx + jump, xx)], -1)
+  fill = np.where(hole[..., None], x[nnf[..., 0], nnf[..., 1]], x)
+  preds = seam.source_predictions(jnp.asarray(fill), jnp.asarray(x), jnp.asarray(nnf))
+  return x, hole, fill, preds
+
+
+def test_fusion_removes_the_steps_between_pasted_blocks_as_well():
+  """Two blocks, each from its own brighter region: "poisson" evens out the hole's edge only
+  and leaves a step at the inner seam; the fusion (inside_hole) takes out both offsets and
+  gives back the truth (the hole's columns were never brightened)."""
+  x, hole, fill, preds = _blocks_from_two_regions()
+  edge = np.asarray(seam.correct(fill, x, hole, preds, tol=1e-6))
+  fused = np.asarray(seam.correct(fill, x, hole, preds, tol=1e-6, inside_hole=True))
+  np.testing.assert_allclose(fused[hole], x[hole], atol=1e-3)
+  assert np.abs(edge[hole] - x[hole]).max() > 0.05
+  np.testing.assert_array_equal(fused[~hole], x[~hole])
+
+
+def test_fusion_leaves_a_coherent_copy_as_the_edge_correction_does():
+  """One source region for the whole hole (no inner seam): both corrections agree."""
+  x, hole = _stripes(), _hole()
+  x[:, 24:] += 0.3
+  yy, xx = np.mgrid[0:40, 0:48]
+  nnf = np.stack([yy, np.where(hole, xx + 24, xx)], -1)
+  fill = np.where(hole[..., None], x[nnf[..., 0], nnf[..., 1]], x)
+  preds = seam.source_predictions(jnp.asarray(fill), jnp.asarray(x), jnp.asarray(nnf))
+  edge = np.asarray(seam.correct(fill, x, hole, preds, tol=1e-6))
+  fused = np.asarray(seam.correct(fill, x, hole, preds, tol=1e-6, inside_hole=True))
+  np.testing.assert_allclose(fused, edge, atol=1e-4)
+
+
 def test_the_texture_pass_with_the_correction_has_a_lower_seam_and_keeps_its_detail():
   x, hole = _stripes(64, 80, seed=2), np.zeros((64, 80), bool)
   hole[20:44, 24:54] = True

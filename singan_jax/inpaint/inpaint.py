@@ -133,7 +133,7 @@ def finish_hole(x, hole, full, key, cfg) -> np.ndarray:
   or, without it, the generated hole's seam corrected against the known pixels (cfg.seam)."""
   if cfg.texture == "patchmatch":
     return retexture(x, hole, full, key, cfg)
-  if cfg.seam == "poisson":
+  if cfg.seam != "none":  # a rendered fill has no inner seams: "fusion" is "poisson" here
     full = jnp.asarray(full, jnp.float32)
     preds = seam_lib.neighbour_predictions(full)
     return np.asarray(seam_lib.correct(full, x, jnp.asarray(hole), preds))

@@ -9,7 +9,12 @@ Poisson image editing (Perez et al. 2003) removes it: a correction c over the ho
   sum over hole-hole edges (c_p - c_q)^2  +  sum over hole-known edges (c_p - e_pq)^2,
 
 a membrane that meets the mismatches at the edge and is as smooth as possible inside, so the
-fill's own gradients are kept and the seam's steps become its natural ones. The normal
+fill's own gradients are kept and the seam's steps become its natural ones. "fusion" does the
+same at the seams *inside* the hole, where a patch-copied fill jumps from one source region
+to another: every hole-hole step is asked to be the step its two sources predict (the mean of
+the two views), the gradient-domain patch fusion of Darabi et al. 2012, so the pasted blocks'
+edges go too while each block keeps its texture (a coherent step is already its source's:
+unchanged). The normal
 equations (a masked 5-point Laplacian) are solved matrix-free by Jacobi-preconditioned
 conjugate gradients (jax.scipy.sparse.linalg.cg), which jit and vmap like the rest.
 Known pixels are not touched.
@@ -22,7 +27,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-SEAMS = ("none", "poisson")
+SEAMS = ("none", "poisson", "fusion")
 # (dy, dx) of the four neighbours; pred stacks follow this order.
 DIRECTIONS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
@@ -56,13 +61,21 @@ def source_predictions(fill: jax.Array, x: jax.Array, nnf: jax.Array) -> jax.Arr
   return jnp.stack(preds)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iters",))
-def correct(fill, x, hole, preds, tol: float = 1e-4, max_iters: int = 2000):
+def _opposite(i: int) -> int:
+  """The index in DIRECTIONS of direction i reversed."""
+  dy, dx = DIRECTIONS[i]
+  return DIRECTIONS.index((-dy, -dx))
+
+
+@functools.partial(jax.jit, static_argnames=("max_iters", "inside_hole"))
+def correct(fill, x, hole, preds, tol: float = 1e-4, max_iters: int = 2000, inside_hole=False):
   """fill (H, W, C) with the membrane correction added in the hole (H, W) bool.
 
   x: the photo (H, W, C), read at known pixels only; preds (4, H, W, C): the fill's
   prediction of each neighbour (neighbour_predictions / source_predictions), used where the
-  neighbour is known. Returns fill outside the hole unchanged, the hole clipped to [-1, 1].
+  neighbour is known and, with inside_hole ("fusion"), also where it is a hole pixel: each
+  hole-hole step then moves to the mean of its two ends' predictions. Returns fill outside
+  the hole unchanged, the hole clipped to [-1, 1].
   """
   hole = jnp.asarray(hole, bool)
   hf = hole.astype(fill.dtype)[..., None]
@@ -73,6 +86,11 @@ def correct(fill, x, hole, preds, tol: float = 1e-4, max_iters: int = 2000):
     known_nb = inside * (1.0 - shift(hf, dy, dx))
     rhs = rhs + hf * known_nb * (shift(x, dy, dx) - preds[i])
     degree = degree + hf * inside
+    if inside_hole:  # the step p -> q as p's source and q's source predict it, less its own
+      hole_nb = inside * shift(hf, dy, dx)
+      from_p = preds[i] - shift(fill, dy, dx)
+      from_q = shift(preds[_opposite(i)], dy, dx) - fill
+      rhs = rhs - hf * hole_nb * 0.5 * (from_p - from_q)
   degree = jnp.where(hole[..., None], degree, 1.0)
 
   def laplacian(c):

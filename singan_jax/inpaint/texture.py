@@ -125,9 +125,9 @@ def _retexture_core(
   if centre:  # each hole pixel its own patch's source centre: no averaging of 49 sources
     est = x[nnf[..., 0], nnf[..., 1]]
   est = jnp.where(known[..., None], x, est)
-  if seam == "poisson":
+  if seam != "none":
     preds = seam_lib.source_predictions(est, x, nnf)
-    est = seam_lib.correct(est, x, ~known, preds)
+    est = seam_lib.correct(est, x, ~known, preds, inside_hole=seam == "fusion")
   if patchmatch.is_on(structure):
     est = structure_transfer(est, harmonic_fill(x, ~known), ~known, structure, structure_radius)
   return est
@@ -157,7 +157,8 @@ def retexture(
   coarsest level starts from the generated image, so fewer levels keep more of the
   generator's arrangement. final: "centre" (every hole pixel copied from its patch's
   source centre) or "vote" (the similarity-weighted mean of the overlapping patches).
-  seam: "poisson" (the gradient-domain correction of singan_jax/inpaint/seam.py) or "none".
+  seam: "poisson" (the gradient-domain correction of singan_jax/inpaint/seam.py at the hole's
+    edge), "fusion" (also between the pasted patches inside it) or "none".
   locality >= 0: the weight of a cost on sources far from their target (patchmatch.proximity:
   the mean squared per-value error a source one image side away must beat; 0: none).
   guide >= 0: the weight of a guide in the patch distance: the image seeded by generated,
