@@ -51,6 +51,17 @@ def _membrane_by_scipy(hole, rhs):
   return np.stack([sparse_linalg.spsolve(a, rhs[ys, xs, c]) for c in range(rhs.shape[-1])], -1)
 
 
+def _copied_fill(x, hole, jump):
+  """The hole of x filled by copying, column offset jump (an int or (H, W) ints) to the right,
+  and the copy's source predictions: a nearest-neighbour field of pure column shifts."""
+  h, w = hole.shape
+  yy, xx = np.mgrid[0:h, 0:w]
+  nnf = np.stack([yy, np.where(hole, xx + jump, xx)], -1)
+  fill = np.where(hole[..., None], x[nnf[..., 0], nnf[..., 1]], x)
+  preds = seam.source_predictions(jnp.asarray(fill), jnp.asarray(x), jnp.asarray(nnf))
+  return fill, preds
+
+
 def test_the_correction_solves_the_membrane_equations():
   """Random mismatches at the edge: the hole's correction equals scipy's direct solve."""
   rng = np.random.default_rng(1)
@@ -83,10 +94,7 @@ def test_patches_copied_from_a_brighter_region_are_brought_to_the_hole_s_level()
   out and keeps the copied texture's own steps (the truth's, here)."""
   x, hole = _stripes(), _hole()
   x[:, 24:] += 0.3
-  yy, xx = np.mgrid[0:40, 0:48]
-  nnf = np.stack([yy, np.where(hole, xx + 24, xx)], -1)  # +24 = 4 periods, same phase
-  fill = np.where(hole[..., None], x[nnf[..., 0], nnf[..., 1]], x)
-  preds = seam.source_predictions(jnp.asarray(fill), jnp.asarray(x), jnp.asarray(nnf))
+  fill, preds = _copied_fill(x, hole, 24)  # +24 = 4 periods, same phase
   out = np.asarray(seam.correct(fill, x, hole, preds))
   np.testing.assert_allclose(out[hole], fill[hole] - 0.3, atol=1e-4)
   np.testing.assert_array_equal(out[~hole], x[~hole])
@@ -99,12 +107,8 @@ def _blocks_from_two_regions():
   x, hole = _stripes(40, 72), _hole(40, 72)
   x[:, 24:42] += 0.3
   x[:, 48:] += 0.1
-  yy, xx = np.mgrid[0:40, 0:72]
-  jump = np.where(xx < 15, 24, 36)  # 4 and 6 periods: both in phase
-  nnf = np.stack([yy, np.where(hole, xx + jump, xx)], -1)
-  fill = np.where(hole[..., None], x[nnf[..., 0], nnf[..., 1]], x)
-  preds = seam.source_predictions(jnp.asarray(fill), jnp.asarray(x), jnp.asarray(nnf))
-  return x, hole, fill, preds
+  jump = np.where(np.arange(72)[None, :] < 15, 24, 36)  # 4 and 6 periods: both in phase
+  return (x, hole, *_copied_fill(x, hole, jump))
 
 
 def test_fusion_removes_the_steps_between_pasted_blocks_as_well():
@@ -123,10 +127,7 @@ def test_fusion_leaves_a_coherent_copy_as_the_edge_correction_does():
   """One source region for the whole hole (no inner seam): both corrections agree."""
   x, hole = _stripes(), _hole()
   x[:, 24:] += 0.3
-  yy, xx = np.mgrid[0:40, 0:48]
-  nnf = np.stack([yy, np.where(hole, xx + 24, xx)], -1)
-  fill = np.where(hole[..., None], x[nnf[..., 0], nnf[..., 1]], x)
-  preds = seam.source_predictions(jnp.asarray(fill), jnp.asarray(x), jnp.asarray(nnf))
+  fill, preds = _copied_fill(x, hole, 24)
   edge = np.asarray(seam.correct(fill, x, hole, preds, tol=1e-6))
   fused = np.asarray(seam.correct(fill, x, hole, preds, tol=1e-6, inside_hole=True))
   np.testing.assert_allclose(fused, edge, atol=1e-4)

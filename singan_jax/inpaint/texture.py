@@ -95,9 +95,10 @@ def _retexture_core(
   """Coarse-to-fine completion of x (H,W,C)'s hole, seeded at the coarsest level by
   `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
   sharp source pixels re-vote it: patchmatch.pm_level); seam "poisson" then removes the
-  mismatch with the known pixels at the hole's edge (singan_jax/inpaint/seam.py); locality:
-  patchmatch.proximity's weight; guide > 0: guide_image searched beside the estimate at
-  every level with that weight on its SSD, so sources also match the generated layout;
+  mismatch with the known pixels at the hole's edge ("fusion": also between pasted patches;
+  singan_jax/inpaint/seam.py); locality: patchmatch.proximity's weight; guide > 0:
+  guide_image searched beside the estimate at every level with that weight on its SSD, so
+  sources also match the generated layout;
   diversity: patchmatch.reuse_cost's weight; structure: structure_transfer's weight (at
   structure_radius), applied last. The four weights are traced (None: that term off), so one
   compiled program serves every value of them."""
