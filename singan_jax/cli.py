@@ -5,6 +5,7 @@ absl prints the flags for --help (and --helpshort, --helpfull, --helpxml) and th
 status 1, as if the command had failed; scripts that check `CMD --help` read that as broken.
 """
 
+import logging as pylogging
 import re
 import sys
 
@@ -40,3 +41,10 @@ def refusals() -> tuple:
   """The exception types a command reports in one line: the library's refusals (image and
   usage errors are among them); any other exception is a bug and keeps its traceback."""
   return (errors.Error,)
+
+
+class QuietLibraries(pylogging.Filter):
+  """Drops orbax's per-save INFO chatter (for absl's handler); its warnings still show."""
+
+  def filter(self, record):
+    return record.levelno >= pylogging.WARNING or "/orbax/" not in record.pathname

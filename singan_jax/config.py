@@ -4,6 +4,7 @@ configs/*.py start from `get_config()` here and override a few fields. Field nam
 the 2019 code's options where one exists.
 """
 
+from absl import logging
 import ml_collections
 
 from singan_jax.core import pyramid
@@ -39,7 +40,8 @@ def get_config() -> ml_collections.ConfigDict:
   # (2019 code: 0.01, every touched pixel; 0.5 measured better,
   # docs/quality.md)
   # Conventions: "2019" reproduces the 2019 code's (frozen-generator masks, its uint8 resize
-  # with top/left border taps dropped); "" or "none": ours (docs/parity_2019.md).
+  # with top/left border taps dropped, its image read and mask pyramids bit for bit; implies
+  # COMPAT_2019_IMPLIES below); "" or "none": ours (docs/parity_2019.md).
   c.compat = ""
   # Training (per scale).
   c.niter = 2000
@@ -135,6 +137,35 @@ def get_config() -> ml_collections.ConfigDict:
   # "unrolled", "auto" (= scan on a GPU / TPU, where it halves the device memory, and with
   # oneDNN's convolutions; unrolled with XLA's on a CPU)
   return c
+
+
+# What compat '2019' sets where the user gave nothing: the 2019 code's mask threshold and, for
+# partial convs, its 1/sum(M) normalisation (a 2019 PC checkpoint always means 'sum').
+COMPAT_2019_IMPLIES = {"mask_threshold": 0.01, "pconv_norm": "sum"}
+
+
+def with_compat_implied(cfg, explicit=()):
+  """cfg with the fields compat '2019' implies (COMPAT_2019_IMPLIES; pconv_norm only for
+  partial convs), except those given explicitly: each of those that departs gets one warning."""
+  if cfg.compat != "2019":
+    return cfg
+  implied = {f: v for f, v in COMPAT_2019_IMPLIES.items() if f != "pconv_norm" or cfg.partial}
+  for field in sorted(set(implied) & set(explicit)):
+    if cfg[field] != implied[field]:
+      logging.warning(
+        "--config.%s=%r with compat '2019': the 2019 code uses %r, so this pyramid departs "
+        "from it there",
+        field,
+        cfg[field],
+        implied[field],
+      )
+  changes = {f: v for f, v in implied.items() if f not in explicit and cfg[f] != v}
+  if not changes:
+    return cfg
+  cfg = cfg.copy_and_resolve_references()
+  for field, value in changes.items():
+    cfg[field] = value
+  return cfg
 
 
 def typed_value(cfg, field: str, text: str):

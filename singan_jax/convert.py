@@ -1,4 +1,4 @@
-r"""PyTorch SinGAN weights <-> our Flax variables, and a converter for 2019-trained pyramids.
+r"""The converter of pyramids trained by the 2019 PyTorch code: its run folder -> a workdir.
 
   python -m singan_jax.convert --src=TrainedModels/NAME/scale_factor=0.750000,alpha=10 \
       --workdir=OUT --config=configs/default.py --config.image=IMG.png --config.mask=MASK.png
@@ -9,191 +9,41 @@ SRC holds what the 2019 code saves: one folder per scale (0 = coarsest) with net
 netD.pth (state_dicts), and Zs.pth, NoiseAmp.pth, reals.pth beside them. The workdir gets the
 run.json identity of (--config, image, mask) and its config record, so `--mode=inpaint` on it
 finds every scale finished, adopts the recorded settings (any --config works) and only
-inpaints. `partial` is read off the weights' key layout (2019 partial-conv or vanilla).
-torch is imported lazily: it is needed only to read .pth files.
-
-Bridge: conv weights OIHW <-> HWIO, BatchNorm weight/bias/running_mean/running_var <->
-params scale/bias and batch_stats mean/var. Both the 2019 module names
-(head.norm, body.block1, tail.0 / tail) and the parity port's (head.bn, body.0, tail.conv)
-are read; `flax_to_torch` writes either.
+inpaints. `partial` is read off the weights' key layout (2019 partial-conv or vanilla), and
+a 2019 layout converts to the 2019 behaviour unless a flag says otherwise: compat '2019' and
+what it implies (config.COMPAT_2019_IMPLIES). torch is imported lazily: it is needed only to
+read .pth files. The weight bridge itself is singan_jax/io/torch_weights.py.
 """
 
-import collections
 import os
 import re
+import shutil
 import sys
 
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+from ml_collections import config_flags
 import numpy as np
 
+from singan_jax import cli
+from singan_jax import config as config_lib
+from singan_jax import inputs
+from singan_jax import workdir as workdir_lib
 from singan_jax.core import errors
-
-STYLES = ("port", "2019", "2019-pc")
-_BN_TORCH = {
-  "weight": ("params", "scale"),
-  "bias": ("params", "bias"),
-  "running_mean": ("batch_stats", "mean"),
-  "running_var": ("batch_stats", "var"),
-}
-
-
-class ConversionError(errors.InputError):
-  """A state_dict or pyramid folder that does not fit the networks it should fill."""
-
-
-def canonical_key(key: str) -> str:
-  """A torch state_dict key in the port's naming: head.bn.*, body.<i>.*, tail.conv.*.
-
-  Reads the 2019 vanilla layout (head.norm, body.block<i>, tail.0 / tail), the 2019
-  partial-conv layout (<layer>.conv.input_conv, tail.input_conv; mask_conv keys stay as
-  <layer>.mask_conv.weight for `torch_to_flax` to check) and the port's own.
-  """
-  key = re.sub(r"^module\.", "", key)  # saved from nn.DataParallel
-  key = re.sub(r"^body\.block(\d+)\.", lambda m: f"body.{int(m.group(1)) - 1}.", key)
-  key = re.sub(r"\.norm\.", ".bn.", key)
-  key = re.sub(r"^(head|body\.\d+)\.conv\.(input_conv|mask_conv)\.", r"\1.\2.", key)
-  key = re.sub(r"\.input_conv\.", ".conv.", key)
-  key = re.sub(r"^tail\.0\.", "tail.conv.", key)
-  return re.sub(r"^tail\.(weight|bias)$", r"tail.conv.\1", key)
-
-
-def _flax_layer(torch_layer: str) -> str:
-  """'head' | 'body.<i>' | 'tail' -> our module name."""
-  return torch_layer.replace("body.", "body_")
-
-
-def _array(value, dtype=None) -> np.ndarray:
-  arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
-  return arr if dtype is None else arr.astype(dtype)
-
-
-def _check_mask_conv(original_key: str, value) -> None:
-  """The 2019 PC code's mask_conv is a fixed all-ones (Cout, Cin, 3, 3) kernel: anything else
-  would be a different partial convolution, which our models cannot represent."""
-  arr = _array(value)
-  if arr.ndim != 4 or not np.all(arr == 1):
-    raise ConversionError(
-      f"{original_key!r} (shape {arr.shape}) is not the all-ones 4-D mask kernel of the 2019 "
-      "partial-conv code: this checkpoint's partial convolution is not the one singan_jax "
-      "implements; convert only pyramids trained by the 2019 SinGAN / PC-SinGAN code"
-    )
-
-
-def torch_to_flax(state_dict, dtype=np.float32) -> dict:
-  """A G or D state_dict -> {'params': ..., 'batch_stats': ...} as our models name them.
-
-  Tensors may be torch tensors or arrays; num_batches_tracked is dropped (momentum 0.1 never
-  reads it) and the 2019 PC layout's all-ones mask_conv kernels are checked, then dropped.
-  """
-  params, stats = {}, {}
-  for original, value in state_dict.items():
-    key = canonical_key(original)
-    m = re.fullmatch(r"(head|body\.\d+|tail)\.(conv|bn|mask_conv)\.(\w+)", key)
-    if m is None:
-      raise ConversionError(
-        f"unexpected state_dict entry {original!r}: expected head / body.<i> / tail with "
-        "conv.* (or conv.input_conv.*, input_conv.*) and bn.* (or norm.*) entries of a "
-        "SinGAN G or D"
-      )
-    layer, kind, name = _flax_layer(m.group(1)), m.group(2), m.group(3)
-    if kind == "mask_conv":
-      if name != "weight":
-        raise ConversionError(f"unexpected mask_conv entry {original!r}: it has no bias")
-      _check_mask_conv(original, value)
-      continue
-    if name == "num_batches_tracked":
-      continue
-    arr = _array(value, dtype)
-    if kind == "conv":
-      _put_conv(params, layer, name, arr, original)
-    else:
-      if name not in _BN_TORCH:
-        raise ConversionError(f"unexpected BatchNorm entry {original!r}")
-      collection, ours = _BN_TORCH[name]
-      target = params if collection == "params" else stats
-      target.setdefault(layer, {}).setdefault("bn", {})[ours] = arr
-  if "head" not in params or "tail" not in params:
-    raise ConversionError("state_dict has no head or no tail: not a SinGAN G or D")
-  return {"params": {"net": params}, "batch_stats": {"net": stats}}
-
-
-def _put_conv(params: dict, layer: str, name: str, arr: np.ndarray, original: str) -> None:
-  """Stores a conv weight (OIHW -> HWIO) or bias under our module names."""
-  if name not in ("weight", "bias"):
-    raise ConversionError(f"unexpected conv entry {original!r}")
-  conv = params.setdefault(layer, {})
-  if layer != "tail":
-    conv = conv.setdefault("conv", {})
-  if name == "weight":
-    if arr.ndim != 4:
-      raise ConversionError(f"{original!r} has shape {arr.shape}: expected OIHW (4-D)")
-    conv["kernel"] = arr.transpose(2, 3, 1, 0)
-  else:
-    conv["bias"] = arr
-
-
-def _torch_names(layer: str, style: str, generator: bool) -> tuple[str, str | None, str | None]:
-  """(conv prefix, BatchNorm prefix, mask_conv key or None) of one layer in `style`."""
-  i = int(layer.split("_")[1]) if layer.startswith("body_") else None
-  base = layer if i is None else (f"body.block{i + 1}" if style == "2019" else f"body.{i}")
-  if layer == "tail":
-    if style == "2019-pc":
-      return "tail.input_conv", None, "tail.mask_conv.weight"
-    return ("tail.0" if generator else "tail") if style == "2019" else "tail.conv", None, None
-  if style == "2019-pc":
-    return f"{base}.conv.input_conv", f"{base}.bn", f"{base}.conv.mask_conv.weight"
-  return f"{base}.conv", f"{base}.norm" if style == "2019" else f"{base}.bn", None
-
-
-def flax_to_torch(variables, style: str = "port", generator: bool = True):
-  """{'params', 'batch_stats'} -> an OrderedDict of torch tensors (inverse of torch_to_flax).
-
-  style 'port' names modules as singan_jax/reference; '2019' as the original vanilla code
-  (G's tail is tail.0, D's tail); '2019-pc' as the original partial-conv code.
-  """
-  import torch  # pylint: disable=g-import-not-at-top
-
-  if style not in STYLES:
-    raise ValueError(f"state_dict style {style!r}: use one of {STYLES}")
-  params = variables["params"]["net"]
-  stats = variables.get("batch_stats", {}).get("net", {})
-  out = collections.OrderedDict()
-  t = lambda a: torch.from_numpy(np.array(a))
-  body = sorted((k for k in params if k.startswith("body_")), key=lambda k: int(k.split("_")[1]))
-  for layer in ["head", *body, "tail"]:
-    cp, bp, mask_key = _torch_names(layer, style, generator)
-    conv = params["tail"] if layer == "tail" else params[layer]["conv"]
-    weight = np.asarray(conv["kernel"]).transpose(3, 2, 0, 1)  # HWIO -> OIHW
-    out[f"{cp}.weight"] = t(weight)
-    out[f"{cp}.bias"] = t(conv["bias"])
-    if mask_key is not None:
-      out[mask_key] = torch.ones(weight.shape, dtype=out[f"{cp}.weight"].dtype)
-    if bp is None:
-      continue
-    out[f"{bp}.weight"] = t(params[layer]["bn"]["scale"])
-    out[f"{bp}.bias"] = t(params[layer]["bn"]["bias"])
-    out[f"{bp}.running_mean"] = t(stats[layer]["bn"]["mean"])
-    out[f"{bp}.running_var"] = t(stats[layer]["bn"]["var"])
-    out[f"{bp}.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
-  return out
-
-
-def check_shapes(variables, reference) -> None:
-  """Raises ConversionError naming the first leaf whose shape differs from `reference`'s."""
-  import jax  # pylint: disable=g-import-not-at-top
-
-  got = {
-    jax.tree_util.keystr(p): np.shape(v) for p, v in jax.tree_util.tree_leaves_with_path(variables)
-  }
-  want = {
-    jax.tree_util.keystr(p): np.shape(v) for p, v in jax.tree_util.tree_leaves_with_path(reference)
-  }
-  for name in sorted(set(got) | set(want)):
-    if got.get(name) != want.get(name):
-      raise ConversionError(
-        f"{name}: the PyTorch weights have shape {got.get(name)}, this config's network "
-        f"{want.get(name)}: set --config.nfc / --config.min_nfc / --config.num_layer to the "
-        "values the PyTorch run used"
-      )
+from singan_jax.core import sampling
+from singan_jax.io import images as image_io
+from singan_jax.io.torch_weights import (  # noqa: F401  (re-exported: the converter's API)
+  STYLES,
+  ConversionError,
+  canonical_key,
+  check_shapes,
+  flax_to_torch,
+  torch_to_flax,
+)
+from singan_jax.train import checkpoint as ckpt_lib
+from singan_jax.train import loop as trainer
 
 
 # -------------------------------------------------------------------- 2019 pyramid folders
@@ -258,30 +108,66 @@ def layout_partial(state_dict) -> bool | None:
   return None
 
 
-def settings_from_files(cfg, pyr: dict, src: str, explicit=()):
-  """cfg with what the 2019 files tell: `partial` from G's key layout. A --config.partial
-  given explicitly that contradicts the files is refused."""
+def _widths(state_dict) -> tuple[int, int]:
+  """(head width, tail input width) of a G state_dict: its scale's nfc and min_nfc bound."""
+  shapes = {canonical_key(k): tuple(v.shape) for k, v in state_dict.items()}
+  return shapes["head.conv.weight"][0], shapes["tail.conv.weight"][1]
+
+
+def implied_by_files(pyr: dict, src: str, hw: tuple[int, int]) -> dict:
+  """{field: (value, where it is read)} that the 2019 files fix: `partial` from G's key
+  layout and, for a 2019 layout, compat '2019'; the widths from the weights; the scale plan
+  (max_size, min_size, scale_factor) from reals.pth's shapes and the folder's name."""
+  out = {}
   partial = layout_partial(pyr["g"][0])
-  if partial is None or partial == bool(cfg.partial):
-    return cfg
-  kind = "partial-conv (input_conv / mask_conv keys)" if partial else "vanilla (plain conv keys)"
-  if "partial" in explicit:
-    raise ConversionError(
-      f"{src} holds 2019 {kind} weights, but --config.partial={cfg.partial} was given: "
-      "drop --config.partial (the converter reads it from the weights)"
-    )
+  if partial is not None:
+    kind = "partial-conv (input_conv / mask_conv keys)" if partial else "vanilla (plain conv keys)"
+    out["partial"] = (partial, f"{src} holds 2019 {kind} weights")
+    out["compat"] = ("2019", f"{src} holds a pyramid trained by the 2019 code")
+  heads = [_widths(g)[0] for g in pyr["g"]]
+  out["nfc"] = (heads[0], f"its coarsest generator is {heads[0]} channels wide")
+  out["min_nfc"] = (_widths(pyr["g"][0])[1], "its coarsest generator's tail input width")
+  if any(width < heads[0] * 2 ** (k // 4) for k, width in enumerate(heads)):
+    out["nfc_cap"] = (max(heads), f"its widths stop at {max(heads)}")
+  finest, coarsest = pyr["shapes"][-1], pyr["shapes"][0]
+  if max(finest) < max(hw):
+    out["max_size"] = (max(finest), f"reals.pth's finest scale is {finest[0]}x{finest[1]}")
+  out["min_size"] = (min(coarsest), f"reals.pth's coarsest scale is {coarsest[0]}x{coarsest[1]}")
+  named = re.search(r"scale_factor=([0-9.]+)", os.path.basename(os.path.normpath(src)))
+  if named:
+    out["scale_factor"] = (float(named.group(1)), f"the folder is named {named.group(0)}")
+  return out
+
+
+def settings_from_files(cfg, pyr: dict, src: str, hw: tuple[int, int], explicit=()):
+  """cfg with what the 2019 files fix (implied_by_files) and what compat '2019' implies
+  (config.COMPAT_2019_IMPLIES). An explicit --config flag that contradicts the files is
+  refused naming both values, except compat, which wins (converting to our conventions)."""
   cfg = cfg.copy_and_resolve_references()
-  cfg.partial = partial
-  return cfg
+  for field, (value, why) in implied_by_files(pyr, src, hw).items():
+    if field not in explicit:
+      cfg[field] = value
+    elif cfg[field] != value and field != "compat":
+      raise ConversionError(
+        f"{why}, so {field} is {value!r}, but --config.{field}={cfg[field]!r} was given: drop "
+        f"--config.{field} (the converter reads it from the files)"
+      )
+  if "min_size" not in explicit and _plan_shapes(cfg, hw) != tuple(pyr["shapes"]):
+    cfg.min_size -= 1  # the coarsest side may round one above min_size
+    if _plan_shapes(cfg, hw) != tuple(pyr["shapes"]):
+      cfg.min_size += 1
+  return config_lib.with_compat_implied(cfg, explicit)
+
+
+def _plan_shapes(cfg, hw) -> tuple:
+  try:
+    return config_lib.scale_plan(cfg, *hw).shapes
+  except errors.Error:
+    return ()
 
 
 def _checked_variables(pyr: dict, plan, net) -> list:
   """[(g_vars, d_vars)] per scale, each checked against this config's networks (no writes)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-
-  from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
-
   unbatched = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), t)
   out = []
   for n, (h, w) in enumerate(plan.shapes):
@@ -297,8 +183,6 @@ def _checked_variables(pyr: dict, plan, net) -> list:
 
 def _remove_created(workdir: str, created_dir: bool, before: set) -> None:
   """Undoes a failed conversion: the workdir if it made it, else the entries it added."""
-  import shutil  # pylint: disable=g-import-not-at-top
-
   if created_dir:
     shutil.rmtree(workdir, ignore_errors=True)
     return
@@ -307,26 +191,17 @@ def _remove_created(workdir: str, created_dir: bool, before: set) -> None:
     shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
 
 
-def convert(
-  src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray, explicit=()
-) -> list:
-  """Writes the 2019 pyramid in `src` as a finished pyramid of `workdir` for `cfg`.
+def convert(src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray, explicit=()):
+  """Writes the 2019 pyramid in `src` as a finished pyramid of `workdir`; returns the config
+  it recorded (cfg with what the files fix, settings_from_files) and the scale plan.
 
   images (1, H, W, 3) float32 in [-1, 1] and holes (1, H, W) bool are the inputs the
-  workdir's run.json identity is computed from (those `--mode=inpaint` will read); its
-  config record is cfg with `partial` as the weights say (explicit: the fields the user gave,
-  see settings_from_files). Everything is checked before the first write; a failure removes
-  what this call created. Returns the per-scale shapes.
+  workdir's run.json identity is computed from (those `--mode=inpaint` will read); explicit:
+  the fields the user gave. Everything is checked before the first write; a failure removes
+  what this call created.
   """
-  import jax  # pylint: disable=g-import-not-at-top
-
-  from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from singan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
-  from singan_jax.train import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
-
   pyr = read_pyramid(src)
-  cfg = settings_from_files(cfg, pyr, src, explicit)
+  cfg = settings_from_files(cfg, pyr, src, images.shape[1:3], explicit)
   plan = config_lib.scale_plan(cfg, images.shape[1], images.shape[2])
   if tuple(pyr["shapes"]) != tuple(plan.shapes):
     raise ConversionError(
@@ -337,18 +212,16 @@ def convert(
   variables = _checked_variables(pyr, plan, config_lib.net_settings(cfg))
   created_dir = not os.path.exists(workdir)
   before = set() if created_dir else set(os.listdir(workdir))
-  if os.path.exists(os.path.join(workdir, "scales")) or os.path.exists(
-    os.path.join(workdir, "inscale")
-  ):
+  if any(os.path.exists(os.path.join(workdir, d)) for d in ("scales", "inscale")):
     raise ConversionError(
       f"workdir {workdir} already holds trained scales: convert into a new --workdir"
     )
   os.makedirs(workdir, exist_ok=True)
   ckpts = ckpt_lib.PyramidCheckpoints(workdir)
   batched = lambda t: jax.tree.map(lambda x: np.asarray(x)[None], t)
+  record = dict(workdir_lib.record_of(cfg), converted_from=os.path.abspath(src))
   try:
-    identity = ckpt_lib.run_identity(cfg, plan, images, holes)
-    ckpts.check_or_write_identity(identity, workdir_lib.record_of(cfg))
+    ckpts.check_or_write_identity(ckpt_lib.run_identity(cfg, plan, images, holes), record)
     for n, (g_vars, d_vars) in enumerate(variables):
       amp = np.asarray([pyr["noise_amp"][n]], np.float32)
       fs = sampling.FrozenScale(batched(g_vars), pyr["z_opt"][n][None], amp)
@@ -359,48 +232,47 @@ def convert(
     _remove_created(workdir, created_dir, before)
     raise
   ckpts.close()
-  return list(plan.shapes)
+  return cfg, plan
+
+
+SUMMARY_FIELDS = ("partial", "pconv_norm", "compat", "mask_mode", "mask_threshold", "nfc")
+
+
+def summary(src: str, workdir: str, cfg, plan) -> str:
+  """The converter's report: scales, shapes, widths, the settings recorded, the next step."""
+  shapes = " ".join(f"{h}x{w}" for h, w in plan.shapes)
+  settings = ", ".join(f"{f}={cfg[f]!r}" for f in SUMMARY_FIELDS)
+  return (
+    f"converted {plan.num_scales} scales ({shapes}; widths {list(plan.nfc)}) from {src} into "
+    f"{workdir}, recording {settings}\ninpaint with: python -m singan_jax.main --mode=inpaint "
+    f"--workdir={workdir} (any --config: the workdir's settings are used)"
+  )
 
 
 def main(argv):
-  from absl import flags  # pylint: disable=g-import-not-at-top
-
-  from singan_jax import cli  # pylint: disable=g-import-not-at-top
-  from singan_jax import config as defaults  # pylint: disable=g-import-not-at-top
-  from singan_jax.io import images as image_io  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-
-  from singan_jax import inputs  # pylint: disable=g-import-not-at-top
-
   if len(argv) > 1:
     raise SystemExit(f"singan-jax convert: unexpected arguments: {' '.join(argv[1:])}")
+  logging.get_absl_handler().addFilter(cli.QuietLibraries())
   fl = flags.FLAGS
   if not fl.src or not fl.workdir:
     raise SystemExit(
       "singan-jax convert: error: give --src=<2019 run folder> and --workdir=<new directory>"
     )
-  cfg = fl.config if fl.config is not None else defaults.get_config()
+  cfg = fl.config if fl.config is not None else config_lib.get_config()
   try:
     inputs.validate_config(cfg)
     pixels, hole, _, _ = inputs.load_inputs(cfg)
     explicit = set(config_flags.get_override_values(fl["config"]))
     x = image_io.to_float(pixels)[None]
-    shapes = convert(fl.src, fl.workdir, cfg, x, hole[None], explicit)
+    cfg, plan = convert(fl.src, fl.workdir, cfg, x, hole[None], explicit)
   except errors.Error as e:  # conversion, image and usage errors among them
     print(f"singan-jax convert: error: {cli.message(e)}", file=sys.stderr)
     raise SystemExit(2) from e
-  print(
-    f"converted {len(shapes)} scales {shapes} from {fl.src} into {fl.workdir}, which records "
-    f"its image, mask and settings: inpaint with python -m singan_jax.main --mode=inpaint "
-    f"--workdir={fl.workdir} (any --config; inpainting fields from the flags)"
-  )
+  print(summary(fl.src, fl.workdir, cfg, plan))
 
 
 if __name__ == "__main__":
-  from absl import flags  # pylint: disable=g-import-not-at-top
-
-  from singan_jax import cli  # pylint: disable=g-import-not-at-top
-  from singan_jax import main as _main_flags  # noqa: F401  (defines --config, --workdir)
-
+  config_flags.DEFINE_config_file("config", None, "A configs/*.py file (its get_config()).")
+  flags.DEFINE_string("workdir", None, "The new workdir the converted pyramid goes to.")
   flags.DEFINE_string("src", None, "Folder of a run trained by the 2019 PyTorch code.")
   cli.run(main)

@@ -249,14 +249,22 @@ def check_known_share(hole: np.ndarray, mask_path: str) -> None:
     )
 
 
-def contradicts_pyramid(workdir: str, field: str, there, given) -> str:
+def contradicts_pyramid(workdir: str, field: str, there, given, converted_from="") -> str:
   """The message for an explicit --config.FIELD that contradicts the pyramid in workdir
-  (workdir.adopt_record; the identity guard's wording, with the flag and the fix)."""
-  return (
-    f"workdir {workdir} holds a pyramid trained with a different {field} ({there!r} there, "
-    f"--config.{field}={given!r} given): drop --config.{field} to use the pyramid's, or use a "
-    "new --workdir to train another"
+  (workdir.adopt_record; the identity guard's wording, with the flag and the fix). A pyramid
+  converted from a 2019 run (converted_from: its folder) is converted again instead."""
+  problem = (
+    f"workdir {workdir} holds a pyramid {'converted' if converted_from else 'trained'} with "
+    f"a different {field} ({there!r} there, --config.{field}={given!r} given)"
   )
+  if converted_from:
+    return (
+      f"{problem}: drop --config.{field} to use the pyramid's, or convert again into a new "
+      f"workdir: python -m singan_jax.convert --src={converted_from} --workdir=NEW_DIR "
+      f"--config.{field}={given!r} (with the image and mask flags of the first conversion)"
+    )
+  fix = f"drop --config.{field} to use the pyramid's, or use a new --workdir to train another"
+  return f"{problem}: {fix}"
 
 
 def check_image(cfg, mode: str, image_path: str, mask_path: str, size=None):
@@ -276,7 +284,9 @@ def check_image(cfg, mode: str, image_path: str, mask_path: str, size=None):
     plan = config_lib.scale_plan(cfg, *x.shape[:2])
   except errors.Error as e:
     raise type(e)(f"{image_path}: {e}", *e.settings) from e
-  coarsest = pyramid.mask_pyramid(small_hole, plan, cfg.mask_threshold, cfg.mask_mode)[0]
+  coarsest = pyramid.mask_pyramid(small_hole, plan, cfg.mask_threshold, cfg.mask_mode, cfg.compat)[
+    0
+  ]
   if not coarsest.any():
     raise pyramids_lib.no_known_at_coarsest(f"mask {mask_path}", plan, cfg.mask_threshold)
   if mode == "inpaint":

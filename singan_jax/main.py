@@ -16,7 +16,6 @@ stopped by SIGTERM (or a multi-host preemption notice) after saving where it sto
 command resumes there (train/preemption.py). The work itself is singan_jax/pipeline.py.
 """
 
-import logging as pylogging
 import sys
 
 from absl import app
@@ -61,13 +60,6 @@ _PROCESS_ID = flags.DEFINE_integer(
 _REPORTED = (*cli.refusals(), monitor.NonFiniteError, monitor.OutOfMemoryError)
 
 
-class _QuietLibraries(pylogging.Filter):
-  """Drops orbax's per-save INFO chatter; its warnings and errors still show."""
-
-  def filter(self, record):
-    return record.levelno >= pylogging.WARNING or "/orbax/" not in record.pathname
-
-
 def _fail(message: str, status: int = 2) -> None:
   """Reports one line `singan-jax: error: <problem>: <fix>` (no traceback) and exits."""
   logging.debug("error details", exc_info=True)
@@ -76,7 +68,7 @@ def _fail(message: str, status: int = 2) -> None:
 
 
 def main(argv):
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  logging.get_absl_handler().addFilter(cli.QuietLibraries())
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   cfg = _CONFIG.value if _CONFIG.value is not None else defaults.get_config()

@@ -43,6 +43,7 @@ def run(cfg, workdir: str, mode: str, explicit=()) -> int:
   settings (workdir.adopt_record); an explicit flag that contradicts them is refused before
   anything is written."""
   inputs.validate_config(cfg)
+  cfg = config_lib.with_compat_implied(cfg, explicit)
   cfg = workdir_lib.adopt_record(cfg, workdir, explicit)
   if cfg.images and mode == "sample":
     raise inputs.UsageError(

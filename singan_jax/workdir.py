@@ -180,7 +180,11 @@ def _adopted_values(cfg, record: dict, workdir: str, explicit) -> dict:
     if field not in explicit:
       out[field] = record[field]
     elif kind == "fixed":
-      raise UsageError(inputs.contradicts_pyramid(workdir, field, record[field], cfg[field]))
+      raise UsageError(
+        inputs.contradicts_pyramid(
+          workdir, field, record[field], cfg[field], record.get("converted_from", "")
+        )
+      )
     else:
       logging.warning(
         "--config.%s=%r given: the remaining scales train with it (the pyramid's was %r)",

@@ -18,6 +18,7 @@ from singan_jax.core import resize  # noqa: E402
 from singan_jax.core import sampling  # noqa: E402
 from singan_jax.io import images as image_io  # noqa: E402
 from singan_jax.reference import export  # noqa: E402
+from singan_jax.reference import legacy  # noqa: E402
 from singan_jax.reference import parity  # noqa: E402
 from singan_jax.reference import sampling as ref_sampling  # noqa: E402
 from singan_jax import reference as ref  # noqa: E402
@@ -113,7 +114,11 @@ def _setup(tmp_path, partial: bool):
   ckpts.close()
   net = defaults.net_settings(cfg)
   gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(plan.num_scales)]
-  _, knowns = pyramids.build_pyramids(cfg, plan, images, holes)
+  cfg.compat = "2019"  # the training draws' masks: the workdir's own, the 2019 ones exactly
+  _, knowns = pyramids.build_pyramids(defaults.with_compat_implied(cfg), plan, images, holes)
+  port_masks = legacy.mask_pyramid(hole, ref.scale_plan(h, w, 60, 25), threshold=0.01)
+  for ours, theirs in zip(knowns, port_masks):
+    np.testing.assert_array_equal(ours[0], parity.nhwc(theirs))
   return plan, frozen, gens, Gs, z_opts, amps, [k[0] for k in knowns]
 
 

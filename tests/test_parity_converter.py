@@ -125,11 +125,12 @@ def test_converted_2019_pyramid_restores_and_inpaints(tmp_path, layout):
 
   images, holes = image_io.to_float(pixels)[None], hole[None]
   workdir = str(tmp_path / "converted")
-  assert torch_convert.convert(str(src), workdir, cfg, images, holes) == list(plan.shapes)
+  recorded, got = torch_convert.convert(str(src), workdir, cfg, images, holes)
+  assert got.shapes == plan.shapes and recorded.compat == "2019"  # a 2019 layout: its conventions
   with pytest.raises(torch_convert.ConversionError, match="already holds trained scales"):
     torch_convert.convert(str(src), workdir, cfg, images, holes)
 
-  pyr = trainer.train(cfg, workdir, images, holes)  # every scale is restored, none trained
+  pyr = trainer.train(recorded, workdir, images, holes)  # every scale restored, none trained
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
   for k, G in enumerate(Gs):  # the weights land where the port's own names put them
     want_vars = torch_convert.torch_to_flax(G.state_dict())
@@ -142,7 +143,7 @@ def test_converted_2019_pyramid_restores_and_inpaints(tmp_path, layout):
   want = ref.sample(Gs, amps, plan.shapes, z_opts, sf=plan.scale_factor, partial=partial)
   parity.check("converted pyramid reconstruction", rec, parity.nhwc(want), "float32")
 
-  result = inpaint_lib.inpaint(pyr, pixels, hole, cfg)
+  result = inpaint_lib.inpaint(pyr, pixels, hole, recorded)
   assert result["output"].shape == pixels.shape and result["n"] == 1
   far = result["soft"] == 0
   np.testing.assert_array_equal(result["output"][far], pixels[far])
@@ -184,12 +185,13 @@ def test_a_failed_conversion_leaves_nothing_and_the_retry_succeeds(tmp_path):
       workdir.mkdir()
       (workdir / "notes.txt").write_text("kept")
     cfg.nfc = cfg.min_nfc = NFC // 2  # the run used NFC
-    with pytest.raises(torch_convert.ConversionError, match="--config.nfc"):
-      torch_convert.convert(str(src), str(workdir), cfg, images, holes)
+    with pytest.raises(torch_convert.ConversionError, match="so nfc is 8, but --config.nfc=4"):
+      torch_convert.convert(str(src), str(workdir), cfg, images, holes, {"nfc"})
     assert not (workdir / "run.json").exists()
     assert workdir.exists() == (workdir.name == "existing")
     cfg.nfc = cfg.min_nfc = NFC
-    assert torch_convert.convert(str(src), str(workdir), cfg, images, holes) == list(plan.shapes)
+    cfg.nfc = cfg.min_nfc = NFC // 2  # not given: read from the weights
+    assert torch_convert.convert(str(src), str(workdir), cfg, images, holes)[1] == plan
     assert (workdir / "run.json").exists()
   assert (tmp_path / "existing" / "notes.txt").read_text() == "kept"
 

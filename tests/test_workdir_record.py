@@ -211,6 +211,7 @@ def test_converted_pyramid_records_its_settings_and_runs_with_any_config(tmp_pat
   convert.convert(str(tmp_path / "run"), str(wd), cfg, *x)
   record = workdir_lib.read_record(str(wd))
   assert record["partial"] is False and record["nfc"] == 8 and record["image"] == cfg.image
+  assert record["compat"] == "2019" and record["mask_threshold"] == 0.01  # the 2019 pieces
 
   demo = defaults.get_config()  # another config, no image given: all from the record
   demo.max_size, demo.niter, demo.nfc_cap, demo.mask_threshold = 128, 100, 32, 0.01
@@ -219,7 +220,7 @@ def test_converted_pyramid_records_its_settings_and_runs_with_any_config(tmp_pat
 
   before = sorted(os.listdir(wd))
   demo.mask_threshold = 0.3
-  with pytest.raises(inputs.UsageError, match=r"different mask_threshold \(0.5 there"):
+  with pytest.raises(inputs.UsageError, match=r"converted with a different mask_threshold \(0.01"):
     pipeline.run(demo, str(wd), "inpaint", explicit={"mask_threshold"})
   assert sorted(os.listdir(wd)) == before  # refused before anything was written
 
@@ -228,7 +229,7 @@ def test_converted_pyramid_records_its_settings_and_runs_with_any_config(tmp_pat
   ckpt_lib.write_json_atomic(str(wd / "run.json"), saved)
   with pytest.raises(ckpt_lib.IncompatibleRunError, match="different"):
     pipeline.run(demo, str(wd), "train")  # ... as before: the flags must match the pyramid
-  cfg.partial = False
+  cfg.partial, cfg.compat = False, "2019"  # and what compat 2019 implies
   assert pipeline.run(cfg, str(wd), "train") == 0
 
 

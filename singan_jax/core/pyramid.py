@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from singan_jax.core import compat2019
 from singan_jax.core import errors
 from singan_jax.core import resize as resize_lib
 
@@ -116,38 +117,68 @@ def make_plan(
 
 
 def finest(x_full, plan: ScalePlan, compat: str = ""):
-  """The finest real: the input resized by scale1 (identity when scale1 == 1)."""
+  """The finest real: the input (..., H, W, C) resized by scale1 (identity when scale1 == 1).
+
+  compat '2019': the 2019 imresize in its own float order (core/compat2019.py; numpy, so x
+  must be concrete), in x's dtype."""
+  if resize_lib.check_compat(compat):
+    return _per_image(x_full, lambda x: compat2019.imresize(x, plan.scale1))
   return resize_lib.resize(x_full, plan.scale1, plan.shapes[-1], compat)
 
 
 def image_pyramid(x_full, plan: ScalePlan, compat: str = "") -> list:
   """reals[i] = resize(finest, sf ** (stop - i)); x_full (..., H, W, C).
 
-  compat '2019': the 2019 resize, applied to the finest level too (a resize by 1 there, so
-  the finest real is rounded through uint8 twice, as the 2019 code does)."""
+  compat '2019': the 2019 code's reals bit for bit (core/compat2019.py: its read of the 8-bit
+  levels, its imresize; the finest real is resized by 1 too, so rounded through uint8 twice)."""
+  if resize_lib.check_compat(compat):
+    per_image = _per_image(
+      x_full, lambda x: compat2019.reals_pyramid(compat2019.levels_of(x), plan), plan.num_scales
+    )
+    return list(per_image)
   top = finest(x_full, plan, compat)
   levels = [
     resize_lib.resize(top, plan.scale_factor ** (plan.stop_scale - i), plan.shapes[i], compat)
     for i in range(plan.stop_scale)
   ]
-  if resize_lib.check_compat(compat):
-    top = resize_lib.resize(top, 1.0, plan.shapes[-1], compat)
   return levels + [top]
 
 
+def _per_image(x, fn, outputs: int | None = None):
+  """fn (numpy, one (H, W, C) image) over x's leading axes, stacked back in x's dtype; fn
+  returns one array, or a list of `outputs` arrays (one list of stacked arrays back)."""
+  x_np = np.asarray(x)
+  flat = x_np.reshape((-1,) + x_np.shape[-3:])
+  results = [fn(image) for image in flat]
+  stack = lambda arrays: np.stack(arrays).reshape(x_np.shape[:-3] + arrays[0].shape)
+  if outputs is None:
+    return stack(results).astype(x_np.dtype)
+  return [stack([r[i] for r in results]).astype(x_np.dtype) for i in range(outputs)]
+
+
 def mask_pyramid(
-  hole_full: np.ndarray, plan: ScalePlan, threshold: float = 0.5, mode: str = "threshold"
+  hole_full: np.ndarray,
+  plan: ScalePlan,
+  threshold: float = 0.5,
+  mode: str = "threshold",
+  compat: str = "",
 ) -> list[np.ndarray]:
   """Known-pixel masks (h_i, w_i, 1) float32 per scale, 1 = known, 0 = hole.
 
   threshold mode: resize the hole like the image, clip to [0, 1], divide by its max and mark
   as hole every pixel above `threshold` (so the hole is covered at every scale).
   bbox mode: the hole's bounding box, scaled outwards to every scale.
+  compat '2019': the 2019 code's pyramids instead (core/compat2019.py: the hole as a mask
+  file through its reals' chain, known where below `threshold`; its bounding box's corner).
   hole_full: (H, W) bool or float, True/1 = hole.
   """
   hole = np.asarray(hole_full, np.float64)
   if hole.ndim != 2:
     raise ValueError(f"hole mask must be (H, W), got {hole.shape}")
+  if resize_lib.check_compat(compat) and mode in ("threshold", "bbox"):
+    if mode == "bbox":
+      return compat2019.bbox_mask_pyramid(hole > 0.5, plan)
+    return compat2019.mask_pyramid(hole > 0.5, plan, threshold)
   masks = []
   if mode == "threshold":
     top = np.asarray(finest(hole[..., None], plan))

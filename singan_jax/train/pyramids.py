@@ -27,7 +27,8 @@ def build_pyramids(cfg, plan, images: np.ndarray, holes: np.ndarray):
   levels = pyramid.image_pyramid(jnp.asarray(images), plan, cfg.compat)
   reals = [np.asarray(r)[:, None] for r in levels]
   per_image = [
-    pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode) for hole in holes
+    pyramid.mask_pyramid(hole, plan, cfg.mask_threshold, cfg.mask_mode, cfg.compat)
+    for hole in holes
   ]
   knowns = [np.stack([m[s] for m in per_image])[:, None] for s in range(plan.num_scales)]
   coarse_known = knowns[0].reshape(len(images), -1).sum(axis=1)
