@@ -20,7 +20,7 @@ pytestmark = pytest.mark.parity
 
 
 def _example():
-  return inputs.read_pair(*image_io.example_paths())  # the bundled photo, 590 x 887
+  return inputs.read_pair(*image_io.example_paths())  # the bundled example, 166 x 250
 
 
 def _random(h=47, w=61, seed=0):
@@ -94,6 +94,22 @@ def test_the_port_reads_and_rounds_in_the_2019_float_order():
   np.testing.assert_array_equal(compat2019.to_levels(compat2019.read(levels)), back)
 
 
+def test_the_2019_read_drops_the_levels_reference_md_counts():
+  """REFERENCE.md (2026-12-03): on the bundled example the 2019 read -> uint8 drops a level at
+  13,281 of 124,500 values, a float path of another order (ours, io.images.to_float) at
+  22,979, and the two disagree at 9,698."""
+  pixels, _ = _example()
+  port = legacy.to_uint8(legacy.read(pixels))
+  other = compat2019.to_levels(image_io.to_float(pixels))
+  assert pixels.size == 124_500
+  assert ((port != pixels).sum(), (other != pixels).sum(), (port != other).sum()) == (
+    13_281,
+    22_979,
+    9_698,
+  )
+  np.testing.assert_array_equal(compat2019.to_levels(compat2019.read(pixels)), port)
+
+
 def test_the_2019_bounding_box_keeps_its_corner():
   """REFERENCE.md's structured pyramid on a hand-made case: a 20 x 20 box at (x, y) =
   (40, 60) in a 100 x 100 input. At 50 x 50 its size is int(20 * 0.5) = 10 and its corner
@@ -115,3 +131,43 @@ def test_the_2019_bounding_box_keeps_its_corner():
   ours = compat2019.bbox_mask_pyramid(hole, Plan)
   for o, t in zip(ours, (coarse, middle, finest)):
     np.testing.assert_array_equal(o[..., 0], t[0, 0].numpy())
+
+
+def main():
+  """Prints docs/parity_2019.md's pyramid table: per scale, values off from the 2019 port."""
+  from singan_jax.core import resize  # pylint: disable=g-import-not-at-top
+
+  pixels, hole = _example()
+  print("| pyramid | max_size | values off per scale 0..N (of) | max off (uint8 levels) |")
+  print("|---|---|---|---|")
+  for max_size in (250, 128):
+    reals, knowns, port_plan = _ours(pixels, hole, max_size)
+    theirs = legacy.reals_pyramid(pixels, port_plan)
+    cfg = defaults.get_config()
+    cfg.max_size, cfg.min_size = max_size, 25
+    plan = defaults.scale_plan(cfg, *pixels.shape[:2])
+    x = image_io.to_float(pixels)
+    top = resize.resize(x, plan.scale1, plan.shapes[-1], "2019")  # the float32 matmul path
+    floats = [
+      resize.resize(top, plan.scale_factor ** (plan.stop_scale - i), s, "2019")
+      for i, s in enumerate(plan.shapes[:-1])
+    ] + [resize.resize(top, 1.0, None, "2019")]
+    rows = {"reals, compat 2019": reals, "reals, the float32 resize (before)": floats}
+    for name, ours in rows.items():
+      ours = [np.asarray(o) for o in ours]
+      worst = max(np.abs(o - t[0].permute(1, 2, 0).numpy()).max() for o, t in zip(ours, theirs))
+      off = " / ".join(str(n) for n in _off(ours, theirs))
+      print(f"| {name} | {max_size} | {off} ({ours[-1].size} at N) | {worst * 127.5:.2f} |")
+    port_masks = legacy.mask_pyramid(hole, port_plan, 0.01)
+    for name, masks in {
+      "masks, compat 2019": knowns,
+      "masks, ours at 0.01": pyramid.mask_pyramid(hole, plan, 0.01),
+      "masks, ours at 0.5": pyramid.mask_pyramid(hole, plan, 0.5),
+    }.items():
+      masks = [np.asarray(m).reshape(m.shape[:2]) for m in masks]
+      off = " / ".join(str(n) for n in _off(masks, port_masks))
+      print(f"| {name} | {max_size} | {off} | - |")
+
+
+if __name__ == "__main__":
+  main()

@@ -266,8 +266,11 @@ def test_readme_conversion_example_runs_as_written(tmp_path):
 
   p = _run(convert_cmd, tmp_path)
   assert p.returncode == 0, p.stderr[-3000:]
+  assert len(p.stdout.splitlines()) == 2 and "converted 3 scales" in p.stdout, p.stdout
+  assert "orbax" not in p.stderr and len(p.stderr.splitlines()) < 10, p.stderr[-3000:]
   record = workdir_lib.read_record(str(tmp_path / "OUT"))
-  assert record["partial"] is True and record["pconv_norm"] == "sum"
+  assert record["partial"] is True and record["pconv_norm"] == "sum"  # the 2019 pieces,
+  assert record["compat"] == "2019" and record["mask_threshold"] == 0.01  # no flag given
   assert record["max_size"] == 250 and record["niter"] == 2000  # configs/default.py
 
   p = _run(inpaint_cmd, tmp_path)
@@ -283,7 +286,13 @@ def test_readme_conversion_example_runs_as_written(tmp_path):
   assert p.returncode == 2, p.stderr[-3000:]
   errors = [ln for ln in p.stderr.splitlines() if ln.startswith("singan-jax: error:")]
   assert len(errors) == 1 and "Traceback" not in p.stderr, p.stderr[-3000:]
-  assert "different pconv_norm ('sum' there, --config.pconv_norm='ratio' given)" in errors[0]
-  assert "drop --config.pconv_norm" in errors[0]
+  assert (
+    "converted with a different pconv_norm ('sum' there, --config.pconv_norm='ratio' given)"
+    in errors[0]
+  )
+  assert (
+    "drop --config.pconv_norm" in errors[0] and "convert again into a new workdir: " in errors[0]
+  )
+  assert f"python -m singan_jax.convert --src={os.path.join(tmp_path, src)}" in errors[0]
   now = {n: os.stat(tmp_path / "OUT" / n).st_mtime_ns for n in os.listdir(tmp_path / "OUT")}
   assert now == state

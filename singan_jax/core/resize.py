@@ -4,7 +4,8 @@ Each spatial axis is resized by a (out_len, in_len) weight matrix built in numpy
 shapes, so the resize is linear, differentiable, jit-able and exact in float precision.
 compat='2019' reproduces the 2019 code's imresize instead (REFERENCE.md, last section): the
 input truncated to uint8 levels, top/left border taps dropped (not mirrored), the output
-clamped to [-1, 1].
+clamped to [-1, 1]. That one runs on the host (jax.pure_callback into core/compat2019.py, in
+the 2019 code's float64 order): a float32 matmul moves single values by one uint8 level.
 """
 
 import functools
@@ -14,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from singan_jax.core import compat2019
 from singan_jax.core import errors
 
 
@@ -110,10 +112,38 @@ def resize(x, scale: float, out_hw: tuple[int, int] | None = None, compat: str =
   """
   old = check_compat(compat)
   h, w = x.shape[-3], x.shape[-2]
-  oh, ow = out_hw if out_hw is not None else (output_length(h, scale), output_length(w, scale))
+  full = (output_length(h, scale), output_length(w, scale))
+  oh, ow = out_hw if out_hw is not None else full
+  if old and oh <= full[0] and ow <= full[1]:
+    return _resize_2019(x, float(scale), (oh, ow))
   mh, mw = _matrix(h, scale, oh, x.dtype, compat), _matrix(w, scale, ow, x.dtype, compat)
   y = _apply(mh, mw, to_levels(x) if old else x)
   return from_levels(y) if old else y
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _resize_2019(x, scale: float, out_hw: tuple[int, int]):
+  """The 2019 imresize of x (..., H, W, C), cropped to out_hw: on the host, image by image,
+  in its float64 order (compat2019.imresize), so every value is the 2019 code's."""
+  out_shape = jax.ShapeDtypeStruct(x.shape[:-3] + (*out_hw, x.shape[-1]), x.dtype)
+
+  def on_host(images):
+    images = np.asarray(images)
+    flat = images.reshape((-1,) + images.shape[-3:])
+    out = [compat2019.imresize(image, scale)[: out_hw[0], : out_hw[1]] for image in flat]
+    return np.stack(out).reshape(images.shape[:-3] + out[0].shape).astype(images.dtype)
+
+  return jax.pure_callback(on_host, out_shape, x, vmap_method="expand_dims")
+
+
+@_resize_2019.defjvp
+def _resize_2019_jvp(scale, out_hw, primals, tangents):
+  """Straight through the truncation and clamps: the tangent takes the resize's linear part."""
+  (x,), (t,) = primals, tangents
+  h, w = x.shape[-3], x.shape[-2]
+  mh = _matrix(h, scale, out_hw[0], x.dtype, "2019")
+  mw = _matrix(w, scale, out_hw[1], x.dtype, "2019")
+  return _resize_2019(x, scale, out_hw), _apply(mh, mw, t)
 
 
 def resize_to(x, out_hw: tuple[int, int]):

@@ -4,14 +4,16 @@ The resize along one axis is a dense (out_len, in_len) matrix built in float64
 numpy; `resize` applies it along H then W with einsum in the input's dtype.
 By default there is no uint8 round trip: values stay float. compat='2019' follows the 2019
 code step by step (REFERENCE.md, last section): levels = uint8(255 * clamp((x + 1) / 2)) by
-truncation, the resize in float64 with the top/left border taps dropped, / 255, then
-(y - 0.5) * 2 in the input's dtype, clamped to [-1, 1].
+truncation, the resize in float64 with the top/left border taps dropped in the 2019 code's
+own sums (reference/legacy.py), / 255, then (y - 0.5) * 2 in float32, clamped to [-1, 1].
 """
 
 import math
 
 import numpy as np
 import torch
+
+from singan_jax.reference import legacy
 
 
 def cubic(x):
@@ -54,7 +56,12 @@ def resize_matrix(in_len, scale, out_len, compat=""):
 
 
 def _resize_2019(x, scale, out_hw):
-  """The 2019 imresize: uint8 truncation in, float64 resize, (y / 255 - 0.5) * 2 out."""
+  """The 2019 imresize image by image (legacy.imresize), its output cropped to out_hw; a
+  larger out_hw (no 2019 counterpart) extends it with the same weights' matrix form."""
+  full = (math.ceil(x.shape[-2] * scale), math.ceil(x.shape[-1] * scale))
+  if out_hw[0] <= full[0] and out_hw[1] <= full[1]:
+    out = [legacy.imresize(x[n : n + 1].detach().cpu(), scale) for n in range(x.shape[0])]
+    return torch.cat(out)[..., : out_hw[0], : out_hw[1]].to(x.dtype)
   levels = (255 * ((x + 1) / 2).clamp(0, 1)).detach().cpu().numpy().astype(np.uint8)
   h, w = x.shape[-2:]
   mh = resize_matrix(h, scale, out_hw[0], "2019")
