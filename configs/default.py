@@ -6,8 +6,8 @@ r"""Paper defaults: 2000 iterations per scale, finest scale 250 px, PC-SinGAN, l
 Every field and its meaning: singan_jax/config.py.
 """
 
-from singan_jax import config as defaults
+from singan_jax import configs
 
 
 def get_config():
-  return defaults.get_config()
+  return configs.default()

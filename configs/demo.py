@@ -12,14 +12,8 @@ from the photo's own patches: docs/quality_texture_demo.png.
   python -m singan_jax.main --mode=inpaint --config=configs/demo.py --workdir=/tmp/singan_demo
 """
 
-from singan_jax import config as defaults
+from singan_jax import configs
 
 
 def get_config():
-  c = defaults.get_config()
-  c.max_size = 128
-  c.niter = 100
-  c.nfc_cap = 32
-  c.checkpoint_every = 50
-  c.log_every = 50
-  return c
+  return configs.demo()

@@ -16,14 +16,8 @@ which runs on every worker:
 (multi-host runs need a --workdir that every worker sees, e.g. an NFS or gcsfuse mount).
 """
 
-from singan_jax import config as defaults
+from singan_jax import configs
 
 
 def get_config():
-  c = defaults.get_config()
-  c.images = "photos/*.png"  # a glob (masks NAME_mask.png) or a manifest .csv / .jsonl
-  c.common_size = ""  # keep each image's size: buckets of equal pyramid shapes
-  c.checkpoint_every = 500  # a preempted worker resumes mid-scale
-  c.log_every = 200
-  c.sheets = False  # per-scale sheets of every image would dominate the I/O
-  return c
+  return configs.tpu()

@@ -9,7 +9,7 @@ import ml_collections
 
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
-from singan_jax.train import step
+from singan_jax.training import step
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -85,7 +85,7 @@ def get_config() -> ml_collections.ConfigDict:
   # (+0.3 dB in the hole on both halves, patch SWD a little worse; docs/quality.md)
   c.texture_structure_radius = 2  # that coarse layer's blur (3 box passes of this radius)
   c.seam = "poisson"  # "poisson": a gradient-domain correction of the hole that meets the
-  # known pixels at its edge, keeping the fill's own texture (inpaint/seam.py); "fusion": the
+  # known pixels at its edge, keeping the fill's own texture (inpainting/seam.py); "fusion": the
   # same, and the steps between pasted patches inside the hole smoothed too; "none"
   c.blend = "feather"  # "feather": known pixels beyond blend_feather px stay the input's;
   # "soft": the report's blend (dilate by blend_radius, blur by blend_sigma)
@@ -93,7 +93,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.blend_radius = 7.0  # soft blend, in finest-scale pixels (scaled to the input's resolution)
   c.blend_sigma = 5.0
   c.num_candidates = 1  # K > 1: K draws in one vmap, keep the best by seam + patch
-  # statistics (no ground truth; singan_jax/inpaint/candidates.py)
+  # statistics (no ground truth; singan_jax/inpainting/candidates.py)
   c.progressive_rings = 1  # > 1: fill a large hole ring by ring, boundary inwards
   c.progressive_share = 0.2  # ... when the hole covers more than this share of the image
   # Sampling mode.

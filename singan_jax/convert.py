@@ -42,8 +42,8 @@ from singan_jax.io.torch_weights import (  # noqa: F401  (re-exported: the conve
   flax_to_torch,
   torch_to_flax,
 )
-from singan_jax.train import checkpoint as ckpt_lib
-from singan_jax.train import loop as trainer
+from singan_jax.training import checkpoint as ckpt_lib
+from singan_jax.training import loop as trainer
 
 
 # -------------------------------------------------------------------- 2019 pyramid folders

@@ -13,14 +13,14 @@ from singan_jax.core import errors
 from singan_jax.core import partial_conv
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
-from singan_jax.inpaint import blend as blend_lib
-from singan_jax.inpaint import coherence
-from singan_jax.inpaint import inpaint as inpaint_lib
-from singan_jax.inpaint import seam as seam_lib
-from singan_jax.inpaint import texture as texture_lib
+from singan_jax.inpainting import blend as blend_lib
+from singan_jax.inpainting import coherence
+from singan_jax.inpainting import inpaint as inpaint_lib
+from singan_jax.inpainting import seam as seam_lib
+from singan_jax.inpainting import texture as texture_lib
 from singan_jax.io import images as image_io
-from singan_jax.train import pyramids as pyramids_lib
-from singan_jax.train import step as train_step
+from singan_jax.training import pyramids as pyramids_lib
+from singan_jax.training import step as train_step
 
 FILL_METHODS = ("none", "mean", "local_means", "patchmatch")
 MAX_GREY_SHARE = 0.05  # masks with more mid-grey pixels are refused, not silently thresholded

@@ -13,7 +13,7 @@ workdir's pyramid brings its training settings (run.json), so inpaint and sample
 --config; a --config.FIELD given explicitly that contradicts the pyramid is refused.
 Exit status: 0 done, 2 bad input or a failed run, 3 when some images of a batch failed, 143
 stopped by SIGTERM (or a multi-host preemption notice) after saving where it stopped: the same
-command resumes there (train/preemption.py). The work itself is singan_jax/pipeline.py.
+command resumes there (training/preemption.py). The work itself is singan_jax/pipeline.py.
 """
 
 import sys
@@ -27,8 +27,8 @@ from singan_jax import cli
 from singan_jax import config as defaults
 from singan_jax import distributed
 from singan_jax import pipeline
-from singan_jax.train import monitor
-from singan_jax.train import preemption
+from singan_jax.training import monitor
+from singan_jax.training import preemption
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config",

@@ -23,13 +23,13 @@ from singan_jax import jobs as jobs_lib
 from singan_jax import workdir as workdir_lib
 from singan_jax.core import resize as resize_lib
 from singan_jax.core import sampling
-from singan_jax.inpaint import blend as blend_lib
-from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.inpainting import blend as blend_lib
+from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax import modes as modes_lib
-from singan_jax.train import checkpoint as ckpt_lib
-from singan_jax.train import loop as trainer
-from singan_jax.train import monitor
+from singan_jax.training import checkpoint as ckpt_lib
+from singan_jax.training import loop as trainer
+from singan_jax.training import monitor
 
 MODES = ("train", "inpaint", "sample", *modes_lib.NAMES)
 

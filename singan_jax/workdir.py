@@ -3,7 +3,7 @@ outputs can be written, removing a workdir a failed run created but never used, 
 record of the config its pyramid was trained with (run.json's "config" entry).
 
 The run's identity (run.json: what a pyramid was trained from) stays with the checkpoints in
-train/checkpoint.py, which writes and compares it; this module adds the record beside it and
+training/checkpoint.py, which writes and compares it; this module adds the record beside it and
 lets a run on an existing pyramid adopt the recorded settings (`adopt_record`).
 """
 
@@ -18,7 +18,7 @@ from absl import logging
 
 from singan_jax import inputs
 from singan_jax.inputs import UsageError
-from singan_jax.train import checkpoint as ckpt_lib
+from singan_jax.training import checkpoint as ckpt_lib
 
 # Every config field a pyramid is trained with: what config.scale_plan, net_settings and
 # train_settings read, and the training loop's own reads (tests/test_workdir_record.py checks
@@ -50,7 +50,7 @@ RECORDED_FIELDS = {
   "lr_drop": "tunable",
   "lambda_grad": "tunable",
   "alpha": "tunable",
-  # train/loop.py: the mask pyramid, the random streams, the reconstruction noise
+  # training/loop.py: the mask pyramid, the random streams, the reconstruction noise
   "mask_mode": "fixed",
   "mask_threshold": "fixed",
   "seed": "fixed",

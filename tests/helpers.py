@@ -10,7 +10,7 @@ import numpy as np
 
 from singan_jax import config as defaults
 from singan_jax.io import images as image_io
-from singan_jax.train import checkpoint as ckpt_lib
+from singan_jax.training import checkpoint as ckpt_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, "tests")
@@ -94,7 +94,7 @@ def cli_env(cache_dir=None, kill_at=None):
 
 def run_cli(args, cache_dir=None, kill_at=None):
   """Runs `python -m singan_jax.main args` to completion (or to its self-kill at kill_at, see
-  singan_jax/train/checkpoint.py); returns the CompletedProcess."""
+  singan_jax/training/checkpoint.py); returns the CompletedProcess."""
   return subprocess.run(
     [sys.executable, "-m", "singan_jax.main", *args],
     cwd=REPO,

@@ -1,11 +1,11 @@
-"""Compiling the next scale's iteration in the background (singan_jax/train/ahead.py). That a
+"""Compiling the next scale's iteration in the background (singan_jax/training/ahead.py). That a
 real run uses it (one trace per scale, no fallback) is tests/test_perf.py's slow check."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from singan_jax.train import ahead
+from singan_jax.training import ahead
 
 
 def _fn(x, y):

@@ -4,15 +4,15 @@ import jax
 import numpy as np
 import pytest
 
-from singan_jax.inpaint import blend as blend_lib
-from singan_jax.inpaint import candidates
-from singan_jax.inpaint import coherence
+from singan_jax.inpainting import blend as blend_lib
+from singan_jax.inpainting import candidates
+from singan_jax.inpainting import coherence
 from singan_jax import rng
-from singan_jax.inpaint import fill as fill_lib
+from singan_jax.inpainting import fill as fill_lib
 from singan_jax.io import images as image_io
-from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.core import pyramid
-from singan_jax.train import loop as trainer
+from singan_jax.training import loop as trainer
 from helpers import NARROW_BLEND, tiny_config
 
 

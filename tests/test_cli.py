@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from singan_jax import workdir as workdir_lib
-from singan_jax.train import checkpoint as ckpt_lib
+from singan_jax.training import checkpoint as ckpt_lib
 from singan_jax import cli
 from singan_jax.core import errors
 from helpers import REPO, cli_env, run_cli, tiny_flags
@@ -184,7 +184,7 @@ def test_run_json_keeps_its_fields(tmp_path):
     "singan_jax.evaluate",
     "singan_jax.evaluate.variants",
     "singan_jax.bench",
-    "singan_jax.train.curves",
+    "singan_jax.training.curves",
   ],
 )
 def test_every_command_answers_help_with_exit_status_0(module):

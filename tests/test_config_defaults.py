@@ -9,9 +9,9 @@ from singan_jax.core import models
 from singan_jax.core import partial_conv
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
-from singan_jax.inpaint import fill
-from singan_jax.inpaint import texture
-from singan_jax.train import step
+from singan_jax.inpainting import fill
+from singan_jax.inpainting import texture
+from singan_jax.training import step
 
 
 def _defaults(fn) -> dict:

@@ -1,4 +1,4 @@
-"""Training curves (singan_jax/train/curves.py): sheets/curves.png drawn from a resumed,
+"""Training curves (singan_jax/training/curves.py): sheets/curves.png drawn from a resumed,
 SIGKILL-truncated metrics.jsonl, nothing (and one warning) without matplotlib, a drawing
 failure never fails training. That training draws it beside the sheets is checked on
 tests/test_modes.py's trained pyramid (one training for both)."""
@@ -14,7 +14,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from singan_jax.train import curves
+from singan_jax.training import curves
 from helpers import REPO
 
 NITER = 6
@@ -151,7 +151,7 @@ def test_cli_redraws_an_existing_workdir_and_names_a_missing_one(tmp_path):
   assert importlib.util.find_spec("matplotlib"), NO_MATPLOTLIB
   workdir = _workdir(tmp_path, _lines())
   run = lambda *args: subprocess.run(
-    [sys.executable, "-m", "singan_jax.train.curves", *args],
+    [sys.executable, "-m", "singan_jax.training.curves", *args],
     cwd=REPO,
     capture_output=True,
     text=True,

@@ -1,10 +1,10 @@
-"""Tests for singan_jax.inpaint.fill: hole initialisers (mean, local means, PatchMatch)."""
+"""Tests for singan_jax.inpainting.fill: hole initialisers (mean, local means, PatchMatch)."""
 
 import jax
 import numpy as np
 import pytest
 
-from singan_jax.inpaint import fill as F
+from singan_jax.inpainting import fill as F
 
 H, W, C = 24, 32, 3
 

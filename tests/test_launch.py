@@ -194,8 +194,8 @@ def test_gpu_check_dry_run_writes_a_record_per_step(tmp_path):
 
 def test_gpu_record_reads_the_trainers_own_lines(tmp_path, caplog):
   from singan_jax.bench import gpu_record
-  from singan_jax.train import monitor
-  from singan_jax.train import preemption
+  from singan_jax.training import monitor
+  from singan_jax.training import preemption
 
   caplog.set_level("INFO")
   record = {"scale": 2, "seconds": 75.4, "compile_s": 12.5, "peak_device_bytes": 3 * 2**20}

@@ -1,12 +1,23 @@
-"""The layers import downward: the library (core, io, inpaint, train) never imports the
-commands above it (evaluate, bench, main, convert, the modes, the orchestration)."""
+"""The layers import downward: the library (core, io, inpainting, training) never imports the
+commands above it (api, evaluate, bench, main, convert, the modes, the orchestration)."""
 
 import ast
 import os
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "singan_jax")
-LIBRARY = ("core", "io", "inpaint", "train")
-ABOVE = ("evaluate", "bench", "main", "convert", "modes", "pipeline", "jobs", "workdir", "inputs")
+LIBRARY = ("core", "io", "inpainting", "training")
+ABOVE = (
+  "api",
+  "evaluate",
+  "bench",
+  "main",
+  "convert",
+  "modes",
+  "pipeline",
+  "jobs",
+  "workdir",
+  "inputs",
+)
 
 
 def _imported(path: str) -> set:

@@ -15,7 +15,7 @@ from singan_jax.modes import harmonize
 from singan_jax.modes import paint
 from singan_jax.modes import super_resolve
 from singan_jax.io import images as image_io
-from singan_jax.train import loop as trainer
+from singan_jax.training import loop as trainer
 
 H, W = 30, 40
 
@@ -140,7 +140,7 @@ def test_super_resolve_size_and_determinism(tiny):
 
 
 def test_training_wrote_the_sheets_and_curves(tiny, tiny_workdir):
-  """The training loop's hook: curves.png beside the sheets (singan_jax/train/curves.py)."""
+  """The training loop's hook: curves.png beside the sheets (singan_jax/training/curves.py)."""
   names = sorted(os.listdir(tiny_workdir / "sheets"))
   assert names == ["curves.png", "scale_0.png", "scale_1.png", "scale_2.png"]
   assert image_io.read_image(str(tiny_workdir / "sheets" / "curves.png")).shape[0] >= 400

@@ -312,7 +312,7 @@ def test_batch_glob_without_masks_on_the_batch_pyramid(batch, mode, extra, name,
 
 def test_one_image_takes_the_slot_of_every_leaf():
   from singan_jax.modes import common
-  from singan_jax.train import loop
+  from singan_jax.training import loop
 
   frozen = [{"z": np.arange(6).reshape(3, 2), "g": {"w": np.arange(9).reshape(3, 3)}}]
   reals, knowns = [np.arange(3)[:, None]], [np.arange(3)[:, None] * 10]

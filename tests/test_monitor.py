@@ -1,4 +1,4 @@
-"""Finiteness watched on device (singan_jax/train/monitor.py): the first bad iteration and
+"""Finiteness watched on device (singan_jax/training/monitor.py): the first bad iteration and
 its metrics are recorded without a host sync, and the error names them exactly."""
 
 import flax
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from singan_jax.train import monitor
+from singan_jax.training import monitor
 
 NAMES = ("errD", "errG", "rec", "gp")
 
@@ -89,7 +89,7 @@ def test_out_of_memory_names_the_scale_what_is_kept_and_the_fixes():
 
 def test_a_scale_out_of_memory_stops_the_run_with_the_finished_scales_saved(tmp_path, monkeypatch):
   from helpers import tiny_config
-  from singan_jax.train import loop as trainer
+  from singan_jax.training import loop as trainer
 
   cfg = tiny_config()
   images = np.random.default_rng(0).uniform(-1, 1, (1, 32, 40, 3)).astype(np.float32)

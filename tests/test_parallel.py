@@ -228,8 +228,8 @@ import jax, jax.numpy as jnp, numpy as np
 jax.config.update("jax_enable_x64", True)
 from singan_jax import config as defaults
 from singan_jax import distributed
-from singan_jax.train import step as train_step
-from singan_jax.train import loop as trainer
+from singan_jax.training import step as train_step
+from singan_jax.training import loop as trainer
 from singan_jax.bench import batch as bench_batch
 
 c = defaults.get_config()
@@ -286,9 +286,9 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
 from helpers import SMALL_PYRAMID, tiny_config, write_pair
 from singan_jax.io import images as image_io
-from singan_jax.inpaint import inpaint
+from singan_jax.inpainting import inpaint
 from singan_jax import pipeline
-from singan_jax.train import loop as trainer
+from singan_jax.training import loop as trainer
 
 data = os.path.join(tmp, "data"); os.makedirs(data)
 rows = []

@@ -22,9 +22,9 @@ from singan_jax.reference import legacy  # noqa: E402
 from singan_jax.reference import parity  # noqa: E402
 from singan_jax.reference import sampling as ref_sampling  # noqa: E402
 from singan_jax import reference as ref  # noqa: E402
-from singan_jax.train import checkpoint as ckpt_lib  # noqa: E402
-from singan_jax.train import loop as trainer  # noqa: E402
-from singan_jax.train import pyramids  # noqa: E402
+from singan_jax.training import checkpoint as ckpt_lib  # noqa: E402
+from singan_jax.training import loop as trainer  # noqa: E402
+from singan_jax.training import pyramids  # noqa: E402
 
 pytestmark = pytest.mark.parity
 NFC = 8
@@ -190,7 +190,7 @@ def test_converted_chains_follow_the_port(tmp_path, partial, compat):
 def test_compat_2019_trains_with_hole_masks_in_the_draws_and_keys_the_workdir(tmp_path):
   """A tiny compat='2019' run: the training draws give frozen generators their known maps,
   run.json records compat, and resuming the workdir with our conventions is refused."""
-  from singan_jax.train import step  # pylint: disable=g-import-not-at-top
+  from singan_jax.training import step  # pylint: disable=g-import-not-at-top
 
   cfg = defaults.get_config()
   cfg.max_size, cfg.min_size, cfg.niter = 36, 25, 2

@@ -10,10 +10,10 @@ import jax.numpy as jnp  # noqa: E402
 
 from singan_jax import config as defaults  # noqa: E402
 from singan_jax.io import images as image_io  # noqa: E402
-from singan_jax.inpaint import inpaint as inpaint_lib  # noqa: E402
+from singan_jax.inpainting import inpaint as inpaint_lib  # noqa: E402
 from singan_jax.core import sampling  # noqa: E402
 from singan_jax import convert as torch_convert  # noqa: E402
-from singan_jax.train import loop as trainer  # noqa: E402
+from singan_jax.training import loop as trainer  # noqa: E402
 
 from singan_jax import reference as ref
 from singan_jax.reference import export

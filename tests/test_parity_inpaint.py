@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 
 import jax.numpy as jnp  # noqa: E402
 
-from singan_jax.inpaint import fill  # noqa: E402
-from singan_jax.inpaint import blend  # noqa: E402
+from singan_jax.inpainting import fill  # noqa: E402
+from singan_jax.inpainting import blend  # noqa: E402
 from singan_jax.core import pyramid  # noqa: E402
 
 from singan_jax import reference as ref

@@ -18,7 +18,7 @@ from singan_jax.io import images as image_io  # noqa: E402
 from singan_jax.modes import animate  # noqa: E402
 from singan_jax.modes import harmonize  # noqa: E402
 from singan_jax.reference import parity  # noqa: E402
-from singan_jax.train import loop as trainer  # noqa: E402
+from singan_jax.training import loop as trainer  # noqa: E402
 
 pytestmark = pytest.mark.parity
 NFC = 8

@@ -14,7 +14,7 @@ from singan_jax.core import compat2019  # noqa: E402
 from singan_jax.core import pyramid  # noqa: E402
 from singan_jax.io import images as image_io  # noqa: E402
 from singan_jax.reference import legacy  # noqa: E402
-from singan_jax.train import pyramids  # noqa: E402
+from singan_jax.training import pyramids  # noqa: E402
 
 pytestmark = pytest.mark.parity
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp  # noqa: E402
 from singan_jax.core import pyramid  # noqa: E402
 from singan_jax.core import sampling  # noqa: E402
 from singan_jax import convert as torch_convert  # noqa: E402
-from singan_jax.train import step as train_step  # noqa: E402
+from singan_jax.training import step as train_step  # noqa: E402
 
 from singan_jax import reference as ref
 from singan_jax.reference import parity

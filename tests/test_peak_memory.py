@@ -3,7 +3,7 @@
 
 import jax
 
-from singan_jax.train import monitor
+from singan_jax.training import monitor
 
 
 class FakeDevice:

@@ -29,8 +29,8 @@ _CACHE_SCRIPT = textwrap.dedent("""
     monitoring.register_event_listener(listen)
     sys.path.insert(0, sys.argv[3])
     from helpers import tiny_config
-    from singan_jax.train import step as train_step
-    from singan_jax.train import loop as trainer
+    from singan_jax.training import step as train_step
+    from singan_jax.training import loop as trainer
     traces, make = {}, train_step.make_iteration
     def counting_make(plan, n, net, tc):  # counts traces of each scale's iteration
       fn = make(plan, n, net, tc)
@@ -39,7 +39,7 @@ _CACHE_SCRIPT = textwrap.dedent("""
         return fn(state, inputs)
       return iteration
     train_step.make_iteration = counting_make
-    from singan_jax.train import ahead
+    from singan_jax.training import ahead
     taken, take = [], ahead.Ahead.take
     def recording_take(self, n):  # the scales that started on an ahead-compiled iteration
       compiled = take(self, n)
@@ -149,7 +149,7 @@ def test_bfloat16_compute_is_an_opt_in_within_the_stated_tolerance():
 def test_the_compilation_cache_is_on_by_default_in_a_per_user_folder(monkeypatch, tmp_path):
   """No setting anywhere: the per-user folder under $XDG_CACHE_HOME; the field, then
   $SINGAN_JAX_CACHE_DIR, then JAX's own setting win over it; "off" turns it off."""
-  from singan_jax.train import compile_cache  # pylint: disable=g-import-not-at-top
+  from singan_jax.training import compile_cache  # pylint: disable=g-import-not-at-top
 
   cfg = helpers.tiny_config()
   monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

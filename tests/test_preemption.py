@@ -17,9 +17,9 @@ import jax
 import numpy as np
 import pytest
 
-from singan_jax.train import checkpoint as ckpt_lib
-from singan_jax.train import loop as trainer
-from singan_jax.train import preemption
+from singan_jax.training import checkpoint as ckpt_lib
+from singan_jax.training import loop as trainer
+from singan_jax.training import preemption
 from helpers import REPO, cli_env, run_cli, tiny_config
 from test_resume import TINY, make_inputs
 

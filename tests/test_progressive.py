@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from singan_jax.io import images as image_io
-from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.evaluate import metrics
-from singan_jax.inpaint import progressive
-from singan_jax.train import loop as trainer
+from singan_jax.inpainting import progressive
+from singan_jax.training import loop as trainer
 from helpers import NARROW_BLEND, tiny_config
 
 

@@ -9,11 +9,11 @@ import pytest
 from singan_jax import config as config_lib
 from singan_jax.core import sampling
 from singan_jax.evaluate import metrics
-from singan_jax.inpaint import blend as blend_lib
-from singan_jax.inpaint import coherence
-from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.inpainting import blend as blend_lib
+from singan_jax.inpainting import coherence
+from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
-from singan_jax.train import loop as trainer
+from singan_jax.training import loop as trainer
 
 
 def _texture(h=40, w=48, seed=0):

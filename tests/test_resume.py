@@ -1,6 +1,6 @@
 """Interrupted runs: a real `python -m singan_jax.main` process is SIGKILLed at named points
-(test hook SINGAN_JAX_TEST_KILL_AT, see singan_jax/train/checkpoint.py), restarted, and must finish
-with exactly the output of an uninterrupted run, without retraining finished scales.
+(test hook SINGAN_JAX_TEST_KILL_AT, see singan_jax/training/checkpoint.py), restarted, and must
+finish with exactly the output of an uninterrupted run, without retraining finished scales.
 
 The tiny run: a 32x40 image, max_size 36 and min_size 25 give a 2-scale pyramid (25x32, 29x36);
 30 iterations per scale, in-scale checkpoints every 10. A persistent XLA compilation cache
@@ -20,7 +20,7 @@ import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 
-from singan_jax.train import checkpoint as ckpt_lib
+from singan_jax.training import checkpoint as ckpt_lib
 from helpers import run_cli, tiny_flags
 
 TINY = tiny_flags(niter=30, checkpoint_every=10, log_every=10, inject_scale=None)

@@ -1,4 +1,4 @@
-"""The gradient-domain seam correction (singan_jax/inpaint/seam.py): the exact solution of its
+"""The gradient-domain seam correction (singan_jax/inpainting/seam.py): the exact solution of its
 normal equations, offsets removed, known pixels untouched, and the seam it leaves."""
 
 import jax
@@ -11,8 +11,8 @@ from scipy.sparse import linalg as sparse_linalg
 from singan_jax import config as config_lib
 from singan_jax import inputs
 from singan_jax.evaluate import metrics
-from singan_jax.inpaint import seam
-from singan_jax.inpaint import texture
+from singan_jax.inpainting import seam
+from singan_jax.inpainting import texture
 
 
 def _stripes(h=40, w=48, seed=0):

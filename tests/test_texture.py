@@ -1,5 +1,5 @@
 """The patch texture pass: the hole rebuilt from the photo's own patches, seeded by the
-generated image (singan_jax/inpaint/texture.py)."""
+generated image (singan_jax/inpainting/texture.py)."""
 
 import jax
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 from singan_jax import config as config_lib
 from singan_jax import inputs
 from singan_jax.evaluate import metrics
-from singan_jax.inpaint import texture
+from singan_jax.inpainting import texture
 
 
 def _cobbles(h=64, w=80, seed=0):
@@ -103,7 +103,7 @@ def test_bad_texture_settings_are_refused_with_the_field_named(field, value):
 def _mean_source_distance(locality):
   """Mean |source - target| of the NNF over the hole of a texture repeating every 8 px (every
   source with the target's phase matches exactly, so only the prior tells them apart)."""
-  from singan_jax.inpaint import patchmatch  # pylint: disable=g-import-not-at-top
+  from singan_jax.inpainting import patchmatch  # pylint: disable=g-import-not-at-top
 
   tile = _cobbles(8, 8, seed=1)
   x = np.tile(tile, (10, 12, 1))[:80, :96]

@@ -8,8 +8,8 @@ import pytest
 from singan_jax.core import partial_conv
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
-from singan_jax.train import step as train_step
-from singan_jax.train import loop as trainer
+from singan_jax.training import step as train_step
+from singan_jax.training import loop as trainer
 
 H, W = 22, 26
 

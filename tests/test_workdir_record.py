@@ -17,9 +17,9 @@ from singan_jax import inputs
 from singan_jax import pipeline
 from singan_jax import workdir as workdir_lib
 from singan_jax.io import images as image_io
-from singan_jax.train import checkpoint as ckpt_lib
-from singan_jax.train import loop as trainer
-from singan_jax.train import pyramids as pyramids_lib
+from singan_jax.training import checkpoint as ckpt_lib
+from singan_jax.training import loop as trainer
+from singan_jax.training import pyramids as pyramids_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 30, 40  # 3 scales (25x34, 28x37, 30x40) under the default and the demo configs

@@ -23,8 +23,8 @@ from singan_jax import rng
 from singan_jax.io import images as image_io
 from singan_jax.core import partial_conv
 from singan_jax.core import sampling
-from singan_jax.train import step as train_step
-from singan_jax.train import loop as trainer
+from singan_jax.training import step as train_step
+from singan_jax.training import loop as trainer
 from singan_jax.bench import common
 
 
@@ -39,7 +39,7 @@ def scale_indices(plan) -> dict:
 
 def batch_inputs(cfg, plan, n: int, b: int, seed: int = 0):
   """(state, inputs) of scale n for b images: random networks for scales 0..n, a real image
-  with a square hole. Shapes and keys as train/loop.py's prepare_scale builds them."""
+  with a square hole. Shapes and keys as training/loop.py's prepare_scale builds them."""
   net, tc = defaults.net_settings(cfg, b), defaults.train_settings(cfg)
   draws = np.random.default_rng(seed)
   # Jitted: one compile per scale instead of one per eager op of the init.

@@ -1,5 +1,5 @@
 """Hole initialiser speed at full resolution: mean, local means, PatchMatch, and the patch
-texture pass (inpaint/texture.py, seeded here by the local-means fill as a stand-in for the
+texture pass (inpainting/texture.py, seeded here by the local-means fill as a stand-in for the
 generated image).
 
   python -m singan_jax.bench fill [--iters 3] [--no-port]
@@ -64,8 +64,8 @@ def main(argv):
   cores = common.pin_threads(args.cores)
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from singan_jax.inpaint import fill  # pylint: disable=g-import-not-at-top
-  from singan_jax.inpaint import texture  # pylint: disable=g-import-not-at-top
+  from singan_jax.inpainting import fill  # pylint: disable=g-import-not-at-top
+  from singan_jax.inpainting import texture  # pylint: disable=g-import-not-at-top
 
   x_np, known_np, source = load_case()
   h, w = known_np.shape

@@ -38,7 +38,7 @@ def main(argv):
   args = parse(argv)
   cores = common.pin_threads(args.cores)
   from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from singan_jax.inpaint import inpaint as inpaint_lib  # pylint: disable=g-import-not-at-top
+  from singan_jax.inpainting import inpaint as inpaint_lib  # pylint: disable=g-import-not-at-top
 
   cfg = train_bench.bench_config(args)
   cfg.inject_scale = args.inject
@@ -83,7 +83,7 @@ def time_jax(cfg, plan, net, n, finest, iters) -> tuple[float, float, float]:
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from singan_jax import rng as rng_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
-  from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
+  from singan_jax.training import loop as trainer  # pylint: disable=g-import-not-at-top
 
   frozen = []
   for k in range(plan.num_scales):

@@ -73,7 +73,7 @@ def compile_case(cfg, size: int, loop: str, h: int, w: int) -> dict:
 def run_peaks(cases: list) -> None:
   """Runs each compiled case once, smallest footprint first, and records the device's
   high-water mark in its record where it rose (None where the backend reports none)."""
-  from singan_jax.train import monitor  # pylint: disable=g-import-not-at-top
+  from singan_jax.training import monitor  # pylint: disable=g-import-not-at-top
 
   last = monitor.peak_device_bytes() or 0
   for record, (compiled, state, inputs) in sorted(cases, key=lambda c: c[0]["xla_mib"]):

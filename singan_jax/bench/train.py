@@ -7,7 +7,7 @@ One process, threads pinned to the machine's cores. For each scale of the defaul
 plan of the image (--image; default the bundled example) it times one training iteration
 with the default config's networks and steps (Dsteps D + Gsteps G steps, partial convs,
 coarser-scale draws included), built by singan_jax.config as the CLI builds them:
-  jax       singan_jax.train.step.make_iteration, jit(vmap) with donation, as the trainer runs it
+  jax       singan_jax.training.step.make_iteration, jit(vmap) with donation, as the trainer runs it
   lean      the port in singan_jax/reference (single-channel mask sum, as ours), eager torch
   faithful  the port with the 2019 mask sum (a full Cin -> Cout conv) and the resizes between
             scales done on the host in numpy, standing in for the 2019 code
@@ -89,8 +89,8 @@ def jax_case(cfg, plan, n):
   from singan_jax import rng as rng_lib  # pylint: disable=g-import-not-at-top
   from singan_jax.core import partial_conv  # pylint: disable=g-import-not-at-top
   from singan_jax.core import sampling  # pylint: disable=g-import-not-at-top
-  from singan_jax.train import step as train_step  # pylint: disable=g-import-not-at-top
-  from singan_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
+  from singan_jax.training import step as train_step  # pylint: disable=g-import-not-at-top
+  from singan_jax.training import loop as trainer  # pylint: disable=g-import-not-at-top
 
   net, tc = config_lib.net_settings(cfg, 1), config_lib.train_settings(cfg)
 
@@ -142,7 +142,7 @@ def jax_case(cfg, plan, n):
 
 
 def time_jax(cfg, plan, n, iters):
-  from singan_jax.train import monitor  # pylint: disable=g-import-not-at-top
+  from singan_jax.training import monitor  # pylint: disable=g-import-not-at-top
 
   compiled, state, inputs, flops, mem_mb, compile_s = jax_case(cfg, plan, n)
   box = [state]
@@ -210,7 +210,7 @@ def main(argv):
 
   from singan_jax.core import conv_tune  # pylint: disable=g-import-not-at-top
   from singan_jax.core import partial_conv  # pylint: disable=g-import-not-at-top
-  from singan_jax.train import step as train_step  # pylint: disable=g-import-not-at-top
+  from singan_jax.training import step as train_step  # pylint: disable=g-import-not-at-top
 
   impl = partial_conv.resolve_impl(cfg.conv_impl)
   loop = train_step.resolve_step_loop(cfg.step_loop, cfg.conv_impl)

@@ -1,6 +1,6 @@
 """The ground-truth-free scores of a filled hole: the seam score and the patch SWD.
 
-The inpainter ranks its candidates by them (singan_jax/inpaint/candidates.py) and the
+The inpainter ranks its candidates by them (singan_jax/inpainting/candidates.py) and the
 evaluation reports them (singan_jax/evaluate/metrics.py), so they live below both. Images are
 float (H, W, C) in [-1, 1]; the hole is (H, W) bool, True = hole; scores on the [0, 1] scale.
 Plain numpy: they run once per image, on the host, after the inpainting.

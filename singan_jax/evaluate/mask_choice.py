@@ -20,7 +20,7 @@ from singan_jax.evaluate import metrics
 from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import methods as methods_lib
 from singan_jax.evaluate import run as evaluate
-from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 
 VARIANTS = ("pc", "compat_2019-draws")

@@ -11,10 +11,10 @@ from singan_jax import config as defaults
 from singan_jax import rng
 from singan_jax.core import partial_conv
 from singan_jax.evaluate import cases as cases_lib
-from singan_jax.inpaint import blend as blend_lib
-from singan_jax.inpaint import fill as fill_lib
-from singan_jax.inpaint import inpaint as inpaint_lib
-from singan_jax.inpaint import texture
+from singan_jax.inpainting import blend as blend_lib
+from singan_jax.inpainting import fill as fill_lib
+from singan_jax.inpainting import inpaint as inpaint_lib
+from singan_jax.inpainting import texture
 from singan_jax.io import images as image_io
 
 CLASSICAL = (

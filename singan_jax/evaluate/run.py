@@ -41,9 +41,9 @@ from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import methods as methods_lib
 from singan_jax.evaluate import metrics
 from singan_jax.evaluate import report as report_lib
-from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
-from singan_jax.train import loop as trainer
+from singan_jax.training import loop as trainer
 
 Options = methods_lib.Options
 

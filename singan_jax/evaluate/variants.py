@@ -30,9 +30,9 @@ from singan_jax import config as config_lib
 from singan_jax import jobs as jobs_lib
 from singan_jax.evaluate import metrics
 from singan_jax.evaluate import methods as methods_lib
-from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
-from singan_jax.train import loop as trainer
+from singan_jax.training import loop as trainer
 
 VARIANTS = {
   "ours": {},

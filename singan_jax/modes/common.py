@@ -11,7 +11,7 @@ import numpy as np
 from singan_jax import inputs
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
-from singan_jax.inpaint import inpaint as inpaint_lib
+from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 
 # Each mode's output file in the workdir.

@@ -11,7 +11,7 @@ the region for the inputs these modes are for, and keeps an edit outside the reg
 import numpy as np
 
 from singan_jax import rng
-from singan_jax.inpaint import blend as blend_lib
+from singan_jax.inpainting import blend as blend_lib
 from singan_jax.io import images as image_io
 from singan_jax.modes import common
 

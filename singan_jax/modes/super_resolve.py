@@ -1,7 +1,7 @@
 """Super-resolution (SinGAN 2019, section 4.1): the training image carried up by a factor
 (cfg.sr_factor, default 4) in steps of at most 1/scale_factor, the finest generator applied
 with fresh noise at every step. It is inpainting's full-resolution pass
-(inpaint/coherence.super_resolve) with every pixel open to the generator.
+(inpainting/coherence.super_resolve) with every pixel open to the generator.
 
 The 2019 code trains a dedicated pyramid for it (scale factor 2^(-1/3)); here the pyramid's
 own scale factor sets the steps.
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax import rng
-from singan_jax.inpaint import coherence
+from singan_jax.inpainting import coherence
 from singan_jax.io import images as image_io
 from singan_jax.modes import common
 

@@ -3,12 +3,12 @@
 
 The hole is filled by an initialiser, the filled image is injected at scale n and the pyramid
 regenerates scales n..N with the known pixels re-imposed after every scale
-(singan_jax/inpaint/coherence.py). An input larger than the finest scale is reached by a
+(singan_jax/inpainting/coherence.py). An input larger than the finest scale is reached by a
 bicubic resize (or SinGAN's super-resolution steps, cfg.upscale 'sr'); there the patch texture
-pass rebuilds the hole from the photo's own patches (cfg.texture, singan_jax/inpaint/texture.py),
+pass rebuilds the hole from the photo's own patches (cfg.texture, singan_jax/inpainting/texture.py),
 a gradient-domain correction meets the known pixels at the hole's edge (cfg.seam,
-singan_jax/inpaint/seam.py), and the result is put back into the photo through a feather of
-cfg.blend_feather px (singan_jax/inpaint/blend.py): known pixels beyond it keep the input's
+singan_jax/inpainting/seam.py), and the result is put back into the photo through a feather of
+cfg.blend_feather px (singan_jax/inpainting/blend.py): known pixels beyond it keep the input's
 exact values.
 """
 
@@ -20,13 +20,13 @@ from singan_jax.core import errors
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
 from singan_jax.core import sampling
-from singan_jax.inpaint import blend as blend_lib
-from singan_jax.inpaint import candidates
-from singan_jax.inpaint import coherence
-from singan_jax.inpaint import fill as fill_lib
-from singan_jax.inpaint import progressive
-from singan_jax.inpaint import seam as seam_lib
-from singan_jax.inpaint import texture as texture_lib
+from singan_jax.inpainting import blend as blend_lib
+from singan_jax.inpainting import candidates
+from singan_jax.inpainting import coherence
+from singan_jax.inpainting import fill as fill_lib
+from singan_jax.inpainting import progressive
+from singan_jax.inpainting import seam as seam_lib
+from singan_jax.inpainting import texture as texture_lib
 from singan_jax.io import images as image_io
 from singan_jax import rng
 
@@ -60,7 +60,7 @@ def inpaint(
   pixels: (H, W, 3) uint8/uint16 as read; hole: (H, W) bool. Returns a dict with 'output'
   (pixels' dtype, same size), and float32 [-1, 1] 'filled', 'generated' (full resolution),
   'soft' (H, W) and the injection scale 'n'. A hole above cfg.progressive_share of the image
-  is filled ring by ring (singan_jax/inpaint/progressive.py); otherwise one pass, inpaint_once.
+  is filled ring by ring (singan_jax/inpainting/progressive.py); otherwise one pass, inpaint_once.
   """
   key_id = image_index if key_id is None else key_id
   if progressive.applies(hole, cfg):
@@ -107,7 +107,7 @@ def to_input_size(pyr, frozen_i, finest, filled, hole, key, cfg):
 
 
 def retexture(x, hole, full, key, cfg) -> np.ndarray:
-  """The patch texture pass over the full-size output's hole (singan_jax/inpaint/texture.py),
+  """The patch texture pass over the full-size output's hole (singan_jax/inpainting/texture.py),
   its seam corrected there (cfg.seam)."""
   return np.asarray(
     texture_lib.retexture(
@@ -166,7 +166,7 @@ def inpaint_once(
   """One pass of fill -> inject -> generate -> upscale -> blend (see inpaint; ring: the
   progressive pass, which keys its draws). With
   cfg.num_candidates = K > 1, K draws run in one vmap and the best by the ground-truth-free
-  scores is kept (singan_jax/inpaint/candidates.py; its index is returned as 'candidate')."""
+  scores is kept (singan_jax/inpainting/candidates.py; its index is returned as 'candidate')."""
   plan = pyr.plan
   n = resolve_inject_scale(cfg, plan)
   x = jnp.asarray(image_io.to_float(pixels))

@@ -17,7 +17,7 @@ from absl import logging
 import jax
 
 from singan_jax.core import sampling
-from singan_jax.train import step as train_step
+from singan_jax.training import step as train_step
 
 
 def abstract(tree, shape=None):

@@ -3,7 +3,7 @@ WORKDIR/metrics.jsonl and drawn to WORKDIR/sheets/curves.png, since a GAN's heal
 off its curves. matplotlib (the `plot` extra) is imported only when drawing; without it a
 warning names the fix and nothing is written.
 
-Redraw an existing workdir: python -m singan_jax.train.curves --workdir=DIR
+Redraw an existing workdir: python -m singan_jax.training.curves --workdir=DIR
 """
 
 import io

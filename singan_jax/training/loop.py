@@ -20,15 +20,15 @@ from singan_jax import rng
 from singan_jax.core import losses
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
-from singan_jax.train import ahead as ahead_lib
-from singan_jax.train import checkpoint as ckpt_lib
-from singan_jax.train import compile_cache
-from singan_jax.train import curves as curves_lib
-from singan_jax.train import monitor
-from singan_jax.train import preemption
-from singan_jax.train import pyramids
-from singan_jax.train import sheets as sheets_lib
-from singan_jax.train import step as train_step
+from singan_jax.training import ahead as ahead_lib
+from singan_jax.training import checkpoint as ckpt_lib
+from singan_jax.training import compile_cache
+from singan_jax.training import curves as curves_lib
+from singan_jax.training import monitor
+from singan_jax.training import preemption
+from singan_jax.training import pyramids
+from singan_jax.training import sheets as sheets_lib
+from singan_jax.training import step as train_step
 
 
 @dataclasses.dataclass

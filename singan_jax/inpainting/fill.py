@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from singan_jax.inpaint import local_means
-from singan_jax.inpaint import patchmatch
+from singan_jax.inpainting import local_means
+from singan_jax.inpainting import patchmatch
 
 VALID_METHODS = ("none", "mean", "local_means", "patchmatch")
 

@@ -9,7 +9,7 @@ import numpy as np
 from singan_jax import rng
 from singan_jax.core import sampling
 from singan_jax.io import images as image_io
-from singan_jax.train import monitor
+from singan_jax.training import monitor
 
 
 def write_sheets(workdir, plan, net, gens, frozen, real, n, seed, ids=None, place=None):

@@ -8,7 +8,7 @@ the image's own texture at the input's resolution, arranged as the generator arr
 a locality prior prefers sources near their target (nearby content is the likelier truth).
 Last, the fill's coarse layer is moved toward the harmonic (membrane) fill's, so brightness
 and colour at large scale follow the hole's edge while the fine texture stays the patches'.
-The PatchMatch machinery is singan_jax/inpaint/patchmatch.py's; this module only seeds it.
+The PatchMatch machinery is singan_jax/inpainting/patchmatch.py's; this module only seeds it.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax.core import errors
-from singan_jax.inpaint import fill as fill_lib
-from singan_jax.inpaint import local_means
-from singan_jax.inpaint import patchmatch
-from singan_jax.inpaint import seam as seam_lib
+from singan_jax.inpainting import fill as fill_lib
+from singan_jax.inpainting import local_means
+from singan_jax.inpainting import patchmatch
+from singan_jax.inpainting import seam as seam_lib
 
 TEXTURES = ("none", "patchmatch")
 FINALS = ("centre", "vote")
@@ -96,7 +96,7 @@ def _retexture_core(
   `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
   sharp source pixels re-vote it: patchmatch.pm_level); seam "poisson" then removes the
   mismatch with the known pixels at the hole's edge ("fusion": also between pasted patches;
-  singan_jax/inpaint/seam.py); locality: patchmatch.proximity's weight; guide > 0:
+  singan_jax/inpainting/seam.py); locality: patchmatch.proximity's weight; guide > 0:
   guide_image searched beside the estimate at every level with that weight on its SSD, so
   sources also match the generated layout;
   diversity: patchmatch.reuse_cost's weight; structure: structure_transfer's weight (at
@@ -158,7 +158,7 @@ def retexture(
   coarsest level starts from the generated image, so fewer levels keep more of the
   generator's arrangement. final: "centre" (every hole pixel copied from its patch's
   source centre) or "vote" (the similarity-weighted mean of the overlapping patches).
-  seam: "poisson" (the gradient-domain correction of singan_jax/inpaint/seam.py at the hole's
+  seam: "poisson" (the gradient-domain correction of singan_jax/inpainting/seam.py at the hole's
     edge), "fusion" (also between the pasted patches inside it) or "none".
   locality >= 0: the weight of a cost on sources far from their target (patchmatch.proximity:
   the mean squared per-value error a source one image side away must beat; 0: none).

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from singan_jax.inpaint import local_means
+from singan_jax.inpainting import local_means
 
 # Propagation step sizes per PatchMatch iteration (jump flooding, largest first).
 JUMPS = (8, 4, 2, 1)
