@@ -43,8 +43,16 @@ def refusals() -> tuple:
   return (errors.Error,)
 
 
+# Libraries whose INFO lines say nothing a user can act on: orbax's per-save chatter, JAX's
+# backend probing ("Unable to initialize backend 'tpu'") and cache resets.
+QUIET_LIBRARIES = ("/orbax/", "/jax/_src/")
+
+
 class QuietLibraries(pylogging.Filter):
-  """Drops orbax's per-save INFO chatter (for absl's handler); its warnings still show."""
+  """Drops QUIET_LIBRARIES' INFO lines (for absl's handler); their warnings still show."""
 
   def filter(self, record):
-    return record.levelno >= pylogging.WARNING or "/orbax/" not in record.pathname
+    if record.levelno >= pylogging.WARNING:
+      return True
+    path = record.pathname.replace("\\", "/")
+    return not any(library in path for library in QUIET_LIBRARIES)

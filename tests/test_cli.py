@@ -3,6 +3,7 @@ make resuming safe (test hook, identity diff, gap and leftover detection)."""
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import signal
@@ -241,3 +242,18 @@ def test_an_internal_error_keeps_its_traceback(tmp_path):
   assert done.returncode == 1, done.stderr[-2000:]
   assert "Traceback" in done.stderr and "ValueError: an internal bug" in done.stderr
   assert "singan-jax: error:" not in done.stderr
+
+
+def test_library_info_chatter_is_dropped_and_their_warnings_kept():
+  """QuietLibraries: orbax's and JAX's INFO lines go (backend probing, per-save chatter),
+  their warnings and every line of ours stay."""
+  quiet = cli.QuietLibraries()
+
+  def record(path, level):
+    return logging.LogRecord("x", level, path, 1, "message", None, None)
+
+  site = "/venv/lib/python3.11/site-packages"
+  assert not quiet.filter(record(f"{site}/jax/_src/xla_bridge.py", logging.INFO))
+  assert not quiet.filter(record(f"{site}/orbax/checkpoint/checkpointer.py", logging.INFO))
+  assert quiet.filter(record(f"{site}/jax/_src/xla_bridge.py", logging.WARNING))
+  assert quiet.filter(record("/work/singan_jax/training/loop.py", logging.INFO))
