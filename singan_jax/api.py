@@ -62,7 +62,10 @@ def train(image, mask=None, config=None, workdir: str | None = None) -> Pyramid:
   workdir = workdir or tempfile.mkdtemp(prefix="singan_jax_")
   float_pixels = _use_image(cfg, workdir, image, "image", "image")
   _use_mask(cfg, workdir, mask, image, "mask", "mask")
-  pipeline.run(cfg, workdir, "train", explicit | set(workdir_lib.INPUT_FIELDS))
+  given = explicit | set(workdir_lib.INPUT_FIELDS)
+  pipeline.run(cfg, workdir, "train", given)
+  # A resumed workdir keeps its recorded pyramid settings: report those, not the call's.
+  cfg = workdir_lib.adopt_record(cfg, workdir, given)
   return Pyramid(os.path.abspath(workdir), cfg, float_pixels)
 
 

@@ -130,6 +130,10 @@ def test_readme_python_snippet_runs_as_written(monkeypatch):
   assert scope["samples"].shape == (4, *pyramid.plan.shapes[-1], 3)
   assert os.path.exists(os.path.join(pyramid.workdir, "inputs", "image.png"))
 
+  resumed = api.train(image, hole, workdir=pyramid.workdir)  # a finished pyramid: nothing to do
+  assert resumed.config.max_size == pyramid.config.max_size  # the record's, not the defaults'
+  assert resumed.plan.shapes == pyramid.plan.shapes
+
   again = api.inpaint(api.load(pyramid.workdir, float_pixels=True))
   assert again.dtype == np.float32 and 0 <= again.min() and again.max() <= 1
   np.testing.assert_array_equal(np.round(again * 255).astype(np.uint8), scope["filled"])
