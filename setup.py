@@ -28,6 +28,7 @@ setup(
     "absl-py==2.5.1",
     "chex==0.1.92",
     "ml_collections==1.1.0",
+    "tensorboard==2.21.0",  # WORKDIR/tb: its event-file writer (no TensorFlow) and viewer
     "filelock==4.3.2",  # JAX's size cap on the per-user compilation cache (compile_cache.py)
     *ONEDNN,  # conv_impl 'platform' / 'onednn' on CPU (singan_jax/core/onednn)
   ],

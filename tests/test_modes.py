@@ -1,8 +1,10 @@
 """The application modes on a tiny trained pyramid (singan_jax/modes/): shapes, determinism,
 and what each keeps of its input."""
 
+import json
 import os
 
+import imageio.v3 as iio
 import jax
 import numpy as np
 import pytest
@@ -144,6 +146,28 @@ def test_training_wrote_the_sheets_and_curves(tiny, tiny_workdir):
   names = sorted(os.listdir(tiny_workdir / "sheets"))
   assert names == ["curves.png", "scale_0.png", "scale_1.png", "scale_2.png"]
   assert image_io.read_image(str(tiny_workdir / "sheets" / "curves.png")).shape[0] >= 400
+
+
+def test_training_wrote_tensorboard_events_matching_metrics_jsonl(tiny, tiny_workdir):
+  """WORKDIR/tb read back with TensorBoard's own reader: every metrics.jsonl value per scale
+  and iteration, and one sheet per scale on the image slider (step = scale)."""
+  from tensorboard.backend.event_processing import event_accumulator as ea
+
+  everything = {ea.SCALARS: 0, ea.IMAGES: 0}
+  events = ea.EventAccumulator(str(tiny_workdir / "tb"), size_guidance=everything)
+  events.Reload()
+  with open(tiny_workdir / "metrics.jsonl", encoding="utf-8") as f:
+    records = [json.loads(line) for line in f]
+  assert len(records) == 3  # one per scale (log_every = niter)
+  for r in records:
+    for name in ("errD", "errG", "rec", "gp", "it_per_s"):
+      (event,) = events.Scalars(f"scale_{r['scale']}/{name}")
+      want = r[name] if name == "it_per_s" else r[name][0]  # a batch of one image
+      assert event.step == r["iter"] and event.value == pytest.approx(want, rel=1e-6)
+  sheets = events.Images("sheet")
+  assert [s.step for s in sheets] == [0, 1, 2]
+  shown = iio.imread(sheets[-1].encoded_image_string)
+  np.testing.assert_array_equal(shown, iio.imread(tiny_workdir / "sheets" / "scale_2.png"))
 
 
 def test_injection_scale_default_and_range(tiny):

@@ -347,7 +347,7 @@ def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: li
   run.ckpts.clear_inscale(n)
   monitor.log_scale_done(record, run.plan.stop_scale, niter - scale.start)
   if run.cfg.sheets:
-    sheets_lib.write_sheets(
+    sheets = sheets_lib.write_sheets(
       run.workdir,
       run.plan,
       run.net,
@@ -359,6 +359,7 @@ def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: li
       run.ids,
       run.devices.place,
     )
+    run.metrics.write_sheets(n, sheets)
     if jax.process_index() == 0:  # the one that writes metrics.jsonl
       curves_lib.redraw(run.workdir, niter)
   return fs, d_vars

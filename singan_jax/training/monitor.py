@@ -1,4 +1,5 @@
-"""Watching a scale train: finiteness tracked on device, progress logs and metrics.jsonl.
+"""Watching a scale train: finiteness tracked on device, progress logs, metrics.jsonl and
+TensorBoard.
 
 The compiled iteration carries a small `Health` pytree: the first iteration whose metrics
 stopped being finite (-1: none yet) and which metrics they were. The host reads it only at
@@ -17,6 +18,8 @@ import jax
 from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import numpy as np
+
+from singan_jax.training import tensorboard_writer as tb_lib
 
 
 class NonFiniteError(RuntimeError):
@@ -122,16 +125,24 @@ def check_finite_state(state, n: int, it: int, workdir: str) -> None:
 
 
 class MetricsWriter:
-  """Appends one JSON object per line to workdir/metrics.jsonl."""
+  """Appends one JSON object per iteration record to workdir/metrics.jsonl and writes the
+  same values, and the scales' sheets, to TensorBoard under workdir/tb (process 0 only)."""
 
   def __init__(self, workdir: str):
     self.path = os.path.join(workdir, "metrics.jsonl")
+    self.tensorboard = tb_lib.TensorBoardWriter(os.path.join(workdir, tb_lib.TB_DIR))
 
   def write(self, record: dict) -> None:
     if jax.process_index() != 0:  # multi-host: one writer
       return
     with open(self.path, "a", encoding="utf-8") as f:
       f.write(json.dumps(record) + "\n")
+    self.tensorboard.write_scalars(record["iter"], tb_lib.iteration_scalars(record))
+
+  def write_sheets(self, n: int, sheets: dict) -> None:
+    """sheets: tag -> (H, W, 3) uint8 sheet of scale n (the step of TensorBoard's slider)."""
+    if jax.process_index() == 0 and sheets:
+      self.tensorboard.write_images(n, sheets)
 
 
 def peak_device_bytes() -> int | None:
