@@ -5,6 +5,7 @@ from setuptools import find_packages, setup
 # oneDNN's CPU wheels exist for x86-64 Linux only; elsewhere conv_impl='onednn' falls back.
 _X86_LINUX = "; platform_system == 'Linux' and platform_machine == 'x86_64'"
 ONEDNN = [f"onednn-cpu-gomp==2023.2.0{_X86_LINUX}", f"onednn-devel-cpu-gomp==2023.2.0{_X86_LINUX}"]
+UI = ["gradio==6.31.0"]
 
 setup(
   name="singan_jax",
@@ -23,7 +24,7 @@ setup(
     "orbax-checkpoint==0.12.8",
     "numpy==2.4.6",
     "imageio==2.38.1",
-    "pillow==13.0.0",
+    "pillow==12.3.0",  # 12: what gradio (the ui extra) accepts
     "pypng==0.20220715.0",  # 16-bit PNG (grey and RGB), which Pillow cannot keep or write
     "absl-py==2.5.1",
     "chex==0.1.92",
@@ -43,6 +44,8 @@ setup(
       "scikit-image==0.26.0",
       "opencv-python-headless==5.0.0.93",
       *ONEDNN,
+      *UI,
+      "playwright==1.65.3",  # the page's browser test drives Debian's chromium (.ci/run)
     ],
     # sheets/curves.png, the training curves (without it a warning, no picture)
     "plot": ["matplotlib==3.11.2"],
@@ -51,6 +54,13 @@ setup(
     # python -m singan_jax.evaluate: the images (skimage.data, matplotlib's grace_hopper.jpg),
     # the OpenCV and biharmonic baselines
     "eval": ["scikit-image==0.26.0", "opencv-python-headless==5.0.0.93", "matplotlib==3.11.2"],
+    # singan-jax-ui / python -m singan_jax.ui: the local inpainting page
+    "ui": UI,
   },
-  entry_points={"console_scripts": ["singan-jax=singan_jax.main:run"]},
+  entry_points={
+    "console_scripts": [
+      "singan-jax=singan_jax.main:run",
+      "singan-jax-ui=singan_jax.ui.__main__:run",
+    ]
+  },
 )

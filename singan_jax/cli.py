@@ -44,8 +44,9 @@ def refusals() -> tuple:
 
 
 # Libraries whose INFO lines say nothing a user can act on: orbax's per-save chatter, JAX's
-# backend probing ("Unable to initialize backend 'tpu'") and cache resets.
-QUIET_LIBRARIES = ("/orbax/", "/jax/_src/")
+# backend probing ("Unable to initialize backend 'tpu'") and cache resets, httpx's line per
+# request (the web page's).
+QUIET_LIBRARIES = ("/orbax/", "/jax/_src/", "/httpx/")
 
 
 class QuietLibraries(pylogging.Filter):

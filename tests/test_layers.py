@@ -1,5 +1,5 @@
 """The layers import downward: the library (core, io, inpainting, training) never imports the
-commands above it (api, evaluate, bench, main, convert, the modes, the orchestration)."""
+commands above it (api, ui, evaluate, bench, main, convert, the modes, the orchestration)."""
 
 import ast
 import os
@@ -8,6 +8,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LIBRARY = ("core", "io", "inpainting", "training")
 ABOVE = (
   "api",
+  "ui",
   "evaluate",
   "bench",
   "main",
