@@ -55,6 +55,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.lambda_grad = 0.1
   c.alpha = 10.0
   c.noise_amp = 0.1  # noise_amp_n = noise_amp * RMSE(real, reconstruction)
+  # Schedule: "singan" trains one scale at a time, the coarser ones frozen; "concurrent"
+  # (ConSinGAN-style, training/concurrent.py) trains the train_depth finest scales so far
+  # together, the older ones at lr x lr_scale per scale below the newest.
+  c.schedule = "singan"
+  c.train_depth = 3
+  c.lr_scale = 0.1
   # Inpainting.
   c.fill = "local_means"  # none | mean | local_means | patchmatch
   c.fill_radius = 4
@@ -225,4 +231,7 @@ def train_settings(cfg) -> step.TrainConfig:
     lambda_grad=cfg.lambda_grad,
     alpha=cfg.alpha,
     step_loop=cfg.step_loop,
+    schedule=cfg.schedule,
+    train_depth=cfg.train_depth,
+    lr_scale=cfg.lr_scale,
   )

@@ -50,6 +50,9 @@ RECORDED_FIELDS = {
   "lr_drop": "tunable",
   "lambda_grad": "tunable",
   "alpha": "tunable",
+  "schedule": "fixed",
+  "train_depth": "fixed",
+  "lr_scale": "tunable",
   # training/loop.py: the mask pyramid, the random streams, the reconstruction noise
   "mask_mode": "fixed",
   "mask_threshold": "fixed",

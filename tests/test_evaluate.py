@@ -198,6 +198,7 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path, monkeypatch):
     candidates=2,
     rings=2,
     vanilla=True,
+    train_variants=("concurrent_2",),
   )
   summary = evaluate.run(opts)
   saved = json.loads((tmp_path / "results.json").read_text())
@@ -219,7 +220,14 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path, monkeypatch):
     "ours:soft",
     "report",
     "vanilla",
+    "train:concurrent_2",
+    "train:concurrent_2:notex",
   } <= methods
+  seconds = json.loads((tmp_path / "training_seconds.json").read_text())
+  assert set(seconds) == {"pc", "vanilla", "concurrent_2"}
+  assert all(
+    len(per_bucket) == 2 and min(per_bucket.values()) > 0 for per_bucket in seconds.values()
+  )
   for s in saved["pooled"].values():
     assert all(np.isfinite(v) for v in s.values())
   assert saved["pooled"]["mean"]["psnr"] != saved["pooled"]["ours"]["psnr"]  # really ran
@@ -246,6 +254,20 @@ def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path, monkeypatch):
   monkeypatch.setattr(evaluate, "score_case", must_not_score)
   assert evaluate.run(opts)["pooled"] == summary["pooled"]
   np.testing.assert_array_equal(iio.imread(tmp_path / "sheets" / "chelsea_rect.png"), sheet)
+
+
+def test_training_variants_name_their_pyramids_settings():
+  opts = evaluate.Options("/unused", niter=100, train_variants=("concurrent_3", "concurrent_2_40"))
+  variants = methods_lib.training_variants(opts)
+  assert variants["concurrent_3"] == {"schedule": "concurrent", "train_depth": 3}
+  assert variants["concurrent_2_40"] == {
+    "schedule": "concurrent",
+    "train_depth": 2,
+    "niter": 40,
+    "log_every": 20,
+  }
+  with pytest.raises(ValueError, match="concurrent_<depth>"):
+    methods_lib.training_variants(dataclasses.replace(opts, train_variants=("fast",)))
 
 
 def test_extra_methods_parse_into_typed_config_overrides():

@@ -8,6 +8,7 @@ code instead: the all-ones mask of the padded size at inference, each scale's ow
 """
 
 import dataclasses
+import functools
 from typing import Any, Sequence
 
 import flax
@@ -207,9 +208,8 @@ def sample(
   return chain(frozen, gens, shapes, scale_factor, x0, 0, "rand", key, partial, None, compat)
 
 
-def injection_input(finest_image, shapes, scale_factor: float, n: int, compat: str = ""):
-  """in_s for injection at scale n: the finest-resolution image taken down to scale n-1's
-  grid and back up by one step (as the 2019 harmonisation code), (B, h_n, w_n, 3)."""
+def check_inject_scale(n: int, shapes) -> None:
+  """Refuses an injection scale outside 1..N, naming the flag."""
   stop = len(shapes) - 1
   if not 1 <= n <= stop:
     raise errors.SettingError(
@@ -217,6 +217,13 @@ def injection_input(finest_image, shapes, scale_factor: float, n: int, compat: s
       f"{len(shapes)}-scale pyramid",
       "inject_scale",
     )
+
+
+def injection_input(finest_image, shapes, scale_factor: float, n: int, compat: str = ""):
+  """in_s for injection at scale n: the finest-resolution image taken down to scale n-1's
+  grid and back up by one step (as the 2019 harmonisation code), (B, h_n, w_n, 3)."""
+  check_inject_scale(n, shapes)
+  stop = len(shapes) - 1
   x = resize_lib.resize(finest_image, scale_factor ** (stop - n + 1), shapes[n - 1], compat)
   return resize_lib.resize(x, 1.0 / scale_factor, shapes[n], compat)
 
@@ -234,7 +241,19 @@ def inject(
   anchors=None,
 ):
   """Injects finest_image (B, h_N, w_N, 3) at scale n and regenerates n..N with fresh noise
-  (anchors: see chain)."""
+  (anchors: see chain). One jit-compiled program per pyramid and scale, so a re-run loads it
+  from the compilation cache instead of dispatching (and caching) each op of the nets."""
+  check_inject_scale(n, shapes)  # before tracing: the error names the flag
+  shapes = tuple(tuple(int(v) for v in hw) for hw in shapes)
+  return _inject(
+    frozen, tuple(gens), shapes, scale_factor, finest_image, n, key, partial, compat, anchors
+  )
+
+
+@functools.partial(
+  jax.jit, static_argnames=("gens", "shapes", "scale_factor", "n", "partial", "compat")
+)
+def _inject(frozen, gens, shapes, scale_factor, finest_image, n, key, partial, compat, anchors):
   x0 = injection_input(finest_image, shapes, scale_factor, n, compat)
   return chain(
     frozen, gens, shapes, scale_factor, x0, n, "rand", key, partial, compat=compat, anchors=anchors

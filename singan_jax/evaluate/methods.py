@@ -72,7 +72,7 @@ class Options:
   rings: int = 3  # rings of the '+prog' methods
   sweeps: bool = False  # inpainting-side sweeps (fill, injection, texture pass, blend)
   train_variants: tuple = ()  # extra pyramids: threshold_<t>, sum, ratio,
-  # compat_<c>
+  # compat_<c>, concurrent_<train_depth>[_<niter>] (the concurrent schedule)
   train_only: tuple = ()  # train just these pyramids and stop (a second process can
   # train 'vanilla' while the first trains the others)
   vanilla: bool = False  # train a vanilla pyramid too and score it ('vanilla' methods)
@@ -173,8 +173,16 @@ def training_variants(opts: Options) -> dict:
       out[v] = {"pconv_norm": v}
     elif v.startswith("compat_"):
       out[v] = {"compat": v.split("_", 1)[1]}
+    elif v.startswith("concurrent_"):  # concurrent_<train_depth>[_<niter>]
+      depth, *niter = map(int, v.split("_")[1:])
+      out[v] = {"schedule": "concurrent", "train_depth": depth}
+      if niter:
+        out[v] |= {"niter": niter[0], "log_every": max(niter[0] // 2, 1)}
     elif v:
-      raise ValueError(f"training variant {v!r}: use threshold_<t>, sum, ratio or compat_<c>")
+      raise ValueError(
+        f"training variant {v!r}: use threshold_<t>, sum, ratio, compat_<c> or "
+        "concurrent_<depth>[_<niter>]"
+      )
   return out
 
 
@@ -196,6 +204,7 @@ def inpainting_variants(opts: Options, num_scales: int) -> dict:
   for v in training_variants(opts):
     if v not in ("pc", "vanilla"):
       out[f"train:{v}"] = (v, {})
+      out[f"train:{v}:notex"] = (v, SWITCHES["ours:notex"])  # what its GAN alone paints
   if opts.sweeps:
     for fill in fill_lib.VALID_METHODS:
       out[f"fill:{fill}"] = ("pc", {"fill": fill})

@@ -95,9 +95,25 @@ def train_pyramids(opts: Options, cases: list[cases_lib.Case]) -> dict:
         pyr = trainer.train(cfg, workdir, images, holes, image_ids=ids)
       for slot, i in enumerate(idx):
         per_case[i] = (pyr, slot)
-      logging.info("pyramid %s/%s: %d images in %.0fs", name, bucket, len(idx), time.time() - t)
+      seconds = time.time() - t
+      _record_training(opts.out, name, bucket, seconds)
+      logging.info("pyramid %s/%s: %d images in %.0fs", name, bucket, len(idx), seconds)
     pyramids[name] = per_case
   return pyramids
+
+
+def _record_training(out: str, name: str, bucket: str, seconds: float) -> None:
+  """Adds a pyramid's training wall time to OUT/training_seconds.json ({pyramid: {bucket:
+  s}}), the time axis of a time-to-quality comparison; a re-run (the pyramid restored)
+  keeps the first run's time."""
+  path = os.path.join(out, "training_seconds.json")
+  record = {}
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      record = json.load(f)
+  record.setdefault(name, {}).setdefault(bucket, round(seconds, 2))
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(record, f, indent=1, sort_keys=True)
 
 
 def score_case(opts: Options, i: int, case: cases_lib.Case, pyramids: dict, variants: dict):
@@ -260,7 +276,8 @@ _TRAIN_VARIANTS = flags.DEFINE_list(
   "train_variants",
   list(Options.train_variants),
   "Extra pyramids: threshold_<t> (mask threshold), sum or ratio (pconv_norm), compat_<c> "
-  "(config.compat, e.g. compat_2019-draws).",
+  "(config.compat, e.g. compat_2019-draws), concurrent_<depth>[_<niter>] (schedule "
+  "concurrent, train_depth, niter).",
 )
 _TRAIN_ONLY = flags.DEFINE_list("train_only", [], "Only train these pyramids, then stop.")
 _VANILLA = flags.DEFINE_bool("vanilla", Options.vanilla, "Train and score a vanilla pyramid.")

@@ -17,6 +17,7 @@ from absl import logging
 import jax
 
 from singan_jax.core import sampling
+from singan_jax.training import concurrent
 from singan_jax.training import step as train_step
 
 
@@ -36,26 +37,38 @@ def next_scale_args(plan, net, tc, n: int, state, inputs, health, init_networks)
   (arrays or their abstract() shapes; init_networks: loop.init_networks, a scale's fresh G
   and D variables: inherited weights have the same shapes when the widths match)."""
   h, w = plan.shapes[n + 1]
+  chain = tc.schedule == "concurrent"
+  # The concurrent chain's stages j..n as they are now: g_params etc. are tuples, scale n last.
+  stages = [
+    {"params": p, "batch_stats": s}
+    for p, s in (zip(state.g_params, state.g_stats) if chain else [(state.g_params, state.g_stats)])
+  ]
+  j, j_next = concurrent.first_stage(n, tc), concurrent.first_stage(n + 1, tc)
+  kept = tuple(stages[j_next - j :]) if chain else ()
 
-  def fresh_state(keys):
+  def fresh_state(keys, kept):
     g_vars, d_vars = init_networks(plan, n + 1, net, keys, h, w)
+    if chain:
+      return jax.vmap(lambda s, d: concurrent.init_state(s, d, tc, n + 1))(kept + (g_vars,), d_vars)
     return jax.vmap(lambda g, d: train_step.init_state(g, d, tc))(g_vars, d_vars)
 
-  g_vars = {"params": state.g_params, "batch_stats": state.g_stats}
-  frozen_n = sampling.FrozenScale(g_vars, inputs.z_opt, inputs.noise_amp)
+  frozen_n = sampling.FrozenScale(stages[-1], inputs.z_opt, inputs.noise_amp)
   image, known = abstract(inputs.real, (h, w, 3)), abstract(inputs.known, (h, w, 1))
   coarser = inputs.frozen_known + (inputs.known,) if net.train_masks else ()
+  stage_known = (tuple(inputs.stage_known) + (inputs.known,))[j_next - j :] if chain else ()
+  z_prev = abstract(inputs.real, (*plan.shapes[j_next if chain else n + 1], 3))
   nxt = train_step.ScaleInputs(
     image,
     known,
     image,  # z_opt: zeros of the image's shape past scale 0
-    image,  # z_prev: the coarser reconstruction, upsampled
+    z_prev,  # the coarser reconstruction, upsampled (concurrent: at the chain's first scale)
     abstract(inputs.noise_amp),
     abstract(inputs.key),
     abstract(tuple(inputs.frozen) + (frozen_n,)),
     abstract(coarser),
+    abstract(stage_known),
   )
-  return jax.eval_shape(fresh_state, inputs.key), nxt, abstract(health)
+  return jax.eval_shape(fresh_state, inputs.key, kept), nxt, abstract(health)
 
 
 class Ahead:

@@ -76,6 +76,9 @@ def run_identity(cfg, plan, images, holes) -> dict:
   }
   if cfg.compat not in ("", "none"):
     identity["compat"] = cfg.compat
+  schedule, depth = cfg.schedule, cfg.train_depth  # entered only when not SinGAN's (as compat)
+  if schedule != "singan":
+    identity.update(schedule=schedule, train_depth=depth)
   return identity
 
 
@@ -227,13 +230,19 @@ class PyramidCheckpoints:
       )
     return steps
 
-  def save_scale(self, n: int, frozen: sampling.FrozenScale, d_vars, meta: dict) -> None:
+  def save_scale(
+    self, n: int, frozen: sampling.FrozenScale, d_vars, meta: dict, retrained=None
+  ) -> None:
+    """Saves finished scale n; retrained: {k: g_vars} of coarser scales k that scale n's
+    training changed (the concurrent schedule), applied over theirs when restoring."""
     tree = {
       "g_vars": frozen.g_vars,
       "z_opt": frozen.z_opt,
       "noise_amp": frozen.noise_amp,
       "d_vars": d_vars,
     }
+    if retrained:
+      tree["retrained"] = {str(k): g_vars for k, g_vars in retrained.items()}
     self._scales.save(
       n, args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta))
     )
@@ -241,7 +250,8 @@ class PyramidCheckpoints:
     self._scales.wait_until_finished()
 
   def restore_scale(self, n: int):
-    """(FrozenScale, d_vars, meta) of finished scale n."""
+    """(FrozenScale, d_vars, meta, retrained) of finished scale n (retrained: save_scale's,
+    {} when none)."""
     try:
       r = self._scales.restore(
         n, args=ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore())
@@ -254,7 +264,8 @@ class PyramidCheckpoints:
       ) from e
     tree = jax.tree.map(np.asarray, r.state)
     frozen = sampling.FrozenScale(tree["g_vars"], tree["z_opt"], tree["noise_amp"])
-    return frozen, tree["d_vars"], r.meta
+    retrained = {int(k): g_vars for k, g_vars in tree.get("retrained", {}).items()}
+    return frozen, tree["d_vars"], r.meta, retrained
 
   # -- in-scale state ----------------------------------------------------------------------
   def _inscale_scales(self) -> list[int]:

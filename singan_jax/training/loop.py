@@ -23,6 +23,7 @@ from singan_jax.core import sampling
 from singan_jax.training import ahead as ahead_lib
 from singan_jax.training import checkpoint as ckpt_lib
 from singan_jax.training import compile_cache
+from singan_jax.training import concurrent
 from singan_jax.training import curves as curves_lib
 from singan_jax.training import monitor
 from singan_jax.training import preemption
@@ -134,7 +135,8 @@ def train(
     finished = _finished_scales(run)
     for n in range(plan.num_scales):
       if n in finished:
-        fs, d_vars, _ = run.ckpts.restore_scale(n)
+        fs, d_vars, _, retrained = run.ckpts.restore_scale(n)
+        _adopt_retrained(frozen, retrained)
         logging.info("scale %d/%d: already trained, restored from %s", n, plan.stop_scale, workdir)
       else:
         fs, d_vars = train_scale(run, n, frozen, d_vars, reals[n], knowns[: n + 1])
@@ -145,6 +147,13 @@ def train(
     run.ckpts.close()  # first: the checkpoints are safe before waiting for a compile
     run.ahead.join()
   return TrainedPyramid(plan, run.net, frozen, reals, knowns)
+
+
+def _adopt_retrained(frozen: list, retrained: dict) -> None:
+  """Puts the generators a finer scale's concurrent training changed ({k: g_vars}) in
+  frozen, in place: restored in scale order, each scale ends as its last trainer left it."""
+  for k, g_vars in retrained.items():
+    frozen[k] = frozen[k].replace(g_vars=g_vars)
 
 
 def _stopped(run: Run, n: int, done: int) -> preemption.Preempted:
@@ -220,12 +229,25 @@ def prepare_scale(run: Run, n: int, frozen: list, d_vars_prev, real, knowns) -> 
   z_opt, z_prev, noise_amp = _reconstruction_inputs(
     run, n, frozen, coarser, real_dev, known_dev, k_zopt
   )
+  stage_known = ()
+  if run.tc.schedule == "concurrent":  # the chain j..n: its generators, z_prev at scale j
+    j = concurrent.first_stage(n, run.tc)
+    stage_vars = tuple(jax.tree.map(jnp.array, frozen[k].g_vars) for k in range(j, n))
+    stage_vars += (g_vars,)
+    state = jax.vmap(lambda s, d: concurrent.init_state(s, d, run.tc, n))(stage_vars, d_vars)
+    if j == 0:  # the chain starts at the coarsest scale: from zeros, as scale 0 does
+      z_prev = jnp.zeros((len(run.ids), 1, *run.plan.shapes[0], 3), jnp.float32)
+    elif j < n:
+      z_prev = _coarser_reconstruction(run, j, frozen, coarser)
+    stage_known = place(tuple(jnp.asarray(k) for k in knowns[j:n]))
+  else:
+    state = jax.vmap(lambda g, d: train_step.init_state(g, d, run.tc))(g_vars, d_vars)
   inputs = place(
     train_step.ScaleInputs(
-      real_dev, known_dev, z_opt, z_prev, noise_amp, k_iter, tuple(frozen), coarser
+      real_dev, known_dev, z_opt, z_prev, noise_amp, k_iter, tuple(frozen), coarser, stage_known
     )
   )
-  state = place(jax.vmap(lambda g, d: train_step.init_state(g, d, run.tc))(g_vars, d_vars))
+  state = place(state)
   start = run.ckpts.latest_inscale_step(n)
   if start is not None:
     state = run.ckpts.restore_inscale(n, start, state)
@@ -252,9 +274,15 @@ def _reconstruction_inputs(run: Run, n: int, frozen: list, coarser, real, known,
     z_opt = jax.vmap(lambda k: sampling.noise(k, 1, h, w, single_channel=True))(k_zopt)
     return z_opt, jnp.zeros_like(z_opt), run.devices.place(jnp.ones((b,), jnp.float32))
   z_opt = run.devices.place(jnp.zeros((b, 1, h, w, 3), jnp.float32))
-  gens = run.generators(n)
-  net = run.net
-  z_prev = jax.vmap(
+  z_prev = _coarser_reconstruction(run, n, frozen, coarser)
+  rmse = jax.vmap(losses.masked_rmse)(z_prev, real, known if run.net.partial else None)
+  return z_opt, z_prev, run.cfg.noise_amp * rmse
+
+
+def _coarser_reconstruction(run: Run, n: int, frozen: list, coarser):
+  """(B, 1, h_n, w_n, 3): scales 0..n-1's reconstruction, upsampled to scale n."""
+  net, plan, gens = run.net, run.plan, run.generators(n)
+  return jax.vmap(
     lambda fr, kn: sampling.draw_prev(
       fr,
       gens,
@@ -262,18 +290,17 @@ def _reconstruction_inputs(run: Run, n: int, frozen: list, coarser, real, known,
       plan.scale_factor,
       "rec",
       partial=net.partial,
-      masks=kn if net.train_masks else None,
+      masks=kn[:n] if net.train_masks else None,
       compat=net.compat,
     )
-  )(tuple(frozen), coarser)
-  rmse = jax.vmap(losses.masked_rmse)(z_prev, real, known if run.net.partial else None)
-  return z_opt, z_prev, run.cfg.noise_amp * rmse
+  )(tuple(frozen[:n]), coarser)
 
 
 def compile_iteration(run: Run, n: int):
   """Scale n's batched iteration, jit-compiled once, the state donated, finiteness watched
   on device: (state, inputs, health) -> (state, metrics, health)."""
-  one = train_step.make_iteration(run.plan, n, run.net, run.tc)
+  schedule = concurrent if run.tc.schedule == "concurrent" else train_step
+  one = schedule.make_iteration(run.plan, n, run.net, run.tc)
   batched = jax.vmap(monitor.watched(one, train_step.METRICS))
   return jax.jit(run.devices.map(batched), donate_argnums=0)
 
@@ -335,14 +362,23 @@ def fit_scale(run: Run, scale: Scale):
 
 def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: list):
   """Checks and saves the finished scale, drops its in-scale state, logs it and writes its
-  sheets and the run's curves so far; returns (FrozenScale, D variables)."""
+  sheets and the run's curves so far; returns (FrozenScale, D variables). Under the
+  concurrent schedule the coarser generators it trained replace theirs in frozen."""
   n, niter = scale.n, run.tc.niter
   monitor.check_finite_state(state, n, niter, run.workdir)
-  g_vars = {"params": state.g_params, "batch_stats": state.g_stats}
+  retrained = {}
+  g_params, g_stats = state.g_params, state.g_stats
+  if run.tc.schedule == "concurrent":  # tuples over the chain j..n
+    j = concurrent.first_stage(n, run.tc)
+    for i, k in enumerate(range(j, n)):
+      retrained[k] = {"params": g_params[i], "batch_stats": g_stats[i]}
+    g_params, g_stats = g_params[-1], g_stats[-1]
+  g_vars = {"params": g_params, "batch_stats": g_stats}
   fs = sampling.FrozenScale(g_vars, scale.inputs.z_opt, scale.inputs.noise_amp)
   d_vars = {"params": state.d_params, "batch_stats": state.d_stats}
   record = monitor.scale_record(n, run.plan.shapes[n], niter, clock)
-  run.ckpts.save_scale(n, fs, d_vars, record)
+  run.ckpts.save_scale(n, fs, d_vars, record, retrained)
+  _adopt_retrained(frozen, retrained)
   ckpt_lib.kill_point("scale_saved", n)
   run.ckpts.clear_inscale(n)
   monitor.log_scale_done(record, run.plan.stop_scale, niter - scale.start)

@@ -21,6 +21,7 @@ from singan_jax import rng
 
 
 METRICS = ("errD", "errG", "rec", "gp")  # an iteration's metrics, in this order
+SCHEDULES = ("singan", "concurrent")  # SinGAN's one scale at a time, or ConSinGAN-style
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,19 @@ class TrainConfig:
   alpha: float = 10.0
   step_loop: str = "auto"  # the D/G steps: "scan" (lax.scan: one step compiled), "unrolled"
   # (in Python), "auto" (resolve_step_loop: by the backend and the convolutions)
+  schedule: str = "singan"  # "concurrent": scales j..n train together (training/concurrent.py)
+  train_depth: int = 3  # concurrent: how many of the finest scales so far train together
+  lr_scale: float = 0.1  # concurrent: a stage k below the newest learns at lr_g x this^(n - k)
+
+  def __post_init__(self):
+    if self.schedule not in SCHEDULES:
+      raise errors.SettingError(f"schedule {self.schedule!r}: use one of {SCHEDULES}", "schedule")
+    if self.train_depth < 1:
+      raise errors.SettingError(
+        f"train_depth {self.train_depth}: give at least 1 (1 is SinGAN's schedule)", "train_depth"
+      )
+    if not 0 < self.lr_scale <= 1:
+      raise errors.SettingError(f"lr_scale {self.lr_scale}: give a value in (0, 1]", "lr_scale")
 
 
 @flax.struct.dataclass
@@ -66,6 +80,7 @@ class ScaleInputs:
   key: jax.Array  # PRNG key of this (image, scale)
   frozen: tuple  # FrozenScale of every coarser scale
   frozen_known: tuple = ()  # (1, h_k, w_k, 1) known map per coarser scale (compat 2019 draws)
+  stage_known: tuple = ()  # concurrent schedule: the known maps of the chain's scales j..n-1
 
 
 def lr_milestone(tc: TrainConfig) -> int:
@@ -157,29 +172,47 @@ def make_iteration_core(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
 
   inputs.key and inputs.frozen are not read; parity tests feed the PyTorch port's draws.
   """
-  run_g, run_d = _appliers(
+  run_g, run_d = appliers(
     net.generator(plan.nfc[n], plan.min_nfc[n]), net.discriminator(plan.nfc[n], plan.min_nfc[n])
   )
-  opt_g, opt_d = optimizers(tc)
-  tc = dataclasses.replace(tc, step_loop=resolve_step_loop(tc.step_loop, net.conv_impl))
-  critic_steps = _critic_steps(run_g, run_d, opt_d, tc)
-  generator_steps = _generator_steps(run_g, run_d, opt_g, tc)
 
-  def iteration(state: ScaleState, inputs: ScaleInputs, draws: IterationDraws):
-    v = _view(inputs, draws, net.partial)
+  def generate(params, stats, prev, v):  # prev (1, h, w, 3): the coarser scales' draw
+    prev_p = sampling.pad(prev)
+    return run_g(params, stats, v.amp * v.z + prev_p, prev_p, v.g_mask)
+
+  def reconstruct(params, stats, v):
+    z_prev_p = sampling.pad(v.z_prev)
+    return run_g(params, stats, v.amp * sampling.pad(v.z_opt) + z_prev_p, z_prev_p, v.g_mask)
+
+  opt_g, opt_d = optimizers(tc)
+  steps = make_steps(generate, reconstruct, run_d, opt_g, opt_d, tc, net.conv_impl)
+  return lambda state, inputs, draws: steps(state, _view(inputs, draws, net.partial), draws)
+
+
+def make_steps(generate, reconstruct, run_d, opt_g, opt_d, tc: TrainConfig, conv_impl: str):
+  """(state, view, draws) -> (state, metrics): Dsteps critic then Gsteps generator updates.
+
+  generate(g_params, g_stats, prev, view) -> (fake, g_stats) draws a fake from the coarser
+  scales' draw prev; reconstruct(g_params, g_stats, view) -> (image, g_stats) the
+  reconstruction; the view carries real, known (None: vanilla) and masked() for the critic.
+  """
+  tc = dataclasses.replace(tc, step_loop=resolve_step_loop(tc.step_loop, conv_impl))
+  critic_steps = _critic_steps(generate, run_d, opt_d, tc)
+  generator_steps = _generator_steps(generate, reconstruct, run_d, opt_g, tc)
+
+  def steps(state: ScaleState, v, draws: IterationDraws):
     (d_params, d_stats, d_opt_state, g_stats), (err_ds, gps) = critic_steps(
       v, state, draws.prevs, draws.alphas
     )
-    prev_p = sampling.pad(draws.prevs[-1:])
     (g_params, g_stats, d_stats, g_opt_state), (err_gs, recs) = generator_steps(
-      v, (state.g_params, g_stats, d_stats, state.g_opt), d_params, prev_p
+      v, (state.g_params, g_stats, d_stats, state.g_opt), d_params, draws.prevs[-1:]
     )
     new_state = ScaleState(
       g_params, g_stats, d_params, d_stats, g_opt_state, d_opt_state, state.step + 1
     )
     return new_state, dict(zip(METRICS, (err_ds[-1], err_gs[-1], recs[-1], gps[-1])))
 
-  return iteration
+  return steps
 
 
 class _View(NamedTuple):
@@ -205,7 +238,7 @@ def _view(inputs: ScaleInputs, draws: IterationDraws, partial: bool) -> _View:
   return _View(inputs.real, known, g_mask, inputs.noise_amp, z, inputs.z_opt, inputs.z_prev)
 
 
-def _appliers(gen, disc):
+def appliers(gen, disc):
   """(run_g, run_d): train-mode applications returning (output, new BatchNorm stats)."""
 
   def run_g(params, stats, x, prev_p, mask):
@@ -223,7 +256,7 @@ def _appliers(gen, disc):
   return run_g, run_d
 
 
-def _critic_steps(run_g, run_d, opt_d, tc: TrainConfig):
+def _critic_steps(generate, run_d, opt_d, tc: TrainConfig):
   """(view, state, prevs, alphas) -> ((d_params, d_stats, d_opt, g_stats), (errD, gp) per
   step): Dsteps critic updates against fakes of the current generator."""
 
@@ -244,8 +277,7 @@ def _critic_steps(run_g, run_d, opt_d, tc: TrainConfig):
     def d_step(carry, xs):
       d_params, d_stats, d_opt_state, g_stats = carry
       prev, a = xs
-      prev_p = sampling.pad(prev[None])
-      fake, g_stats = run_g(state.g_params, g_stats, v.amp * v.z + prev_p, prev_p, v.g_mask)
+      fake, g_stats = generate(state.g_params, g_stats, prev[None], v)
       fake = jax.lax.stop_gradient(fake)
       (err_d, (d_stats, gp)), grads = jax.value_and_grad(d_loss, has_aux=True)(
         d_params, d_stats, fake, a
@@ -260,22 +292,18 @@ def _critic_steps(run_g, run_d, opt_d, tc: TrainConfig):
   return steps
 
 
-def _generator_steps(run_g, run_d, opt_g, tc: TrainConfig):
-  """(view, (g_params, g_stats, d_stats, g_opt), d_params, prev_p) -> (that carry updated,
+def _generator_steps(generate, reconstruct, run_d, opt_g, tc: TrainConfig):
+  """(view, (g_params, g_stats, d_stats, g_opt), d_params, prev) -> (that carry updated,
   (errG, rec) per step): Gsteps generator updates, adversarial + alpha x reconstruction."""
 
-  def steps(v: _View, carry, d_params, prev_p):
-    g_in = v.amp * v.z + prev_p
-    z_prev_p = sampling.pad(v.z_prev)
-    rec_in = v.amp * sampling.pad(v.z_opt) + z_prev_p
-
+  def steps(v, carry, d_params, prev):
     def g_loss(params, stats, d_stats):
-      fake, stats = run_g(params, stats, g_in, prev_p, v.g_mask)
+      fake, stats = generate(params, stats, prev, v)
       out, d_stats = run_d(d_params, d_stats, v.masked(fake), v.known)
       err = -jnp.mean(out)
       rec = jnp.zeros((), v.real.dtype)
       if tc.alpha != 0:
-        rec_img, stats = run_g(params, stats, rec_in, z_prev_p, v.g_mask)
+        rec_img, stats = reconstruct(params, stats, v)
         rec = losses.masked_mse(rec_img, v.real, v.known)
         err = err + tc.alpha * rec
       return err, (stats, d_stats, rec)
