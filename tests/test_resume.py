@@ -120,6 +120,34 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, cache_dir):
       np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow
+def test_a_concurrent_run_killed_inside_a_scale_resumes_to_the_same_pyramid(tmp_path, cache_dir):
+  """Scale 1 also trains scale 0's generator: its in-scale state holds both, and scale 0's
+  retrained generator reaches the output through scales/1."""
+  image, mask = make_inputs(tmp_path)
+  concurrent = ["--config.schedule=concurrent", "--config.train_depth=2"]
+  args = ["--mode=inpaint", f"--config.image={image}", f"--config.mask={mask}", *TINY, *concurrent]
+  ref, work = tmp_path / "ref", tmp_path / "killed"
+  done = run_cli([*args, f"--workdir={ref}"], cache_dir)
+  assert done.returncode == 0, done.stderr[-3000:]
+  p = run_cli([*args, f"--workdir={work}"], cache_dir, kill_at="iteration:1:25")
+  assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
+  p = run_cli([*args, f"--workdir={work}"], cache_dir)
+  assert p.returncode == 0, p.stderr[-3000:]
+  assert "scale 1: resuming inside the scale at iteration 20/30" in p.stderr
+  for name in ("inpainted.png", "generated.png"):
+    np.testing.assert_array_equal(_read(work / name), _read(ref / name), err_msg=name)
+  ckpts = ckpt_lib.PyramidCheckpoints(str(work))
+  try:
+    own, retrained = ckpts.restore_scale(0)[0], ckpts.restore_scale(1)[3]
+  finally:
+    ckpts.close()
+  moved = [np.abs(a - b).max() for a, b in zip(*map(jax.tree.leaves, (own.g_vars, retrained[0])))]
+  assert max(moved) > 0  # scale 0's generator changed while scale 1 trained
+  p = run_cli([*args, f"--workdir={work}", "--config.schedule=singan"], cache_dir)
+  assert p.returncode == 2 and "different schedule" in p.stderr, p.stderr[-2000:]
+
+
 def test_non_finite_stops_and_keeps_the_last_good_checkpoint(tmp_path, cache_dir):
   image, mask = make_inputs(tmp_path)
   work = tmp_path / "nan"

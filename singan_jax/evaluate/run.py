@@ -303,6 +303,7 @@ _EXTRA = flags.DEFINE_multi_string(
 def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(cli.QuietLibraries())
   if not _OUT.value:
     raise app.UsageError("--out is required: the directory for results, table and sheets")
   opts = Options(
