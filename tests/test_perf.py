@@ -90,6 +90,22 @@ def test_one_trace_per_scale_and_a_second_run_compiles_nothing(tmp_path):
   assert second["misses"] == 0 and second["hits"] >= first["misses"], (first, second)
 
 
+@pytest.mark.slow
+def test_inpainting_again_on_a_trained_workdir_compiles_nothing(tmp_path):
+  """The run that trains also caches the programs a later --mode=inpaint on its workdir needs
+  (its pyramid is handed over on the host, as a restored one is): the re-run adds no entry."""
+  image, mask = helpers.write_pair(tmp_path, "img", 32, 40, seed=0)
+  cache = tmp_path / "xla_cache"
+  args = [f"--workdir={tmp_path / 'run'}", "--mode=inpaint", f"--config.image={image}"]
+  args += [f"--config.mask={mask}", *helpers.tiny_flags()]
+  first = helpers.run_cli(args, cache)
+  assert first.returncode == 0, first.stderr[-3000:]
+  cached = sorted(os.listdir(cache))
+  again = helpers.run_cli(args, cache)  # the same command: inpainting only
+  assert again.returncode == 0 and "already trained" in again.stderr, again.stderr[-3000:]
+  assert sorted(os.listdir(cache)) == cached, set(os.listdir(cache)) - set(cached)
+
+
 # ------------------------------------------------------------------ the convolution
 
 

@@ -146,6 +146,11 @@ def train(
   finally:
     run.ckpts.close()  # first: the checkpoints are safe before waiting for a compile
     run.ahead.join()
+  if isinstance(run.devices, LocalDevices):
+    # On the host, as a restored pyramid is: the inpainting then compiles the same programs
+    # (device arrays key the compilation cache by their placement), so a re-run on this
+    # workdir finds every one in the cache.
+    frozen = [jax.tree.map(np.asarray, fs) for fs in frozen]
   return TrainedPyramid(plan, run.net, frozen, reals, knowns)
 
 
