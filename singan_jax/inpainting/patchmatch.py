@@ -1,9 +1,10 @@
 """PatchMatch hole filling: nearest-neighbour fields (NNF) of patches, voting, coarse to fine.
 
 Vectorised PatchMatch (Barnes et al. 2009) with jump-flooding propagation and random search
-over all target patches at once, then similarity-weighted voting (Wexler et al. 2007), on a
-2x2-mean pyramid. x (H, W, C) float, known (H, W) bool (True = known pixel); centres and
-NNF entries are (y, x) int32. fill.fill_patchmatch validates and counts the targets.
+over all target patches at once, then similarity-weighted voting (Wexler et al. 2007;
+inpainting/voting.py), on a 2x2-mean pyramid. x (H, W, C) float, known (H, W) bool (True =
+known pixel); centres and NNF entries are (y, x) int32. fill.fill_patchmatch validates and
+counts the targets.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from singan_jax.inpainting import local_means
+from singan_jax.inpainting import voting
 
 # Propagation step sizes per PatchMatch iteration (jump flooding, largest first).
 JUMPS = (8, 4, 2, 1)
@@ -35,13 +37,6 @@ def valid_sources(known: jax.Array, half: int) -> jax.Array:
 def target_mask(known: jax.Array, half: int) -> jax.Array:
   """(H,W) bool: centres whose (2h+1)^2 patch overlaps the hole."""
   return local_means.box_sum((~known)[..., None].astype(jnp.float32), half)[..., 0] > 0
-
-
-def patch_offsets(half: int) -> jax.Array:
-  """(P*P, 2) int32 offsets (dy, dx) of a (2h+1)^2 patch, row-major."""
-  r = jnp.arange(-half, half + 1, dtype=jnp.int32)
-  dy, dx = jnp.meshgrid(r, r, indexing="ij")
-  return jnp.stack([dy.ravel(), dx.ravel()], axis=-1)
 
 
 def gather_patches(img: jax.Array, centres: jax.Array, half: int) -> jax.Array:
@@ -195,53 +190,68 @@ def random_search(key, x, tpatch, valid, best, best_d, half, q=None, locality=0.
   return lax.fori_loop(0, n_radii, body, (best, best_d))
 
 
-# ----------------------------------------------------------------------------- voting
-
-
-def reconstruct(x, valid, nnf_map, dist_map, tyx, half, sigma2=1.0):
-  """Vote (T,C) values for the target pixels tyx (T,2) and a (T,) flag "got any vote".
-
-  Each patch centred at c that covers pixel q (c = q - o) votes x[nnf[c] + o]; votes are
-  averaged with Wexler et al. (2007) similarity weights exp(-(d_c - min d) / (2 sigma2)),
-  d_c = the patch's SSD, or uniformly when dist_map is None. Patches whose NNF entry is
-  not a valid source (only possible for targets dropped by max_targets) do not vote.
-  """
-  h, w = x.shape[:2]
-  bounds = jnp.array([h - 1, w - 1])
-  offs = patch_offsets(half)  # (K,2)
-  centres = jnp.clip(tyx, 0, bounds)[:, None, :] - offs[None]  # (T,K,2) patches covering q
-  cc = jnp.clip(centres, 0, bounds)
-  src_c = nnf_map[cc[..., 0], cc[..., 1]]  # (T,K,2) their source centres
-  src = jnp.clip(src_c + offs[None], 0, bounds)
-  inside = jnp.all((centres >= 0) & (centres <= bounds), axis=-1)
-  ok = inside & valid[jnp.clip(src_c[..., 0], 0, h - 1), jnp.clip(src_c[..., 1], 0, w - 1)]
-  if dist_map is None:
-    wgt = ok.astype(x.dtype)
-  else:
-    d = jnp.where(ok, dist_map[cc[..., 0], cc[..., 1]], jnp.inf)
-    d_min = jnp.min(d, axis=1, keepdims=True)
-    wgt = jnp.where(ok, jnp.exp(-(d - jnp.where(jnp.isfinite(d_min), d_min, 0)) / (2 * sigma2)), 0)
-  votes = x[src[..., 0], src[..., 1]]  # (T,K,C)
-  total = jnp.sum(wgt, axis=1)
-  recon = jnp.sum(votes * wgt[..., None], axis=1) / jnp.maximum(total, 1e-30)[:, None]
-  return recon, total > 0
-
-
-def vote_into(est, x, hole, valid, nnf_map, dist_map, tyx, half, sigma2=1.0):
-  """Estimate (H,W,C) with hole pixels replaced by their votes (kept where none arrive)."""
-  recon, voted = reconstruct(x, valid, nnf_map, dist_map, tyx, half, sigma2)
-  recon = jnp.where(voted[:, None], recon, est[jnp.clip(tyx[:, 0], 0, est.shape[0] - 1), tyx[:, 1]])
-  return jnp.where(hole[..., None], est.at[tyx[:, 0], tyx[:, 1]].set(recon, mode="drop"), x)
-
-
-def vote_scale(best_d: jax.Array, real: jax.Array) -> jax.Array:
-  """sigma^2 for the similarity weights: 75th percentile of the finite target distances."""
-  d = jnp.where(real & jnp.isfinite(best_d), best_d, jnp.nan)
-  s2 = jnp.nanquantile(d, 0.75)
-  return jnp.where(jnp.isfinite(s2), jnp.maximum(s2, 1e-6), 1.0)
-
-
 # ----------------------------------------------------------------------------- one pyramid level
+
+
+def _em_round(
+  e,
+  state,
+  *,
+  xs,
+  x,
+  hole,
+  valid,
+  tyx,
+  real,
+  q,
+  half,
+  iters,
+  key_em,
+  locality,
+  diversity,
+  with_guide,
+):
+  """One EM round at a level: `iters` PatchMatch iterations (propagation, random search) of the
+  sources b against the current estimate's patches, then the similarity-weighted vote.
+  state (est (H,W,C), b (T,2), m (H,W,2)) -> the same, updated."""
+  est, b, m = state
+  h, w, c = x.shape
+  tpatch = target_patches(with_guide(est), tyx, half)
+
+  def costs(b):  # the sources' costs, their reuse counted afresh (diversity)
+    reuse = reuse_cost(b, real, valid, half, c, diversity) if is_on(diversity) else None
+    cost = patch_cost(xs, tpatch, b, half, q, locality, reuse)
+    return jnp.where(valid[b[:, 0], b[:, 1]], cost, jnp.inf), reuse
+
+  bd, _ = costs(b)
+
+  def pm_body(i, pm_state):
+    b, bd, m = pm_state
+    it = e * iters + i
+    reuse = None
+    if is_on(diversity):
+      bd, reuse = costs(b)
+    b, bd, m = propagate(it, xs, tpatch, valid, tyx, b, bd, m, half, locality, reuse)
+    k_it = jax.random.fold_in(key_em, it)
+    b, bd = random_search(k_it, xs, tpatch, valid, b, bd, half, q, locality, reuse)
+    return b, bd, scatter_nnf(m, tyx, b)
+
+  b, bd, m = lax.fori_loop(0, iters, pm_body, (b, bd, m))
+  dist_map = jnp.zeros((h, w), bd.dtype).at[tyx[:, 0], tyx[:, 1]].set(bd, mode="drop")
+  est = voting.vote_into(est, x, hole, valid, m, dist_map, tyx, half, voting.vote_scale(bd, real))
+  return est, b, m
+
+
+def _initial_sources(key, valid, tyx, q, nnf_init):
+  """The targets' first sources (T,2) and the dense NNF map (H,W,2) holding them (identity
+  elsewhere): the upsampled coarser field's where that is a valid source, else random ones."""
+  h, w = valid.shape
+  best = random_valid_sources(key, valid, tyx.shape[0])
+  grid = jnp.stack(jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij"), -1).astype(jnp.int32)
+  if nnf_init is not None:
+    cand = jnp.clip(nnf_init[q[:, 0], q[:, 1]], 0, jnp.array([h - 1, w - 1]))
+    best = jnp.where(valid[cand[:, 0], cand[:, 1]][:, None], cand, best)
+  return best, scatter_nnf(grid, tyx, best)
 
 
 def pm_level(
@@ -276,51 +286,33 @@ def pm_level(
   with_guide = (lambda e: e) if guide is None else (lambda e: jnp.concatenate([e, guide], -1))
   hole = ~known
   valid = valid_sources(known, half)
-  targets = target_mask(known, half)
-  flat = jnp.nonzero(targets.ravel(), size=n_targets, fill_value=h * w)[0].astype(jnp.int32)
+  flat = jnp.nonzero(target_mask(known, half).ravel(), size=n_targets, fill_value=h * w)[0]
+  flat = flat.astype(jnp.int32)
   tyx = jnp.stack([flat // w, flat % w], axis=-1)  # padding rows -> (h, 0): dropped/clipped
   real = tyx[:, 0] < h
   key_init, key_em = jax.random.split(key)
 
-  best = random_valid_sources(key_init, valid, n_targets)
   q = jnp.clip(tyx, 0, jnp.array([h - 1, w - 1]))
-  grid = jnp.stack(jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij"), -1).astype(jnp.int32)
+  best, nnf_map = _initial_sources(key_init, valid, tyx, q, nnf_init)
   if nnf_init is not None:
-    cand = jnp.clip(nnf_init[q[:, 0], q[:, 1]], 0, jnp.array([h - 1, w - 1]))
-    best = jnp.where(valid[cand[:, 0], cand[:, 1]][:, None], cand, best)
-  nnf_map = scatter_nnf(grid, tyx, best)
-  if nnf_init is not None:
-    init = vote_into(init, x, hole, valid, nnf_map, None, tyx, half)
-
-  def em_body(e, state):
-    est, b, m = state
-    tpatch = target_patches(with_guide(est), tyx, half)
-
-    def costs(b):  # the sources' costs, their reuse counted afresh (diversity)
-      reuse = reuse_cost(b, real, valid, half, c, diversity) if is_on(diversity) else None
-      cost = patch_cost(xs, tpatch, b, half, q, locality, reuse)
-      return jnp.where(valid[b[:, 0], b[:, 1]], cost, jnp.inf), reuse
-
-    bd, reuse = costs(b)
-
-    def pm_body(i, pm_state):
-      b, bd, m = pm_state
-      it = e * iters + i
-      if is_on(diversity):
-        bd, reuse = costs(b)
-      else:
-        reuse = None
-      b, bd, m = propagate(it, xs, tpatch, valid, tyx, b, bd, m, half, locality, reuse)
-      k_it = jax.random.fold_in(key_em, it)
-      b, bd = random_search(k_it, xs, tpatch, valid, b, bd, half, q, locality, reuse)
-      return b, bd, scatter_nnf(m, tyx, b)
-
-    b, bd, m = lax.fori_loop(0, iters, pm_body, (b, bd, m))
-    dist_map = jnp.zeros((h, w), bd.dtype).at[tyx[:, 0], tyx[:, 1]].set(bd, mode="drop")
-    est = vote_into(est, x, hole, valid, m, dist_map, tyx, half, vote_scale(bd, real))
-    return est, b, m
-
-  est, _, nnf_map = lax.fori_loop(0, em_steps, em_body, (init, best, nnf_map))
+    init = voting.vote_into(init, x, hole, valid, nnf_map, None, tyx, half)
+  em_round = functools.partial(
+    _em_round,
+    xs=xs,
+    x=x,
+    hole=hole,
+    valid=valid,
+    tyx=tyx,
+    real=real,
+    q=q,
+    half=half,
+    iters=iters,
+    key_em=key_em,
+    locality=locality,
+    diversity=diversity,
+    with_guide=with_guide,
+  )
+  est, _, nnf_map = lax.fori_loop(0, em_steps, em_round, (init, best, nnf_map))
   return est, nnf_map
 
 

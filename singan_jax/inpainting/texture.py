@@ -134,6 +134,16 @@ def _retexture_core(
   return est
 
 
+def check_choices(final: str, seam: str) -> None:
+  """SettingError naming the setting when texture_final or seam is not one of its choices."""
+  if final not in FINALS:
+    raise errors.SettingError(
+      f"texture_final {final!r} is unknown: use one of {FINALS}", "texture_final"
+    )
+  if seam not in seam_lib.SEAMS:
+    raise errors.SettingError(f"seam {seam!r} is unknown: use one of {seam_lib.SEAMS}", "seam")
+
+
 def retexture(
   x,
   hole: np.ndarray,
@@ -154,18 +164,15 @@ def retexture(
   """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
 
   hole: (H,W) bool (True = hole); generated (H,W,C): the pyramid's output at x's size.
-  levels: the completion's pyramid depth (clamped as fill_patchmatch clamps it); its
-  coarsest level starts from the generated image, so fewer levels keep more of the
-  generator's arrangement. final: "centre" (every hole pixel copied from its patch's
-  source centre) or "vote" (the similarity-weighted mean of the overlapping patches).
-  seam: "poisson" (the gradient-domain correction of singan_jax/inpainting/seam.py at the hole's
-    edge), "fusion" (also between the pasted patches inside it) or "none".
+  levels: the completion's depth (clamped as fill_patchmatch clamps it), its coarsest level
+  seeded by generated. final: "centre" (each hole pixel its patch's source centre) or "vote"
+  (the similarity-weighted mean of the overlapping patches).
+  seam: "poisson" (seam.py's gradient-domain correction at the hole's edge), "fusion" (also
+  between the pasted patches inside it) or "none".
   locality >= 0: the weight of a cost on sources far from their target (patchmatch.proximity:
   the mean squared per-value error a source one image side away must beat; 0: none).
-  guide >= 0: the weight of a guide in the patch distance: the image seeded by generated,
-  blurred over a patch (guide_image), so a source's blurred surroundings must also resemble
-  the blurred generated layout at its target and the generator's arrangement survives the
-  finer levels; 0: none.
+  guide >= 0: the weight of guide_image (the seeded image blurred over a patch) in the patch
+  distance, so the generator's layout survives the finer levels; 0: none.
   diversity >= 0: the weight of a cost on sources that many targets already copy
   (patchmatch.reuse_cost: no patch pasted over and over into a large hole); 0: none.
   structure in [0, 1]: how far the fill's coarse layer (low_pass at structure_radius) moves
@@ -173,12 +180,7 @@ def retexture(
   Known pixels come back unchanged; with no wholly known patch the generated image is
   returned as it is (logged).
   """
-  if final not in FINALS:
-    raise errors.SettingError(
-      f"texture_final {final!r} is unknown: use one of {FINALS}", "texture_final"
-    )
-  if seam not in seam_lib.SEAMS:
-    raise errors.SettingError(f"seam {seam!r} is unknown: use one of {seam_lib.SEAMS}", "seam")
+  check_choices(final, seam)
   x = jnp.asarray(x, jnp.float32)
   known = ~np.asarray(hole, bool)
   try:

@@ -29,6 +29,17 @@ def first_stage(n: int, tc: train_step.TrainConfig) -> int:
   return max(0, n - tc.train_depth + 1) if tc.schedule == "concurrent" else n
 
 
+def trained_generators(state: train_step.ScaleState, n: int, tc: train_step.TrainConfig):
+  """(scale n's G variables, {k: G variables} of the coarser scales j..n-1 it retrained) from
+  a finished chain state, whose G params and stats are tuples over the chain j..n."""
+  j = first_stage(n, tc)
+  retrained = {
+    k: {"params": state.g_params[i], "batch_stats": state.g_stats[i]}
+    for i, k in enumerate(range(j, n))
+  }
+  return {"params": state.g_params[-1], "batch_stats": state.g_stats[-1]}, retrained
+
+
 def chain_optimizer(tc: train_step.TrainConfig, n: int) -> optax.GradientTransformation:
   """One Adam per stage of scale n's chain (a tuple of parameter trees, scale n last), stage k
   at lr_g x lr_scale^(n - k), each with SinGAN's drop at lr_drop x niter."""

@@ -7,6 +7,7 @@ leading image axis and the iteration is `jax.vmap`-ed over it (B = 1 for a singl
 """
 
 import dataclasses
+import functools
 import os
 from typing import Any
 
@@ -287,16 +288,10 @@ def _reconstruction_inputs(run: Run, n: int, frozen: list, coarser, real, known,
 def _coarser_reconstruction(run: Run, n: int, frozen: list, coarser):
   """(B, 1, h_n, w_n, 3): scales 0..n-1's reconstruction, upsampled to scale n."""
   net, plan, gens = run.net, run.plan, run.generators(n)
+  rec = functools.partial(sampling.draw_prev, mode="rec", partial=net.partial, compat=net.compat)
   return jax.vmap(
-    lambda fr, kn: sampling.draw_prev(
-      fr,
-      gens,
-      plan.shapes,
-      plan.scale_factor,
-      "rec",
-      partial=net.partial,
-      masks=kn[:n] if net.train_masks else None,
-      compat=net.compat,
+    lambda fr, kn: rec(
+      fr, gens, plan.shapes, plan.scale_factor, masks=kn[:n] if net.train_masks else None
     )
   )(tuple(frozen[:n]), coarser)
 
@@ -371,14 +366,10 @@ def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: li
   concurrent schedule the coarser generators it trained replace theirs in frozen."""
   n, niter = scale.n, run.tc.niter
   monitor.check_finite_state(state, n, niter, run.workdir)
-  retrained = {}
-  g_params, g_stats = state.g_params, state.g_stats
-  if run.tc.schedule == "concurrent":  # tuples over the chain j..n
-    j = concurrent.first_stage(n, run.tc)
-    for i, k in enumerate(range(j, n)):
-      retrained[k] = {"params": g_params[i], "batch_stats": g_stats[i]}
-    g_params, g_stats = g_params[-1], g_stats[-1]
-  g_vars = {"params": g_params, "batch_stats": g_stats}
+  if run.tc.schedule == "concurrent":
+    g_vars, retrained = concurrent.trained_generators(state, n, run.tc)
+  else:
+    g_vars, retrained = {"params": state.g_params, "batch_stats": state.g_stats}, {}
   fs = sampling.FrozenScale(g_vars, scale.inputs.z_opt, scale.inputs.noise_amp)
   d_vars = {"params": state.d_params, "batch_stats": state.d_stats}
   record = monitor.scale_record(n, run.plan.shapes[n], niter, clock)
