@@ -1,28 +1,21 @@
 """What a run is given, checked before anything is trained: the config's fields, and one image
 with its mask. Every input message lives here, so one image alone and in a batch hear the same.
 
-validate_config lives here rather than beside get_config: config.py holds defaults and the
-settings the library builds from them; refusing bad values with one-line UsageErrors is this
-module's job, and the CLI, the pipeline and the converter run both checks together.
+validate_config tells core/schema.py's rules in the command line's words (`--config.FIELD`,
+one-line UsageErrors); the CLI, the pipeline and the converter run both checks together.
 """
 
 import numpy as np
 
 from singan_jax import config as config_lib
 from singan_jax.core import errors
-from singan_jax.core import partial_conv
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
-from singan_jax.inpainting import blend as blend_lib
-from singan_jax.inpainting import coherence
+from singan_jax.core import schema
 from singan_jax.inpainting import inpaint as inpaint_lib
-from singan_jax.inpainting import seam as seam_lib
-from singan_jax.inpainting import texture as texture_lib
 from singan_jax.io import images as image_io
 from singan_jax.training import pyramids as pyramids_lib
-from singan_jax.training import step as train_step
 
-FILL_METHODS = ("none", "mean", "local_means", "patchmatch")
 MAX_GREY_SHARE = 0.05  # masks with more mid-grey pixels are refused, not silently thresholded
 MIN_KNOWN_SHARE = 0.05  # SinGAN learns from the known pixels: keep at least 5% of an image
 # Modes whose training image needs no hole mask (singan_jax/modes/): none given = all known.
@@ -37,151 +30,13 @@ class UsageError(errors.Error):
 # -- config fields -------------------------------------------------------------------------
 
 
-def _one_of(field: str, choices: tuple):
-  """The rule of a field whose value must be one of `choices`."""
-  return (field, lambda c: c[field] in choices, "is unknown", f"use one of {choices}")
-
-
-# (field named in the message, is the config fine?, problem, fix)
-_RULES = (
-  ("niter", lambda c: c.niter >= 1, "is not a positive iteration count", "use e.g. 2000"),
-  ("scale_factor", lambda c: 0 < c.scale_factor < 1, "must lie in (0, 1)", "use e.g. 0.75"),
-  (
-    "min_size",
-    lambda c: c.min_size >= 11,
-    "is too small for five 3x3 layers",
-    "use at least 11 (default 25)",
-  ),
-  ("max_size", lambda c: c.max_size >= c.min_size, "is below min_size", "raise max_size"),
-  ("Dsteps", lambda c: c.Dsteps >= 1, "must be at least 1", "use 3"),
-  ("Gsteps", lambda c: c.Gsteps >= 1, "must be at least 1", "use 3"),
-  (
-    "num_layer",
-    lambda c: c.num_layer == 5,
-    "is not supported (inputs are padded by a fixed 5 px, which five 3x3 layers consume)",
-    "use 5",
-  ),
-  ("nfc", lambda c: c.nfc >= 1 and c.min_nfc >= 1, "must be positive", "use 32"),
-  ("lr_g", lambda c: c.lr_g > 0 and c.lr_d > 0, "learning rates must be positive", "use 5e-4"),
-  (
-    "mask_threshold",
-    lambda c: 0 < c.mask_threshold < 1,
-    "must lie in (0, 1)",
-    "use 0.5 (the default) or 0.01 (the 2019 code)",
-  ),
-  (
-    "mask_mode",
-    lambda c: c.mask_mode in ("threshold", "bbox"),
-    "is unknown",
-    "use 'threshold' or 'bbox'",
-  ),
-  _one_of("pconv_norm", partial_conv.NORMALIZATIONS),
-  _one_of("step_loop", train_step.STEP_LOOPS),
-  _one_of("fill", FILL_METHODS),
-  ("fill_radius", lambda c: c.fill_radius >= 1, "must be at least 1", "use 4"),
-  (
-    "patch_size",
-    lambda c: c.patch_size >= 3 and c.patch_size % 2 == 1,
-    "must be an odd size >= 3",
-    "use 7",
-  ),
-  (
-    "inject_scale",
-    lambda c: c.inject_scale == -1 or c.inject_scale >= 1,
-    "is out of range",
-    "use 1..N (N = number of scales - 1) or -1 for automatic",
-  ),
-  ("inject_fraction", lambda c: 0 <= c.inject_fraction <= 1, "must lie in [0, 1]", "use 0.4"),
-  _one_of("blend", blend_lib.BLENDS),
-  ("blend_feather", lambda c: c.blend_feather >= 0, "must be >= 0", "use 2 (px) or 0"),
-  _one_of("upscale", coherence.UPSCALES),
-  _one_of("texture", texture_lib.TEXTURES),
-  (
-    "texture_patch",
-    lambda c: c.texture_patch >= 3 and c.texture_patch % 2 == 1,
-    "must be an odd number >= 3",
-    "use 7",
-  ),
-  ("texture_levels", lambda c: c.texture_levels >= 1, "must be at least 1", "use 3"),
-  _one_of("texture_final", texture_lib.FINALS),
-  ("texture_locality", lambda c: c.texture_locality >= 0, "must be >= 0", "use 0.5 (0: off)"),
-  ("texture_guide", lambda c: c.texture_guide >= 0, "must be >= 0", "use 0 (off) or e.g. 1"),
-  (
-    "texture_diversity",
-    lambda c: c.texture_diversity >= 0,
-    "must be >= 0",
-    "use 0 (off) or e.g. 0.1",
-  ),
-  (
-    "texture_structure",
-    lambda c: 0 <= c.texture_structure <= 1,
-    "must be in [0, 1]",
-    "use 0 (off) or e.g. 0.5",
-  ),
-  (
-    "texture_structure_radius",
-    lambda c: c.texture_structure_radius >= 1,
-    "must be at least 1",
-    "use 2",
-  ),
-  _one_of("seam", seam_lib.SEAMS),
-  (
-    "blend_radius",
-    lambda c: c.blend_radius >= 0 and c.blend_sigma >= 0,
-    "blend radius and sigma must be >= 0",
-    "use 7 and 5",
-  ),
-  (
-    "num_candidates",
-    lambda c: c.num_candidates >= 1,
-    "must be at least 1",
-    "use 1 (one draw) or e.g. 4 (best of 4)",
-  ),
-  (
-    "progressive_rings",
-    lambda c: c.progressive_rings >= 1,
-    "must be at least 1",
-    "use 1 (off) or e.g. 3",
-  ),
-  (
-    "progressive_share",
-    lambda c: 0 <= c.progressive_share <= 1,
-    "must lie in [0, 1]",
-    "use e.g. 0.2",
-  ),
-  ("checkpoint_every", lambda c: c.checkpoint_every >= 0, "must be >= 0", "use 500 or 0"),
-  ("log_every", lambda c: c.log_every >= 1, "must be >= 1", "use 100"),
-  ("num_samples", lambda c: c.num_samples >= 1, "must be >= 1", "use 4"),
-  ("sample_scale_h", lambda c: 0 < c.sample_scale_h <= 8, "must lie in (0, 8]", "use 1.0"),
-  ("sample_scale_w", lambda c: 0 < c.sample_scale_w <= 8, "must lie in (0, 8]", "use 1.0"),
-  # Application modes (singan_jax/modes/).
-  (
-    "ref_scale",
-    lambda c: c.ref_scale == -1 or c.ref_scale >= 1,
-    "is out of range",
-    "use 1..N (N = number of scales - 1) or -1 for the mode's default",
-  ),
-  ("quantize_colors", lambda c: 2 <= c.quantize_colors <= 64, "must lie in 2..64", "use 5"),
-  ("animate_frames", lambda c: 2 <= c.animate_frames <= 1000, "must lie in 2..1000", "use 30"),
-  ("animate_alpha", lambda c: 0 <= c.animate_alpha <= 1, "must lie in [0, 1]", "use 0.1"),
-  ("animate_beta", lambda c: 0 <= c.animate_beta < 1, "must lie in [0, 1)", "use 0.9"),
-  ("animate_start_scale", lambda c: c.animate_start_scale >= 0, "must be >= 0", "use 0"),
-  ("animate_fps", lambda c: 0 < c.animate_fps <= 100, "must lie in (0, 100]", "use 10"),
-  ("sr_factor", lambda c: 1 < c.sr_factor <= 16, "must lie in (1, 16]", "use 4"),
-  (
-    "mask",
-    lambda c: bool(c.image) or not c.mask,
-    "is set without --config.image",
-    "give both, or neither for the bundled example",
-  ),
-)
-
-
 def validate_config(cfg) -> None:
-  """Rejects configs that cannot give a meaningful run, naming the field and the fix."""
-  for field, ok, problem, fix in _RULES:
-    if not ok(cfg):
-      raise UsageError(f"--config.{field}={cfg[field]!r} {problem}: {fix}")
+  """Rejects configs that cannot give a meaningful run (the first rule of core/schema.py it
+  breaks), naming the field and the fix."""
+  broken = next(schema.problems(cfg), None)
+  if broken:
+    field, problem, fix = broken
+    raise UsageError(f"--config.{field}={cfg[field]!r} {problem}: {fix}")
   parse_size(cfg.common_size)
 
 

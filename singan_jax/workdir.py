@@ -17,48 +17,15 @@ import shutil
 from absl import logging
 
 from singan_jax import inputs
+from singan_jax.core import schema
 from singan_jax.inputs import UsageError
 from singan_jax.training import checkpoint as ckpt_lib
 
-# Every config field a pyramid is trained with: what config.scale_plan, net_settings and
-# train_settings read, and the training loop's own reads (tests/test_workdir_record.py checks
-# the list against them). 'fixed': the pyramid is made of it, so the identity guard refuses a
-# change; 'tunable': recorded and adopted, but a value given explicitly trains the remaining
-# scales (e.g. lower learning rates to resume a diverged run). compute_dtype, conv_batching,
-# conv_impl and step_loop are left out: they say how the networks run, not what they are.
-RECORDED_FIELDS = {
-  # config.scale_plan
-  "max_size": "fixed",
-  "min_size": "fixed",
-  "scale_factor": "fixed",
-  "nfc": "fixed",
-  "min_nfc": "fixed",
-  "nfc_cap": "fixed",
-  # config.net_settings
-  "num_layer": "fixed",
-  "partial": "fixed",
-  "pconv_norm": "fixed",
-  "compat": "fixed",
-  # config.train_settings
-  "niter": "fixed",
-  "Dsteps": "fixed",
-  "Gsteps": "fixed",
-  "lr_g": "tunable",
-  "lr_d": "tunable",
-  "beta1": "tunable",
-  "gamma": "tunable",
-  "lr_drop": "tunable",
-  "lambda_grad": "tunable",
-  "alpha": "tunable",
-  "schedule": "fixed",
-  "train_depth": "fixed",
-  "lr_scale": "tunable",
-  # training/loop.py: the mask pyramid, the random streams, the reconstruction noise
-  "mask_mode": "fixed",
-  "mask_threshold": "fixed",
-  "seed": "fixed",
-  "noise_amp": "tunable",
-}
+# Every config field a pyramid is trained with, {field: kind} (core/schema.py's `pyramid`
+# metadata): 'fixed', the pyramid is made of it, so an explicit change is refused; 'tunable':
+# recorded and adopted, but a value given explicitly trains the remaining scales (e.g. lower
+# learning rates to resume a diverged run).
+RECORDED_FIELDS = schema.recorded_fields()
 # The single image the pyramid learnt (absolute paths), adopted together when neither is given
 # (so `--mode=sample --workdir=DIR` needs no --config.image); the identity guard compares the
 # pixels, so another path to the same image is fine.

@@ -79,11 +79,11 @@ def test_a_chain_of_one_leaves_the_coarser_generator_alone():
 
 
 def test_bad_schedule_settings_name_the_field():
-  with pytest.raises(errors.SettingError, match="schedule 'consingan'"):
+  with pytest.raises(errors.SettingError, match="schedule='consingan' is unknown"):
     train_step.TrainConfig(schedule="consingan")
-  with pytest.raises(errors.SettingError, match="train_depth 0"):
+  with pytest.raises(errors.SettingError, match="train_depth=0 must be at least 1"):
     train_step.TrainConfig(schedule="concurrent", train_depth=0)
-  with pytest.raises(errors.SettingError, match=r"lr_scale 0.0: give a value in \(0, 1\]"):
+  with pytest.raises(errors.SettingError, match=r"lr_scale=0.0 must lie in \(0, 1\]"):
     train_step.TrainConfig(lr_scale=0.0)
 
 

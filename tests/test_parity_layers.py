@@ -121,7 +121,7 @@ def test_conv_block(dtype, partial, train):
       y_ref, m_ref = block(x, known if partial else None)
     after = _block_vars(block, dtype)["batch_stats"]
     with parity.precision(dtype):
-      ours = models.ConvBlock(6, partial, "sum")
+      ours = models.ConvBlock(6, models.bound_conv(partial, "sum"))
       mask = jnp.asarray(parity.nhwc(known)) if partial else None
       if train:
         (y, m), upd = ours.apply(

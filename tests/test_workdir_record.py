@@ -45,19 +45,21 @@ def test_recorded_fields_are_what_the_settings_and_the_identity_read():
   plan = defaults.scale_plan(reads, H, W)
   defaults.net_settings(reads)
   defaults.train_settings(reads)
-  settings = set(reads.seen)
-  reads.seen.clear()
-  ckpt_lib.run_identity(reads, plan, np.zeros((1, H, W, 3)), np.zeros((1, H, W), bool))
-  identity = set(reads.seen)
   recorded = set(workdir_lib.RECORDED_FIELDS)
-  assert settings - HOW_NETS_RUN <= recorded, settings - recorded
-  assert identity <= recorded, identity - recorded
-  # what the identity guard compares is exactly what an explicit flag may not contradict
+  assert reads.seen - HOW_NETS_RUN <= recorded, reads.seen - recorded
+  # A run departing from the defaults wherever the identity has a condition (compat, the
+  # concurrent schedule) compares every fixed field: exactly what a flag may not contradict.
+  cfg = defaults.get_config()
+  cfg.compat, cfg.schedule = "2019", "concurrent"
+  identity = ckpt_lib.run_identity(cfg, plan, np.zeros((1, H, W, 3)), np.zeros((1, H, W), bool))
   fixed = {f for f, kind in workdir_lib.RECORDED_FIELDS.items() if kind == "fixed"}
   plan_fields = {"max_size", "min_size", "scale_factor", "nfc", "min_nfc", "nfc_cap"}
-  assert fixed == identity | plan_fields
-  # the loop's own read beyond those: the reconstruction noise amplitude
-  assert recorded - settings - identity == {"noise_amp"}
+  assert fixed == set(identity) - {"inputs", "plan"} | plan_fields
+  # at the defaults, compat and the schedule's fields stay out (older workdirs resume)
+  default_identity = ckpt_lib.run_identity(
+    defaults.get_config(), plan, np.zeros((1, H, W, 3)), np.zeros((1, H, W), bool)
+  )
+  assert set(identity) - set(default_identity) == {"compat", "schedule", "train_depth"}
 
 
 def _trained_cfg(tmp_path):

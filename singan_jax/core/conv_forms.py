@@ -24,9 +24,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from singan_jax.core import onednn
+from singan_jax.core import schema
 
 OPS = ("valid", "input_grad", "kernel_grad")
-NAMES = ("native", "im2col", "shifted", "chunked", "onednn")
+NAMES = schema.CONV_FORMS
 _DIMS = ("NHWC", "HWIO", "NHWC")
 _CHUNK_ROWS = 4096  # contraction rows per chunk (chunked weight gradient)
 

@@ -6,13 +6,16 @@ the mask (N, H, W, 1), 1 = known, shrinks through the layers with the features.
 Variables: 'params' and 'batch_stats' (BatchNorm running mean / unbiased variance).
 """
 
+import functools
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from singan_jax.core import partial_conv as pconv_lib
+from singan_jax.core import schema
 
 
 def conv_kernel_init(key, shape, dtype=jnp.float32):
@@ -61,12 +64,12 @@ class Conv(nn.Module):
   """3x3 VALID conv with bias, partial or not: (x, mask) -> (y, mask)."""
 
   features: int
-  partial: bool = True
-  normalization: str = "ratio"
+  partial: bool = schema.Networks.partial
+  normalization: str = schema.Networks.pconv_norm
   kernel_size: int = 3
   compute_dtype: str | None = None  # e.g. 'bfloat16': the conv runs in it (params stay f32)
-  conv_batching: str = "auto"  # formulation under vmap over images (partial_conv docstring)
-  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
+  conv_batching: str = schema.Networks.conv_batching  # form under vmap (partial_conv)
+  conv_impl: str = schema.Networks.conv_impl  # (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask):
@@ -99,27 +102,36 @@ def symmetric_uniform_init(bound: float):
   return init
 
 
+ModuleDef = Any  # a module class with its settings bound (functools.partial), as flax's examples
+
+
+def bound_conv(
+  partial: bool = schema.Networks.partial,
+  normalization: str = schema.Networks.pconv_norm,
+  compute_dtype: str | None = None,
+  conv_batching: str = schema.Networks.conv_batching,
+  conv_impl: str = schema.Networks.conv_impl,
+) -> ModuleDef:
+  """Conv with the network's five conv settings bound once: conv(features, name=...)."""
+  return functools.partial(
+    Conv,
+    partial=partial,
+    normalization=normalization,
+    compute_dtype=compute_dtype,
+    conv_batching=conv_batching,
+    conv_impl=conv_impl,
+  )
+
+
 class ConvBlock(nn.Module):
   """conv -> BatchNorm -> LeakyReLU(0.2)."""
 
   features: int
-  partial: bool = True
-  normalization: str = "ratio"
-  compute_dtype: str | None = None
-  conv_batching: str = "auto"
-  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
+  conv: ModuleDef  # bound_conv(...)
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
-    x, mask = Conv(
-      self.features,
-      self.partial,
-      self.normalization,
-      compute_dtype=self.compute_dtype,
-      conv_batching=self.conv_batching,
-      conv_impl=self.conv_impl,
-      name="conv",
-    )(x, mask)
+    x, mask = self.conv(self.features, name="conv")(x, mask)
     x = BatchNorm(name="bn")(x, train)
     return nn.leaky_relu(x, 0.2), mask
 
@@ -132,106 +144,62 @@ def body_widths(nfc: int, min_nfc: int, num_layer: int) -> list[int]:
 class _Trunk(nn.Module):
   """Shared head + body of G and D, then a tail conv to `out_features`."""
 
-  nfc: int
-  min_nfc: int
-  num_layer: int
+  widths: tuple  # body_widths(...)
   out_features: int
-  partial: bool
-  normalization: str
-  compute_dtype: str | None = None
-  conv_batching: str = "auto"
-  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
+  conv: ModuleDef
 
   @nn.compact
   def __call__(self, x, mask, train: bool):
-    widths = body_widths(self.nfc, self.min_nfc, self.num_layer)
-    names = ["head"] + [f"body_{i}" for i in range(len(widths) - 1)]
-    for width, name in zip(widths, names):
-      x, mask = ConvBlock(
-        width,
-        self.partial,
-        self.normalization,
-        self.compute_dtype,
-        self.conv_batching,
-        self.conv_impl,
-        name=name,
-      )(x, mask, train)
-    x, _ = Conv(
-      self.out_features,
-      self.partial,
-      self.normalization,
-      compute_dtype=self.compute_dtype,
-      conv_batching=self.conv_batching,
-      conv_impl=self.conv_impl,
-      name="tail",
-    )(x, mask)
+    names = ["head"] + [f"body_{i}" for i in range(len(self.widths) - 1)]
+    for width, name in zip(self.widths, names):
+      x, mask = ConvBlock(width, self.conv, name=name)(x, mask, train)
+    x, _ = self.conv(self.out_features, name="tail")(x, mask)
     return x
 
 
-class Generator(nn.Module):
+class _Network(nn.Module):
+  """The settings G and D share, and their trunk (variables under 'net')."""
+
+  nfc: int = schema.Plan.nfc
+  min_nfc: int = schema.Plan.min_nfc
+  num_layer: int = schema.Networks.num_layer
+  partial: bool = schema.Networks.partial
+  normalization: str = schema.Networks.pconv_norm
+  compute_dtype: str | None = None  # conv dtype, e.g. 'bfloat16' (opt-in for TPU / GPU)
+  conv_batching: str = schema.Networks.conv_batching  # form under vmap (partial_conv)
+  conv_impl: str = schema.Networks.conv_impl  # (partial_conv.IMPLS)
+
+  def trunk(self, out_features: int) -> _Trunk:
+    conv = bound_conv(
+      self.partial, self.normalization, self.compute_dtype, self.conv_batching, self.conv_impl
+    )
+    widths = tuple(body_widths(self.nfc, self.min_nfc, self.num_layer))
+    return _Trunk(widths, out_features, conv, name="net")
+
+
+class Generator(_Network):
   """G(x, y) = tanh(net(x)) + centre crop of y.
 
   x: padded noise + previous image (N, H+10, W+10, 3); y: padded previous image, same shape;
   mask: (N, H+10, W+10, 1) mask of x (partial mode only). Returns (N, H, W, 3).
   """
 
-  nfc: int = 32
-  min_nfc: int = 32
-  num_layer: int = 5
-  partial: bool = True
-  normalization: str = "ratio"
-  compute_dtype: str | None = None  # conv dtype, e.g. 'bfloat16' (opt-in for TPU / GPU)
-  conv_batching: str = "auto"  # conv formulation under vmap (partial_conv docstring)
-  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
-
   @nn.compact
   def __call__(self, x, y, mask=None, train: bool = True):
     mask = _check_mask(x, mask, self.partial)
-    out = _Trunk(
-      self.nfc,
-      self.min_nfc,
-      self.num_layer,
-      3,
-      self.partial,
-      self.normalization,
-      self.compute_dtype,
-      self.conv_batching,
-      self.conv_impl,
-      name="net",
-    )(x, mask, train)
-    out = jnp.tanh(out)
+    out = jnp.tanh(self.trunk(3)(x, mask, train))
     cy = (y.shape[1] - out.shape[1]) // 2
     cx = (y.shape[2] - out.shape[2]) // 2
     return out + y[:, cy : cy + out.shape[1], cx : cx + out.shape[2], :]
 
 
-class Discriminator(nn.Module):
+class Discriminator(_Network):
   """Patch critic: (N, H, W, 3) -> (N, H-10, W-10, 1) scores, no activation."""
-
-  nfc: int = 32
-  min_nfc: int = 32
-  num_layer: int = 5
-  partial: bool = True
-  normalization: str = "ratio"
-  compute_dtype: str | None = None
-  conv_batching: str = "auto"
-  conv_impl: str = "platform"  # convolution formulation (partial_conv.IMPLS)
 
   @nn.compact
   def __call__(self, x, mask=None, train: bool = True):
     mask = _check_mask(x, mask, self.partial)
-    return _Trunk(
-      self.nfc,
-      self.min_nfc,
-      self.num_layer,
-      1,
-      self.partial,
-      self.normalization,
-      self.compute_dtype,
-      self.conv_batching,
-      self.conv_impl,
-      name="net",
-    )(x, mask, train)
+    return self.trunk(1)(x, mask, train)
 
 
 def _check_mask(x, mask, partial: bool):

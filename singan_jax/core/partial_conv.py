@@ -30,10 +30,11 @@ from singan_jax.core import conv_forms
 from singan_jax.core import conv_tune
 from singan_jax.core import errors
 from singan_jax.core import onednn
+from singan_jax.core import schema
 
-NORMALIZATIONS = ("sum", "ratio")
-BATCHINGS = ("auto", "unrolled", "grouped")
-IMPLS = ("platform", "auto", "native") + tuple(n for n in conv_forms.NAMES if n != "native")
+NORMALIZATIONS = schema.NORMALIZATIONS
+BATCHINGS = schema.CONV_BATCHINGS
+IMPLS = schema.CONV_IMPLS
 _xla_valid = conv_forms.native_valid  # JAX's own autodiff and vmap rules ('grouped', 'native')
 
 
@@ -153,7 +154,9 @@ def resolve_impl(impl: str) -> str:
   return impl
 
 
-def conv2d_valid(x, kernel, batching: str = "auto", impl: str = "platform"):
+def conv2d_valid(
+  x, kernel, batching: str = schema.Networks.conv_batching, impl: str = schema.Networks.conv_impl
+):
   """VALID convolution (N, H, W, Cin) -> (N, H-kh+1, W-kw+1, Cout); batching: how it runs
   under vmap with per-image kernels, impl: its formulation (module docstring). Same numbers
   to float32 rounding any way."""
@@ -163,7 +166,13 @@ def conv2d_valid(x, kernel, batching: str = "auto", impl: str = "platform"):
   return _ops(impl)[0](x, kernel)
 
 
-def window_sum(mask, kh: int = 3, kw: int = 3, batching: str = "auto", impl: str = "platform"):
+def window_sum(
+  mask,
+  kh: int = 3,
+  kw: int = 3,
+  batching: str = schema.Networks.conv_batching,
+  impl: str = schema.Networks.conv_impl,
+):
   """Number of known pixels in each VALID kh x kw window of a (N, H, W, 1) mask."""
   return conv2d_valid(mask, jnp.ones((kh, kw, 1, 1), mask.dtype), batching, impl)
 
@@ -184,10 +193,10 @@ def partial_conv(
   mask,
   kernel,
   bias,
-  normalization: str = "ratio",
+  normalization: str = schema.Networks.pconv_norm,
   compute_dtype=None,
-  batching: str = "auto",
-  impl: str = "platform",
+  batching: str = schema.Networks.conv_batching,
+  impl: str = schema.Networks.conv_impl,
 ):
   """Partial convolution: (y, new_mask).
 
@@ -214,6 +223,13 @@ def partial_conv(
   return y, valid.astype(x.dtype)
 
 
-def conv(x, kernel, bias, compute_dtype=None, batching: str = "auto", impl: str = "platform"):
+def conv(
+  x,
+  kernel,
+  bias,
+  compute_dtype=None,
+  batching: str = schema.Networks.conv_batching,
+  impl: str = schema.Networks.conv_impl,
+):
   """Ordinary VALID convolution with bias: the vanilla counterpart of partial_conv."""
   return _conv_in(x, kernel, compute_dtype, batching, impl) + bias

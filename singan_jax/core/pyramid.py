@@ -13,6 +13,7 @@ import numpy as np
 from singan_jax.core import compat2019
 from singan_jax.core import errors
 from singan_jax.core import resize as resize_lib
+from singan_jax.core import schema
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +57,7 @@ class ScalePlan:
     )
 
 
-def scale_width(scale: int, base: int = 32, cap: int = 128) -> int:
+def scale_width(scale: int, base: int = schema.Plan.nfc, cap: int = schema.Plan.nfc_cap) -> int:
   """nfc (and min_nfc) at a scale: base * 2**floor(scale / 4), capped."""
   return min(base * 2 ** (scale // 4), cap)
 
@@ -64,12 +65,12 @@ def scale_width(scale: int, base: int = 32, cap: int = 128) -> int:
 def make_plan(
   h: int,
   w: int,
-  max_size: int = 250,
-  min_size: int = 25,
-  scale_factor: float = 0.75,
-  nfc: int = 32,
-  min_nfc: int = 32,
-  nfc_cap: int = 128,
+  max_size: int = schema.Plan.max_size,
+  min_size: int = schema.Plan.min_size,
+  scale_factor: float = schema.Plan.scale_factor,
+  nfc: int = schema.Plan.nfc,
+  min_nfc: int = schema.Plan.min_nfc,
+  nfc_cap: int = schema.Plan.nfc_cap,
 ) -> ScalePlan:
   """The 2019 scale plan for an (h, w) input.
 
@@ -159,9 +160,9 @@ def _per_image(x, fn, outputs: int | None = None):
 def mask_pyramid(
   hole_full: np.ndarray,
   plan: ScalePlan,
-  threshold: float = 0.5,
-  mode: str = "threshold",
-  compat: str = "",
+  threshold: float = schema.Networks.mask_threshold,
+  mode: str = schema.Networks.mask_mode,
+  compat: str = schema.Networks.compat,
 ) -> list[np.ndarray]:
   """Known-pixel masks (h_i, w_i, 1) float32 per scale, 1 = known, 0 = hole.
 

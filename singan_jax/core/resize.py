@@ -17,6 +17,7 @@ import numpy as np
 
 from singan_jax.core import compat2019
 from singan_jax.core import errors
+from singan_jax.core import schema
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -35,7 +36,7 @@ def output_length(in_len: int, scale: float) -> int:
 
 # '' / 'none': ours; '2019': every 2019 convention; '2019-draws': only the 2019 training draws'
 # frozen-generator masks (the scale's hole mask), to measure that choice alone.
-COMPAT = ("", "none", "2019", "2019-draws")
+COMPAT = schema.COMPATS
 
 
 def check_compat(compat: str) -> bool:

@@ -19,6 +19,7 @@ from singan_jax.core import errors
 from singan_jax.core import models
 from singan_jax.core import partial_conv as pconv_lib
 from singan_jax.core import resize as resize_lib
+from singan_jax.core import schema
 
 PAD = 5  # ((kernel 3 - 1) * 5 layers) / 2: the VALID nets shrink the input by this per side
 
@@ -36,13 +37,13 @@ class FrozenScale:
 class NetConfig:
   """Static network settings shared by every scale."""
 
-  num_layer: int = 5
-  partial: bool = True
-  normalization: str = "ratio"
-  compute_dtype: str = "float32"  # 'bfloat16': convolutions in bf16 (docs/performance.md)
-  conv_batching: str = "auto"  # conv formulation under vmap over images (partial_conv)
-  conv_impl: str = "platform"  # convolution formulation: platform / native / ... (partial_conv)
-  compat: str = ""  # '2019': the 2019 code's frozen masks and resize (module docstring)
+  num_layer: int = schema.Networks.num_layer
+  partial: bool = schema.Networks.partial
+  normalization: str = schema.Networks.pconv_norm
+  compute_dtype: str = schema.Networks.compute_dtype  # 'bfloat16': convolutions in bf16
+  conv_batching: str = schema.Networks.conv_batching  # conv form under vmap (partial_conv)
+  conv_impl: str = schema.Networks.conv_impl  # convolution formulation (partial_conv)
+  compat: str = schema.Networks.compat  # '2019': the 2019 code's masks, resize (docstring)
 
   def __post_init__(self):
     resize_lib.check_compat(self.compat)  # a bad value fails here, naming the flag
@@ -81,9 +82,10 @@ class NetConfig:
     return self.conv_batching
 
   def _conv_dtype(self):
-    if self.compute_dtype not in ("float32", "bfloat16"):
+    if self.compute_dtype not in schema.COMPUTE_DTYPES:
       raise errors.SettingError(
-        f"compute_dtype {self.compute_dtype!r}: use 'float32' or 'bfloat16'", "compute_dtype"
+        f"compute_dtype {self.compute_dtype!r}: use one of {schema.COMPUTE_DTYPES}",
+        "compute_dtype",
       )
     return None if self.compute_dtype == "float32" else self.compute_dtype
 

@@ -8,8 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax import config as defaults
+from singan_jax import configs
 from singan_jax import rng
 from singan_jax.core import partial_conv
+from singan_jax.core import schema
 from singan_jax.evaluate import cases as cases_lib
 from singan_jax.inpainting import blend as blend_lib
 from singan_jax.inpainting import fill as fill_lib
@@ -54,6 +56,9 @@ SWITCHES = {
 }
 
 
+_DEMO = configs.demo()  # the evaluation's size and budget are the demo's
+
+
 @dataclasses.dataclass
 class Options:
   """What to evaluate; the absl flags of this module fill it."""
@@ -61,13 +66,13 @@ class Options:
   out: str
   images: tuple = cases_lib.TUNE  # of the development set (cases.SPLITS: tune, test)
   holes: tuple = cases_lib.HOLES
-  size: int = 128  # the pyramid's max_size (finest scale's longer side): configs/demo.py's
+  size: int = _DEMO.max_size  # the pyramid's max_size (finest scale's longer side)
   input_size: int = 0  # the images' longer side (0: size); above size, the hole is carried
   # from the finest scale up to the input's size (cfg.upscale)
-  min_size: int = 25
-  niter: int = 100  # configs/demo.py's
-  nfc: int = 32
-  seed: int = 0
+  min_size: int = _DEMO.min_size
+  niter: int = _DEMO.niter
+  nfc: int = _DEMO.nfc  # every scale's width (demo: nfc_cap = nfc)
+  seed: int = _DEMO.seed
   candidates: int = 4  # K of the '+cand' methods
   rings: int = 3  # rings of the '+prog' methods
   sweeps: bool = False  # inpainting-side sweeps (fill, injection, texture pass, blend)
@@ -156,9 +161,10 @@ def base_config(opts: Options):
     log_every=max(opts.niter // 2, 1),
     sheets=False,
   )
-  # The blend is in finest-scale pixels; the paper's 7 / 5 are for a 250 px finest scale.
-  scale = opts.size / 250.0
-  cfg.blend_radius, cfg.blend_sigma = 7.0 * scale, 5.0 * scale
+  # The blend is in finest-scale pixels; the defaults are for the paper's 250 px finest scale.
+  scale = opts.size / schema.Plan.max_size
+  cfg.blend_radius = schema.Inpainting.blend_radius * scale
+  cfg.blend_sigma = schema.Inpainting.blend_sigma * scale
   return cfg
 
 

@@ -15,9 +15,10 @@ from jax import lax
 from scipy import ndimage
 
 from singan_jax.core import errors
+from singan_jax.core import schema
 from singan_jax.io import images as image_io
 
-BLENDS = ("feather", "soft")
+BLENDS = schema.BLENDS
 
 
 def feather_alpha(hole: np.ndarray, feather: float) -> np.ndarray:

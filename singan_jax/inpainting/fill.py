@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from singan_jax.core import schema
 from singan_jax.inpainting import local_means
 from singan_jax.inpainting import patchmatch
 
@@ -72,7 +73,7 @@ def fill_mean(x, known) -> jax.Array:
   return _checked(local_means.mean_fill(x, k), x)
 
 
-def fill_local_means(x, known, radius: int = 4) -> jax.Array:
+def fill_local_means(x, known, radius: int = schema.Inpainting.fill_radius) -> jax.Array:
   """Fill the hole by onion peeling with (2r+1)^2 local means; smooth inward continuation.
 
   With a concrete mask only the hole's bounding box (+ radius margin) is processed, ~10x
@@ -98,13 +99,13 @@ def fill_patchmatch(
   x,
   known,
   key,
-  patch_size: int = 7,
-  iters: int = 5,
+  patch_size: int = schema.Inpainting.patch_size,
+  iters: int = schema.Inpainting.patch_iters,
   em_steps: int = 2,
   *,
   levels: int = 4,
   max_targets: int | None = None,
-  radius: int = 4,
+  radius: int = schema.Inpainting.fill_radius,
 ) -> jax.Array:
   """Fill the hole by copying known texture: vectorised PatchMatch + voting, coarse to fine.
 
@@ -182,7 +183,13 @@ def target_counts(known, patch_size: int, levels: int, max_targets) -> tuple[int
 
 
 def fill(
-  x, known, method: str, key=None, radius: int = 4, patch_size: int = 7, iters: int = 5
+  x,
+  known,
+  method: str,
+  key=None,
+  radius: int = schema.Inpainting.fill_radius,
+  patch_size: int = schema.Inpainting.patch_size,
+  iters: int = schema.Inpainting.patch_iters,
 ) -> jax.Array:
   """Dispatch to a hole initialiser by name: "none", "mean", "local_means" or "patchmatch".
 

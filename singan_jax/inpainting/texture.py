@@ -21,13 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax.core import errors
+from singan_jax.core import schema
 from singan_jax.inpainting import fill as fill_lib
 from singan_jax.inpainting import local_means
 from singan_jax.inpainting import patchmatch
 from singan_jax.inpainting import seam as seam_lib
 
-TEXTURES = ("none", "patchmatch")
-FINALS = ("centre", "vote")
+TEXTURES = schema.TEXTURES
+FINALS = schema.FINALS
 
 
 def guide_image(seeded: jax.Array, half: int) -> jax.Array:
@@ -149,17 +150,17 @@ def retexture(
   hole: np.ndarray,
   generated,
   key: jax.Array,
-  patch_size: int = 7,
-  levels: int = 3,
-  final: str = "centre",
+  patch_size: int = schema.Inpainting.texture_patch,
+  levels: int = schema.Inpainting.texture_levels,
+  final: str = schema.Inpainting.texture_final,
   iters: int = 4,
   em_steps: int = 2,
-  seam: str = "poisson",
-  locality: float = 0.5,
-  guide: float = 0.0,
-  diversity: float = 0.0,
-  structure: float = 0.5,
-  structure_radius: int = 2,
+  seam: str = schema.Inpainting.seam,
+  locality: float = schema.Inpainting.texture_locality,
+  guide: float = schema.Inpainting.texture_guide,
+  diversity: float = schema.Inpainting.texture_diversity,
+  structure: float = schema.Inpainting.texture_structure,
+  structure_radius: int = schema.Inpainting.texture_structure_radius,
 ) -> jax.Array:
   """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
 

@@ -26,6 +26,7 @@ import orbax.checkpoint as ocp
 
 from singan_jax.core import errors
 from singan_jax.core import sampling
+from singan_jax.core import schema
 
 KILL_ENV = "SINGAN_JAX_TEST_KILL_AT"
 # run.json's record of the config a pyramid was trained with (singan_jax/workdir.py reads and
@@ -57,29 +58,12 @@ def fingerprint(*arrays) -> str:
 
 
 def run_identity(cfg, plan, images, holes) -> dict:
-  """What a workdir's pyramid depends on; a resume with anything else is refused.
-
-  compat enters only when set, so workdirs written before the field existed still resume."""
-  identity = {
-    "inputs": fingerprint(images, holes),
-    "plan": plan.to_dict(),
-    "num_layer": cfg.num_layer,
-    "partial": bool(cfg.partial),
-    "pconv_norm": cfg.pconv_norm,
-    "mask_mode": cfg.mask_mode,
-    "mask_threshold": cfg.mask_threshold,
-    "seed": cfg.seed,
-    # The in-scale state's step count and lr schedule depend on these.
-    "niter": cfg.niter,
-    "Dsteps": cfg.Dsteps,
-    "Gsteps": cfg.Gsteps,
-  }
-  if cfg.compat not in ("", "none"):
-    identity["compat"] = cfg.compat
-  schedule, depth = cfg.schedule, cfg.train_depth  # entered only when not SinGAN's (as compat)
-  if schedule != "singan":
-    identity.update(schedule=schedule, train_depth=depth)
-  return identity
+  """What a workdir's pyramid depends on; a resume with anything else is refused: the inputs,
+  the plan, and the other FIXED fields of core/schema.py (compat and the concurrent schedule's
+  only where set, so workdirs written before those fields existed still resume)."""
+  return {"inputs": fingerprint(images, holes), "plan": plan.to_dict()} | (
+    schema.identity_fields(cfg)
+  )
 
 
 def kill_point(point: str, scale: int, step: int | None = None) -> None:

@@ -13,46 +13,20 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from singan_jax import rng
 from singan_jax.core import errors
 from singan_jax.core import losses
 from singan_jax.core import partial_conv
 from singan_jax.core import sampling
-from singan_jax import rng
+from singan_jax.core import schema
 
 
 METRICS = ("errD", "errG", "rec", "gp")  # an iteration's metrics, in this order
-SCHEDULES = ("singan", "concurrent")  # SinGAN's one scale at a time, or ConSinGAN-style
+SCHEDULES = schema.SCHEDULES
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Static hyper-parameters of one scale's training (hashable)."""
-
-  niter: int = 2000
-  lr_g: float = 5e-4
-  lr_d: float = 5e-4
-  beta1: float = 0.5
-  gamma: float = 0.1
-  lr_drop: float = 0.8  # learning rate x gamma from iteration int(lr_drop * niter)
-  Gsteps: int = 3
-  Dsteps: int = 3
-  lambda_grad: float = 0.1
-  alpha: float = 10.0
-  step_loop: str = "auto"  # the D/G steps: "scan" (lax.scan: one step compiled), "unrolled"
-  # (in Python), "auto" (resolve_step_loop: by the backend and the convolutions)
-  schedule: str = "singan"  # "concurrent": scales j..n train together (training/concurrent.py)
-  train_depth: int = 3  # concurrent: how many of the finest scales so far train together
-  lr_scale: float = 0.1  # concurrent: a stage k below the newest learns at lr_g x this^(n - k)
-
-  def __post_init__(self):
-    if self.schedule not in SCHEDULES:
-      raise errors.SettingError(f"schedule {self.schedule!r}: use one of {SCHEDULES}", "schedule")
-    if self.train_depth < 1:
-      raise errors.SettingError(
-        f"train_depth {self.train_depth}: give at least 1 (1 is SinGAN's schedule)", "train_depth"
-      )
-    if not 0 < self.lr_scale <= 1:
-      raise errors.SettingError(f"lr_scale {self.lr_scale}: give a value in (0, 1]", "lr_scale")
+# One scale's static training hyper-parameters (hashable): the config's Training section.
+TrainConfig = schema.Training
 
 
 @flax.struct.dataclass
@@ -322,7 +296,7 @@ def _generator_steps(generate, reconstruct, run_d, opt_g, tc: TrainConfig):
   return steps
 
 
-STEP_LOOPS = ("auto", "scan", "unrolled")
+STEP_LOOPS = schema.STEP_LOOPS
 
 
 def resolve_step_loop(step_loop: str, conv_impl: str, backend: str | None = None) -> str:
