@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax.core import compat2019
-from singan_jax.core import errors
 from singan_jax.core import schema
 
 
@@ -40,13 +39,9 @@ COMPAT = schema.COMPATS
 
 
 def check_compat(compat: str) -> bool:
-  """True where the 2019 resize and inference masks apply ('2019'); refuses unknown values."""
-  if compat not in COMPAT:
-    raise errors.SettingError(
-      f"compat {compat!r} is not a known convention: set compat to '' (or 'none': "
-      "ours), '2019' (the 2019 code's) or '2019-draws' (only its training-draw masks)",
-      "compat",
-    )
+  """True where the 2019 resize and inference masks apply ('2019'); refuses unknown values
+  (the schema's rule for the compat field)."""
+  schema.check(schema.Networks, "compat", compat)
   return compat == "2019"
 
 

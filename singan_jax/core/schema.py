@@ -69,7 +69,7 @@ class _Section:
     broken = next(problems(self, type(self)), None)
     if broken:
       field, problem, fix = broken
-      raise errors.SettingError(f"{field}={getattr(self, field)!r} {problem}: {fix}", field)
+      raise _refusal(field, getattr(self, field), problem, fix)
 
   @classmethod
   def from_config(cls, cfg):
@@ -140,7 +140,15 @@ class Networks(_Section):
   )
   # "2019": the 2019 code's conventions (frozen-generator masks, its uint8 resize, its image
   # read and mask pyramids; implies config.COMPAT_2019_IMPLIES); "" or "none": ours.
-  compat: str = choice("", COMPATS, pyramid=FIXED, identity=lambda c: c.compat not in ("", "none"))
+  compat: str = setting(
+    "",
+    lambda v: v in COMPATS,
+    "is not a known convention",
+    "use '' (or 'none': ours), '2019' (the 2019 code's) or '2019-draws' (only its "
+    "training-draw masks)",
+    pyramid=FIXED,
+    identity=lambda c: c.compat not in ("", "none"),
+  )
   # "bfloat16": convolutions in bf16 (TPU/GPU opt-in); params, BatchNorm, losses stay float32.
   compute_dtype: str = choice("float32", COMPUTE_DTYPES)
   # B images' convs under vmap: "unrolled" (B single convs: fast on XLA:CPU), "grouped" (one
@@ -337,6 +345,18 @@ def problems(cfg, section=None) -> Iterator[tuple[str, str, str]]:
   for rule_section, field, ok, problem, fix in CROSS_RULES:
     if section in (None, rule_section) and not ok(cfg):
       yield field, problem, fix
+
+
+def _refusal(field: str, value, problem: str, fix: str) -> errors.SettingError:
+  return errors.SettingError(f"{field}={value!r} {problem}: {fix}", field)
+
+
+def check(section, field: str, value) -> None:
+  """Raises SettingError if `value` breaks the rule of `section`'s `field`: the library's
+  guards for Python callers refuse with the same rule and words as the config's check."""
+  meta = section.__dataclass_fields__[field].metadata
+  if meta.get("ok") is not None and not meta["ok"](value):
+    raise _refusal(field, value, meta["problem"], meta["fix"])
 
 
 def recorded_fields() -> dict:
