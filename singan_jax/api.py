@@ -24,7 +24,7 @@ import imageio.v3 as iio
 import ml_collections
 import numpy as np
 
-from singan_jax import config as schema
+from singan_jax import config as config_lib
 from singan_jax import configs
 from singan_jax import inputs
 from singan_jax import modes as modes_lib
@@ -50,7 +50,7 @@ class Pyramid:
   def plan(self):
     """Its scale plan (plan.shapes[-1]: the finest scale's (h, w), the samples' size)."""
     h, w = image_io.read_image(self.config.image).shape[:2]
-    return schema.scale_plan(self.config, h, w)
+    return config_lib.scale_plan(self.config, h, w)
 
 
 def train(image, mask=None, config=None, workdir: str | None = None) -> Pyramid:
@@ -143,7 +143,7 @@ def _config(config, base) -> tuple[ml_collections.ConfigDict, set]:
   if isinstance(config, str):
     return configs.named(config), set()
   if isinstance(config, ml_collections.ConfigDict):
-    paper = schema.get_config()
+    paper = config_lib.get_config()
     given = {f for f in config.keys() if f in paper and config[f] != paper[f]}
     return config.copy_and_resolve_references(), given
   if not isinstance(config, Mapping):

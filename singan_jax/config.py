@@ -56,38 +56,23 @@ def typed_value(cfg, field: str, text: str):
   return text.lower() in ("1", "true", "yes") if isinstance(old, bool) else type(old)(text)
 
 
-# -- settings built from a config: the one place that maps fields to library objects -------
+# -- settings built from a config: the command line's edge, where the flat config becomes the
+# typed sections the library receives (core/schema.Settings) ---------------------------------
+
+
+def settings(cfg) -> schema.Settings:
+  """cfg's checked sections, what training and the inpainter receive."""
+  return schema.Settings.from_config(cfg)
 
 
 def scale_plan(cfg, h: int, w: int) -> pyramid.ScalePlan:
-  """The scale plan of an h x w training image."""
-  return pyramid.make_plan(
-    h,
-    w,
-    max_size=cfg.max_size,
-    min_size=cfg.min_size,
-    scale_factor=cfg.scale_factor,
-    nfc=cfg.nfc,
-    min_nfc=cfg.min_nfc,
-    nfc_cap=cfg.nfc_cap,
-  )
+  """The scale plan of an h x w training image (core/pyramid.plan_of)."""
+  return pyramid.plan_of(schema.Plan.from_config(cfg), h, w)
 
 
 def net_settings(cfg, batch: int = 1) -> sampling.NetConfig:
-  """The networks' static settings for a batch of `batch` images. conv_batching 'auto' is
-  JAX's own rule for one image (a plain convolution: nothing to unroll)."""
-  batching = cfg.conv_batching
-  if batching == "auto" and batch == 1:
-    batching = "grouped"
-  return sampling.NetConfig(
-    num_layer=cfg.num_layer,
-    partial=bool(cfg.partial),
-    normalization=cfg.pconv_norm,
-    compute_dtype=cfg.compute_dtype,
-    conv_batching=batching,
-    conv_impl=cfg.conv_impl,
-    compat=cfg.compat,
-  )
+  """The networks' static settings for a batch of `batch` images (sampling.NetConfig.of)."""
+  return sampling.NetConfig.of(schema.Networks.from_config(cfg), batch)
 
 
 def train_settings(cfg) -> schema.Training:

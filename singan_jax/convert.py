@@ -221,7 +221,9 @@ def convert(src: str, workdir: str, cfg, images: np.ndarray, holes: np.ndarray, 
   batched = lambda t: jax.tree.map(lambda x: np.asarray(x)[None], t)
   record = dict(workdir_lib.record_of(cfg), converted_from=os.path.abspath(src))
   try:
-    ckpts.check_or_write_identity(ckpt_lib.run_identity(cfg, plan, images, holes), record)
+    ckpts.check_or_write_identity(
+      ckpt_lib.run_identity(config_lib.settings(cfg), plan, images, holes), record
+    )
     for n, (g_vars, d_vars) in enumerate(variables):
       amp = np.asarray([pyr["noise_amp"][n]], np.float32)
       fs = sampling.FrozenScale(batched(g_vars), pyr["z_opt"][n][None], amp)

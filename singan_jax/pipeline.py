@@ -27,7 +27,6 @@ from singan_jax.inpainting import blend as blend_lib
 from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax import modes as modes_lib
-from singan_jax.training import checkpoint as ckpt_lib
 from singan_jax.training import loop as trainer
 from singan_jax.training import monitor
 
@@ -156,12 +155,13 @@ def run_bucket(cfg, workdir: str, mode: str, bucket, mesh) -> None:
 def train_bucket(cfg, workdir: str, bucket, mesh):
   """Trains a bucket; returns its pyramid. A single image trains in the workdir on the
   default devices; a batch in workdir/bucket_* sharded over the mesh (padded to a multiple
-  of its size; the host copy returned drops the pad)."""
+  of its size; the host copy returned drops the pad). run.json's config record is written
+  (or checked) with the identity the trainer computes, before its resume guard."""
+  settings = config_lib.settings(cfg)
   inputs_ = [inputs.train_inputs(job.pixels, job.hole, bucket.size) for job in bucket.jobs]
   if mesh is None:
     ((x, hole),) = inputs_
-    record_run(cfg, workdir, x[None], hole[None])
-    return trainer.train(cfg, workdir, x[None], hole[None])
+    return trainer.train(settings, workdir, x[None], hole[None], record=recorder(cfg, workdir))
   ids = [job.index for job in bucket.jobs]
   b = len(inputs_)
   pad = distributed.padded_size(b, mesh.size) - b
@@ -169,14 +169,15 @@ def train_bucket(cfg, workdir: str, bucket, mesh):
   ids += [ids[-1]] * pad
   images, holes = [x for x, _ in inputs_], [hole for _, hole in inputs_]
   logging.info("%s: %d image(s) + %d pad on %d device(s)", bucket.name, b, pad, mesh.size)
-  record_run(cfg, os.path.join(workdir, bucket.name), images, holes, ids)
+  bucket_dir = os.path.join(workdir, bucket.name)
   pyr = trainer.train(
-    cfg,
-    os.path.join(workdir, bucket.name),
+    settings,
+    bucket_dir,
     images,
     holes,
     image_ids=ids,
     devices=distributed.MeshDevices(mesh),
+    record=recorder(cfg, bucket_dir),
   )
   frozen = jax.tree.map(lambda x: monitor.to_host(x)[:b], pyr.frozen)
   return dataclasses.replace(
@@ -184,19 +185,10 @@ def train_bucket(cfg, workdir: str, bucket, mesh):
   )
 
 
-def record_run(cfg, workdir: str, images, holes, image_ids=None) -> None:
-  """Writes (or checks) run.json with the config record before trainer.train checks the same
-  identity: images (B, H, W, 3) or a bucket's list of (H_i, W_i, 3), as trainer.train takes."""
-  if isinstance(images, np.ndarray):
-    plan, flat_images, flat_holes = config_lib.scale_plan(cfg, *images.shape[1:3]), images, holes
-  else:
-    plan = config_lib.scale_plan(cfg, *images[0].shape[:2])
-    flat_images, flat_holes = (np.concatenate([np.ravel(x) for x in xs]) for xs in (images, holes))
-  identity = ckpt_lib.run_identity(cfg, plan, flat_images, flat_holes)
-  if image_ids is not None:
-    identity["image_ids"] = np.asarray(image_ids, np.int32).tolist()
-  os.makedirs(workdir, exist_ok=True)
-  workdir_lib.record_run(workdir, cfg, identity)
+def recorder(cfg, workdir: str):
+  """The trainer's record hook: run.json written (or checked) with cfg's record and the run
+  identity the trainer computed."""
+  return lambda identity: workdir_lib.record_run(workdir, cfg, identity)
 
 
 def run_mode_job(cfg, mode: str, pyr, slot: int, job, strict: bool) -> None:

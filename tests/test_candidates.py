@@ -13,6 +13,7 @@ from singan_jax.io import images as image_io
 from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.core import pyramid
 from singan_jax.training import loop as trainer
+from singan_jax import config as config_lib
 from helpers import NARROW_BLEND, tiny_config
 
 
@@ -33,7 +34,10 @@ def trained(tmp_path_factory):
   cfg = tiny_config(**NARROW_BLEND)
   pixels, hole = tiny_inputs()
   pyr = trainer.train(
-    cfg, str(tmp_path_factory.mktemp("pyr")), image_io.to_float(pixels)[None], hole[None]
+    config_lib.settings(cfg),
+    str(tmp_path_factory.mktemp("pyr")),
+    image_io.to_float(pixels)[None],
+    hole[None],
   )
   return cfg, pyr, pixels, hole
 

@@ -16,6 +16,7 @@ from singan_jax.training import checkpoint as ckpt_lib
 from singan_jax.training import concurrent
 from singan_jax.training import loop as trainer
 from singan_jax.training import step as train_step
+from singan_jax import config as config_lib
 
 from helpers import NARROW_BLEND, tiny_config
 
@@ -102,7 +103,7 @@ def test_the_pyramid_keeps_the_retrained_generators_through_a_restore(tmp_path):
   cfg = tiny_config(schedule="concurrent", train_depth=2, **NARROW_BLEND)
   pixels, hole = _inputs()
   images, holes = image_io.to_float(pixels)[None], hole[None]
-  pyr = trainer.train(cfg, str(tmp_path), images, holes)
+  pyr = trainer.train(config_lib.settings(cfg), str(tmp_path), images, holes)
   ckpts = ckpt_lib.PyramidCheckpoints(str(tmp_path))
   (own0, _, _, none), (_, _, _, retrained) = (ckpts.restore_scale(n) for n in (0, 1))
   ckpts.close()
@@ -112,7 +113,9 @@ def test_the_pyramid_keeps_the_retrained_generators_through_a_restore(tmp_path):
   )
   assert same(pyr.frozen[0].g_vars, retrained[0])  # scale 1's training moved scale 0's G
   assert not same(pyr.frozen[0].g_vars, own0.g_vars)
-  again = trainer.train(cfg, str(tmp_path), images, holes)  # every scale restored
+  again = trainer.train(
+    config_lib.settings(cfg), str(tmp_path), images, holes
+  )  # every scale restored
   assert all(same(a.g_vars, b.g_vars) for a, b in zip(pyr.frozen, again.frozen))
   out = inpaint_lib.inpaint(again, pixels, hole, cfg)["output"]
   assert out.shape == pixels.shape

@@ -44,7 +44,9 @@ def tiny(tiny_workdir):
     checkpoint_every=0, log_every=3, sheets=True,
   )  # fmt: skip
   x = _texture()
-  pyr = trainer.train(cfg, str(tiny_workdir), x[None], np.zeros((1, H, W), bool))
+  pyr = trainer.train(
+    config_lib.settings(cfg), str(tiny_workdir), x[None], np.zeros((1, H, W), bool)
+  )
   assert pyr.plan.num_scales == 3
   return cfg, pyr
 

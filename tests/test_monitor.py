@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from singan_jax.training import monitor
+from singan_jax import config as config_lib
 
 NAMES = ("errD", "errG", "rec", "gp")
 
@@ -103,9 +104,9 @@ def test_a_scale_out_of_memory_stops_the_run_with_the_finished_scales_saved(tmp_
 
   monkeypatch.setattr(trainer, "fit_scale", fit_or_run_out)
   with pytest.raises(monitor.OutOfMemoryError, match=r"^scale 1 \(29x36, nfc 8, 1 image"):
-    trainer.train(cfg, str(tmp_path), images, holes)
+    trainer.train(config_lib.settings(cfg), str(tmp_path), images, holes)
   monkeypatch.setattr(trainer, "fit_scale", fit)
   prepare, prepared = trainer.prepare_scale, []
   monkeypatch.setattr(trainer, "prepare_scale", lambda *a: prepared.append(a[1]) or prepare(*a))
-  pyr = trainer.train(cfg, str(tmp_path), images, holes)  # the rerun
+  pyr = trainer.train(config_lib.settings(cfg), str(tmp_path), images, holes)  # the rerun
   assert prepared == [1] and pyr.plan.num_scales == 2  # scale 0 was kept, not retrained

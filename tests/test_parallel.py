@@ -307,7 +307,7 @@ res = {"status": [j.status for j in jobs], "buckets": len(buckets), "out_diff": 
 for j in jobs:
   pixels = image_io.read_image(j.image)
   hole = image_io.read_mask(j.mask, pixels.shape[:2], j.image)
-  single = trainer.train(cfg, os.path.join(tmp, f"single{j.index}"),
+  single = trainer.train(defaults.settings(cfg), os.path.join(tmp, f"single{j.index}"),
                          image_io.to_float(pixels)[None], hole[None], image_ids=[j.index])
   r1 = inpaint.inpaint(single, pixels, hole, cfg, 0, key_id=j.index)
   batched = image_io.read_image(j.output)

@@ -25,6 +25,7 @@ from singan_jax import reference as ref  # noqa: E402
 from singan_jax.training import checkpoint as ckpt_lib  # noqa: E402
 from singan_jax.training import loop as trainer  # noqa: E402
 from singan_jax.training import pyramids  # noqa: E402
+from singan_jax.core import schema  # noqa: E402
 
 pytestmark = pytest.mark.parity
 NFC = 8
@@ -115,7 +116,9 @@ def _setup(tmp_path, partial: bool):
   net = defaults.net_settings(cfg)
   gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(plan.num_scales)]
   cfg.compat = "2019"  # the training draws' masks: the workdir's own, the 2019 ones exactly
-  _, knowns = pyramids.build_pyramids(defaults.with_compat_implied(cfg), plan, images, holes)
+  _, knowns = pyramids.build_pyramids(
+    schema.Networks.from_config(defaults.with_compat_implied(cfg)), plan, images, holes
+  )
   port_masks = legacy.mask_pyramid(hole, ref.scale_plan(h, w, 60, 25), threshold=0.01)
   for ours, theirs in zip(knowns, port_masks):
     np.testing.assert_array_equal(ours[0], parity.nhwc(theirs))
@@ -200,7 +203,7 @@ def test_compat_2019_trains_with_hole_masks_in_the_draws_and_keys_the_workdir(tm
   images = rng.uniform(-1, 1, (1, 32, 40, 3)).astype(np.float32)
   holes = np.zeros((1, 32, 40), bool)
   holes[0, 8:20, 10:24] = True
-  pyr = trainer.train(cfg, str(tmp_path / "wd"), images, holes)
+  pyr = trainer.train(defaults.settings(cfg), str(tmp_path / "wd"), images, holes)
   assert pyr.net.compat == "2019" and pyr.net.train_masks
   assert '"compat": "2019"' in (tmp_path / "wd" / "run.json").read_text()
 
@@ -219,7 +222,7 @@ def test_compat_2019_trains_with_hole_masks_in_the_draws_and_keys_the_workdir(tm
 
   cfg.compat = ""
   with pytest.raises(ckpt_lib.IncompatibleRunError, match="compat"):
-    trainer.train(cfg, str(tmp_path / "wd"), images, holes)
+    trainer.train(defaults.settings(cfg), str(tmp_path / "wd"), images, holes)
 
 
 def main():

@@ -130,7 +130,9 @@ def test_converted_2019_pyramid_restores_and_inpaints(tmp_path, layout):
   with pytest.raises(torch_convert.ConversionError, match="already holds trained scales"):
     torch_convert.convert(str(src), workdir, cfg, images, holes)
 
-  pyr = trainer.train(recorded, workdir, images, holes)  # every scale restored, none trained
+  pyr = trainer.train(
+    defaults.settings(recorded), workdir, images, holes
+  )  # every scale restored, none trained
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
   for k, G in enumerate(Gs):  # the weights land where the port's own names put them
     want_vars = torch_convert.torch_to_flax(G.state_dict())

@@ -15,6 +15,7 @@ from singan_jax.core import pyramid  # noqa: E402
 from singan_jax.io import images as image_io  # noqa: E402
 from singan_jax.reference import legacy  # noqa: E402
 from singan_jax.training import pyramids  # noqa: E402
+from singan_jax.core import schema  # noqa: E402
 
 pytestmark = pytest.mark.parity
 
@@ -37,7 +38,9 @@ def _ours(pixels, hole, max_size, mask_mode="threshold"):
   cfg.max_size, cfg.min_size, cfg.compat, cfg.mask_mode = max_size, 25, "2019", mask_mode
   cfg = defaults.with_compat_implied(cfg)
   plan = defaults.scale_plan(cfg, *pixels.shape[:2])
-  reals, knowns = pyramids.build_pyramids(cfg, plan, image_io.to_float(pixels)[None], hole[None])
+  reals, knowns = pyramids.build_pyramids(
+    schema.Networks.from_config(cfg), plan, image_io.to_float(pixels)[None], hole[None]
+  )
   port_plan = ref.scale_plan(*pixels.shape[:2], max_size=max_size, min_size=25)
   assert [tuple(s) for s in port_plan["shapes"]] == list(plan.shapes)
   return [r[0, 0] for r in reals], [k[0, 0, ..., 0] for k in knowns], port_plan

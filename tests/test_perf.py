@@ -30,6 +30,7 @@ _CACHE_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, sys.argv[3])
     from helpers import tiny_config
     from singan_jax.training import step as train_step
+    from singan_jax import config as config_lib
     from singan_jax.training import loop as trainer
     traces, make = {}, train_step.make_iteration
     def counting_make(plan, n, net, tc):  # counts traces of each scale's iteration
@@ -54,7 +55,7 @@ _CACHE_SCRIPT = textwrap.dedent("""
     image = np.tanh(rng.standard_normal((1, 24, 30, 3))).astype(np.float32)
     hole = np.zeros((1, 24, 30), bool)
     hole[:, 8:14, 10:18] = True
-    trainer.train(cfg, sys.argv[2], image, hole)
+    trainer.train(config_lib.settings(cfg), sys.argv[2], image, hole)
     print(json.dumps({**events, "traces": traces, "ahead": taken}))
 """)
 

@@ -20,6 +20,7 @@ import pytest
 from singan_jax.training import checkpoint as ckpt_lib
 from singan_jax.training import loop as trainer
 from singan_jax.training import preemption
+from singan_jax import config as config_lib
 from helpers import REPO, cli_env, run_cli, tiny_config
 from test_resume import TINY, make_inputs
 
@@ -65,28 +66,30 @@ def test_a_stop_saves_the_iteration_it_finished_and_the_rerun_matches(tmp_path):
   cfg = tiny_config()
   cfg.update(niter=12, checkpoint_every=5, log_every=5)
   x, hole = tiny_batch()
-  ref = trainer.train(cfg, str(tmp_path / "ref"), x, hole, stop=preemption.StopRequest())
+  ref = trainer.train(
+    config_lib.settings(cfg), str(tmp_path / "ref"), x, hole, stop=preemption.StopRequest()
+  )
   work = str(tmp_path / "work")
   # Inside scale 0, between checkpoints: nothing after iteration 7 ran, 7 is saved.
   with pytest.raises(preemption.Preempted) as stopped:
-    trainer.train(cfg, work, x, hole, stop=StopAt(7))
+    trainer.train(config_lib.settings(cfg), work, x, hole, stop=StopAt(7))
   assert (stopped.value.scale, stopped.value.iteration, stopped.value.niter) == (0, 7, 12)
   assert "stopped on a test request at scale 0, iteration 7/12" in str(stopped.value)
   assert _inscale_steps(work, 0) == [7]
   # At scale 0's last iteration (run-wide 12): scale 0 is saved as finished, then it stops
   # before compiling scale 1.
   with pytest.raises(preemption.Preempted) as stopped:
-    trainer.train(cfg, work, x, hole, stop=StopAt(12))
+    trainer.train(config_lib.settings(cfg), work, x, hole, stop=StopAt(12))
   assert (stopped.value.scale, stopped.value.iteration) == (0, 12)
   ckpts = ckpt_lib.PyramidCheckpoints(work)
   assert ckpts.finished_scales() == [0] and _inscale_steps(work, 0) == []
   ckpts.close()
   # Inside scale 1 (run-wide 12 + 3), on a checkpoint iteration: saved once.
   with pytest.raises(preemption.Preempted) as stopped:
-    trainer.train(cfg, work, x, hole, stop=StopAt(15))
+    trainer.train(config_lib.settings(cfg), work, x, hole, stop=StopAt(15))
   assert (stopped.value.scale, stopped.value.iteration) == (1, 3)
   assert _inscale_steps(work, 1) == [3]
-  done = trainer.train(cfg, work, x, hole, stop=preemption.StopRequest())
+  done = trainer.train(config_lib.settings(cfg), work, x, hole, stop=preemption.StopRequest())
   for a, b in zip(jax.tree.leaves(ref.frozen), jax.tree.leaves(done.frozen), strict=True):
     np.testing.assert_array_equal(a, b)
 

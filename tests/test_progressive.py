@@ -8,6 +8,7 @@ from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.evaluate import metrics
 from singan_jax.inpainting import progressive
 from singan_jax.training import loop as trainer
+from singan_jax import config as config_lib
 from helpers import NARROW_BLEND, tiny_config
 
 
@@ -74,7 +75,10 @@ def trained(tmp_path_factory):
   pixels = tiny_inputs()
   hole = _big_hole()
   pyr = trainer.train(
-    cfg, str(tmp_path_factory.mktemp("pyr")), image_io.to_float(pixels)[None], hole[None]
+    config_lib.settings(cfg),
+    str(tmp_path_factory.mktemp("pyr")),
+    image_io.to_float(pixels)[None],
+    hole[None],
   )
   return cfg, pyr, pixels, hole
 

@@ -85,7 +85,10 @@ def pyramid_3x(tmp_path_factory):
   hole = np.zeros((108, 135), bool)
   hole[40:70, 50:90] = True
   pyr = trainer.train(
-    cfg, str(tmp_path_factory.mktemp("pyr")), image_io.to_float(big)[None], hole[None]
+    config_lib.settings(cfg),
+    str(tmp_path_factory.mktemp("pyr")),
+    image_io.to_float(big)[None],
+    hole[None],
   )
   return cfg, pyr, big, hole
 

@@ -18,8 +18,8 @@ from singan_jax import pipeline
 from singan_jax import workdir as workdir_lib
 from singan_jax.io import images as image_io
 from singan_jax.training import checkpoint as ckpt_lib
-from singan_jax.training import loop as trainer
 from singan_jax.training import pyramids as pyramids_lib
+from singan_jax.training import run as run_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 30, 40  # 3 scales (25x34, 28x37, 30x40) under the default and the demo configs
@@ -51,14 +51,13 @@ def test_recorded_fields_are_what_the_settings_and_the_identity_read():
   # concurrent schedule) compares every fixed field: exactly what a flag may not contradict.
   cfg = defaults.get_config()
   cfg.compat, cfg.schedule = "2019", "concurrent"
-  identity = ckpt_lib.run_identity(cfg, plan, np.zeros((1, H, W, 3)), np.zeros((1, H, W), bool))
+  zeros = np.zeros((1, H, W, 3)), np.zeros((1, H, W), bool)
+  identity = ckpt_lib.run_identity(defaults.settings(cfg), plan, *zeros)
   fixed = {f for f, kind in workdir_lib.RECORDED_FIELDS.items() if kind == "fixed"}
   plan_fields = {"max_size", "min_size", "scale_factor", "nfc", "min_nfc", "nfc_cap"}
   assert fixed == set(identity) - {"inputs", "plan"} | plan_fields
   # at the defaults, compat and the schedule's fields stay out (older workdirs resume)
-  default_identity = ckpt_lib.run_identity(
-    defaults.get_config(), plan, np.zeros((1, H, W, 3)), np.zeros((1, H, W), bool)
-  )
+  default_identity = ckpt_lib.run_identity(defaults.settings(defaults.get_config()), plan, *zeros)
   assert set(identity) - set(default_identity) == {"compat", "schedule", "train_depth"}
 
 
@@ -137,16 +136,19 @@ def test_the_pipelines_record_carries_the_identity_training_checks(tmp_path, bat
     holes = np.zeros((1, H, W), bool)
   for x in holes:
     x[10:18, 12:24] = True
-  pipeline.record_run(cfg, str(tmp_path / "wd"), images, holes, ids)
-  assert workdir_lib.read_record(str(tmp_path / "wd")) == workdir_lib.record_of(cfg)
-  plan = pyramids_lib.batch_pyramids(cfg, images, holes)[0]
-  run = trainer.open_run(
-    cfg, str(tmp_path / "wd"), plan, images, holes, ids, None, None
-  )  # no raise
+  wd = str(tmp_path / "wd")
+  settings = defaults.settings(cfg)
+  plan = pyramids_lib.batch_pyramids(settings, images, holes)[0]
+  run = run_lib.open_run(
+    settings, wd, plan, images, holes, ids, None, None, pipeline.recorder(cfg, wd)
+  )
+  run.ckpts.close()
+  assert workdir_lib.read_record(wd) == workdir_lib.record_of(cfg)
+  run = run_lib.open_run(settings, wd, plan, images, holes, ids, None, None, None)  # no raise
   run.ckpts.close()
   cfg.seed = 1
   with pytest.raises(ckpt_lib.IncompatibleRunError, match="different seed"):
-    trainer.open_run(cfg, str(tmp_path / "wd"), plan, images, holes, ids, None, None)
+    run_lib.open_run(defaults.settings(cfg), wd, plan, images, holes, ids, None, None, None)
 
 
 def test_a_batch_workdir_adopts_its_buckets_record_when_they_agree(tmp_path):

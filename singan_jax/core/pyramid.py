@@ -117,6 +117,11 @@ def make_plan(
   return ScalePlan((h, w), scale1, sf, shapes, widths, min_widths)
 
 
+def plan_of(plan: schema.Plan, h: int, w: int) -> ScalePlan:
+  """The scale plan of an h x w training image under the config's Plan section."""
+  return make_plan(h, w, **dataclasses.asdict(plan))
+
+
 def finest(x_full, plan: ScalePlan, compat: str = ""):
   """The finest real: the input (..., H, W, C) resized by scale1 (identity when scale1 == 1).
 

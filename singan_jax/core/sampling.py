@@ -48,6 +48,24 @@ class NetConfig:
   def __post_init__(self):
     resize_lib.check_compat(self.compat)  # a bad value fails here, naming the flag
 
+  @classmethod
+  def of(cls, networks: schema.Networks, batch: int = 1) -> "NetConfig":
+    """The settings of the config's Networks section for a batch of `batch` images.
+    conv_batching 'auto' is JAX's own rule for one image (a plain convolution: nothing to
+    unroll)."""
+    batching = networks.conv_batching
+    if batching == "auto" and batch == 1:
+      batching = "grouped"
+    return cls(
+      num_layer=networks.num_layer,
+      partial=bool(networks.partial),
+      normalization=networks.pconv_norm,
+      compute_dtype=networks.compute_dtype,
+      conv_batching=batching,
+      conv_impl=networks.conv_impl,
+      compat=networks.compat,
+    )
+
   @property
   def train_masks(self) -> bool:
     """Whether training draws give frozen generators their scale's known mask (2019)."""

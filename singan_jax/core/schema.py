@@ -12,6 +12,7 @@ sits at the bottom: it imports nothing of singan_jax but the refusals.
 from __future__ import annotations
 
 import dataclasses
+import types
 from typing import Any, Callable, Iterator
 
 from singan_jax.core import errors
@@ -324,6 +325,31 @@ CROSS_RULES = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """One run's config as its checked sections: built once from the flat config at the command
+  line's edge, then each layer reads only the sections it needs (training: plan, networks,
+  training, runtime and the seed; the inpainter: networks and inpainting)."""
+
+  inputs: Inputs
+  plan: Plan
+  networks: Networks
+  training: Training
+  inpainting: Inpainting
+  modes: Modes
+  runtime: Runtime
+
+  @classmethod
+  def from_config(cls, cfg) -> Settings:
+    """Every section of a flat config (a ConfigDict or anything with the fields as attributes)."""
+    return cls(*(section.from_config(cfg) for section in SECTIONS))
+
+  def values(self) -> dict:
+    """{field: value} of every section, flat as in the config."""
+    sections = [getattr(self, s.name) for s in dataclasses.fields(self)]
+    return {f.name: getattr(part, f.name) for part in sections for f in dataclasses.fields(part)}
+
+
 def fields() -> Iterator[dataclasses.Field]:
   """Every field of every section, in the sections' order."""
   for section in SECTIONS:
@@ -364,9 +390,10 @@ def recorded_fields() -> dict:
   return {f.name: f.metadata["pyramid"] for f in fields() if f.metadata.get("pyramid")}
 
 
-def identity_fields(cfg) -> dict:
+def identity_fields(settings: Settings) -> dict:
   """The FIXED fields' values that enter the run identity beside the plan (which holds the
   Plan section's), each where its condition holds."""
+  cfg = types.SimpleNamespace(**settings.values())
   plan = {f.name for f in dataclasses.fields(Plan)}
   out = {}
   for f in fields():

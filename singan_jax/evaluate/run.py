@@ -92,7 +92,7 @@ def train_pyramids(opts: Options, cases: list[cases_lib.Case]) -> dict:
       # A second process may train some pyramids meanwhile (--train_only): wait for it.
       with open(os.path.join(workdir, ".lock"), "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        pyr = trainer.train(cfg, workdir, images, holes, image_ids=ids)
+        pyr = trainer.train(config_lib.settings(cfg), workdir, images, holes, image_ids=ids)
       for slot, i in enumerate(idx):
         per_case[i] = (pyr, slot)
       seconds = time.time() - t

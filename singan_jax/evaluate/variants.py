@@ -74,7 +74,9 @@ def main(argv):
   job = jobs_lib.from_config(cfg, _WORKDIR.value)[0]
   pixels = image_io.read_image(job.image)
   hole = image_io.read_mask(job.mask, pixels.shape[:2], job.image)
-  pyr = trainer.train(cfg, _WORKDIR.value, image_io.to_float(pixels)[None], hole[None])
+  pyr = trainer.train(
+    config_lib.settings(cfg), _WORKDIR.value, image_io.to_float(pixels)[None], hole[None]
+  )
   rows = []
   print("| variant | detail ~1 | seam v | patch SWD v | known px changed | s |")
   print("|---|---|---|---|---|---|")

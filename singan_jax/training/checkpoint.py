@@ -57,12 +57,12 @@ def fingerprint(*arrays) -> str:
   return h.hexdigest()[:16]
 
 
-def run_identity(cfg, plan, images, holes) -> dict:
+def run_identity(settings: schema.Settings, plan, images, holes) -> dict:
   """What a workdir's pyramid depends on; a resume with anything else is refused: the inputs,
   the plan, and the other FIXED fields of core/schema.py (compat and the concurrent schedule's
   only where set, so workdirs written before those fields existed still resume)."""
   return {"inputs": fingerprint(images, holes), "plan": plan.to_dict()} | (
-    schema.identity_fields(cfg)
+    schema.identity_fields(settings)
   )
 
 

@@ -19,12 +19,12 @@ def default_cache_dir() -> str:
   return os.path.join(base, "singan_jax", "xla")
 
 
-def compilation_cache_path(cfg) -> str:
-  """Where compiled programs are kept: cfg.compilation_cache_dir, else $SINGAN_JAX_CACHE_DIR,
-  else a folder JAX was already given (JAX_COMPILATION_CACHE_DIR), else default_cache_dir();
-  "" when any of these says CACHE_OFF."""
+def compilation_cache_path(runtime) -> str:
+  """Where compiled programs are kept: the Runtime section's compilation_cache_dir, else
+  $SINGAN_JAX_CACHE_DIR, else a folder JAX was already given (JAX_COMPILATION_CACHE_DIR), else
+  default_cache_dir(); "" when any of these says CACHE_OFF."""
   path = (
-    cfg.compilation_cache_dir
+    runtime.compilation_cache_dir
     or os.environ.get("SINGAN_JAX_CACHE_DIR", "")
     or jax.config.jax_compilation_cache_dir
     or default_cache_dir()
@@ -32,11 +32,11 @@ def compilation_cache_path(cfg) -> str:
   return "" if path == CACHE_OFF else path
 
 
-def enable(cfg) -> str:
-  """Turns on JAX's persistent compilation cache at compilation_cache_path(cfg), so a second
+def enable(runtime) -> str:
+  """Turns on JAX's persistent compilation cache at compilation_cache_path(runtime), so a second
   run of the same shapes compiles nothing; returns the directory ("" = off). Every compiled
   program is cached, however fast it compiled; the per-user default is capped in size."""
-  path = compilation_cache_path(cfg)
+  path = compilation_cache_path(runtime)
   jax.config.update("jax_enable_compilation_cache", bool(path))
   if not path:
     return path

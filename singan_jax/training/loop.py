@@ -8,7 +8,6 @@ leading image axis and the iteration is `jax.vmap`-ed over it (B = 1 for a singl
 
 import dataclasses
 import functools
-import os
 from typing import Any
 
 from absl import logging
@@ -16,11 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from singan_jax import config as config_lib
 from singan_jax import rng
 from singan_jax.core import losses
 from singan_jax.core import pyramid
 from singan_jax.core import sampling
+from singan_jax.core import schema
 from singan_jax.training import ahead as ahead_lib
 from singan_jax.training import checkpoint as ckpt_lib
 from singan_jax.training import compile_cache
@@ -28,6 +27,7 @@ from singan_jax.training import concurrent
 from singan_jax.training import curves as curves_lib
 from singan_jax.training import monitor
 from singan_jax.training import preemption
+from singan_jax.training import run as run_lib
 from singan_jax.training import pyramids
 from singan_jax.training import sheets as sheets_lib
 from singan_jax.training import step as train_step
@@ -67,39 +67,6 @@ def init_networks(plan, n, net, keys, h, w, dtype=jnp.float32):
   return jax.jit(jax.vmap(one))(keys)
 
 
-class LocalDevices:
-  """Default placement: arrays stay where jax puts them, the iteration runs as it is.
-  (singan_jax.distributed.MeshDevices shards the image axis over a device mesh instead.)"""
-
-  @staticmethod
-  def place(tree):
-    return tree
-
-  @staticmethod
-  def map(fn):
-    return fn
-
-
-@dataclasses.dataclass
-class Run:
-  """What every scale of one training run shares."""
-
-  cfg: Any
-  workdir: str
-  plan: pyramid.ScalePlan
-  net: sampling.NetConfig
-  tc: train_step.TrainConfig
-  ids: np.ndarray  # (B,) image ids: they key each image's draws (rng.train_keys)
-  devices: Any  # LocalDevices or parallel.MeshDevices
-  ckpts: ckpt_lib.PyramidCheckpoints
-  metrics: monitor.MetricsWriter
-  stop: preemption.StopRequest  # read after every iteration (SIGTERM, preemption notice)
-  ahead: ahead_lib.Ahead  # the next scale's iteration, compiled while this one trains
-
-  def generators(self, upto: int):
-    return [self.net.generator(self.plan.nfc[k], self.plan.min_nfc[k]) for k in range(upto)]
-
-
 @dataclasses.dataclass
 class Scale:
   """A scale ready to fit: its training state, its inputs, the iteration it starts from."""
@@ -112,7 +79,14 @@ class Scale:
 
 
 def train(
-  cfg, workdir: str, images, holes, image_ids=None, devices=None, stop=None
+  settings: schema.Settings,
+  workdir: str,
+  images,
+  holes,
+  image_ids=None,
+  devices=None,
+  stop=None,
+  record=None,
 ) -> TrainedPyramid:
   """Trains (or resumes) the pyramid of a batch of images that share one pyramid shape.
 
@@ -123,17 +97,18 @@ def train(
   the batched iteration (distributed.MeshDevices: sharded over a mesh); default LocalDevices.
   stop: a preemption.StopRequest read after every iteration; default one that SIGTERM sets
   while this call runs. Raises preemption.Preempted after saving where it stopped.
+  record: called with the run identity before the resume guard compares it (the pipeline
+  writes run.json's config record there, so a conflict is told in flags).
   """
   if stop is None:
     with preemption.stop_on_sigterm(preemption.StopRequest()) as stop:
-      return train(cfg, workdir, images, holes, image_ids, devices, stop)
-  os.makedirs(workdir, exist_ok=True)
-  compile_cache.enable(cfg)
-  plan, reals, knowns = pyramids.batch_pyramids(cfg, images, holes)
-  run = open_run(cfg, workdir, plan, images, holes, image_ids, devices, stop)
+      return train(settings, workdir, images, holes, image_ids, devices, stop, record)
+  compile_cache.enable(settings.runtime)
+  plan, reals, knowns = pyramids.batch_pyramids(settings, images, holes)
+  run = run_lib.open_run(settings, workdir, plan, images, holes, image_ids, devices, stop, record)
   frozen, d_vars = [], None
   try:
-    finished = _finished_scales(run)
+    finished = run_lib.finished_scales(run)
     for n in range(plan.num_scales):
       if n in finished:
         fs, d_vars, _, retrained = run.ckpts.restore_scale(n)
@@ -147,7 +122,7 @@ def train(
   finally:
     run.ckpts.close()  # first: the checkpoints are safe before waiting for a compile
     run.ahead.join()
-  if isinstance(run.devices, LocalDevices):
+  if isinstance(run.devices, run_lib.LocalDevices):
     # On the host, as a restored pyramid is: the inpainting then compiles the same programs
     # (device arrays key the compilation cache by their placement), so a re-run on this
     # workdir finds every one in the cache.
@@ -162,52 +137,14 @@ def _adopt_retrained(frozen: list, retrained: dict) -> None:
     frozen[k] = frozen[k].replace(g_vars=g_vars)
 
 
-def _stopped(run: Run, n: int, done: int) -> preemption.Preempted:
+def _stopped(run: run_lib.Run, n: int, done: int) -> preemption.Preempted:
   """Logs where a stopped run stopped (its state is saved); the exception to raise."""
   stopped = preemption.Preempted(run.stop.reason, run.workdir, n, done, run.tc.niter)
   logging.warning("%s", stopped)
   return stopped
 
 
-def open_run(cfg, workdir, plan, images, holes, image_ids, devices, stop) -> Run:
-  """The run's settings, its checkpoints (the identity checked or written) and metrics file."""
-  b = len(images)
-  ids = np.arange(b) if image_ids is None else np.asarray(image_ids, np.int32)
-  if ids.shape != (b,):
-    raise ValueError(f"image_ids has shape {ids.shape}: give one id per image ({b})")
-  ckpts = ckpt_lib.PyramidCheckpoints(workdir)
-  flat = lambda xs: xs if isinstance(xs, np.ndarray) else np.concatenate([np.ravel(x) for x in xs])
-  identity = ckpt_lib.run_identity(cfg, plan, flat(images), flat(holes))
-  if image_ids is not None:
-    identity["image_ids"] = ids.tolist()
-  ckpts.check_or_write_identity(identity)
-  logging.info(
-    "scale plan: %d scales %s, nfc %s, scale factor %.4f",
-    plan.num_scales,
-    plan.shapes,
-    plan.nfc,
-    plan.scale_factor,
-  )
-  net, tc = config_lib.net_settings(cfg, b), config_lib.train_settings(cfg)
-  devices = devices or LocalDevices()
-  metrics = monitor.MetricsWriter(workdir)
-  return Run(cfg, workdir, plan, net, tc, ids, devices, ckpts, metrics, stop, ahead_lib.Ahead())
-
-
-def _finished_scales(run: Run) -> set:
-  """Scales a previous run finished (kept); stale in-scale states of those are dropped."""
-  finished = set(run.ckpts.finished_scales())
-  run.ckpts.clear_stale_inscale(sorted(finished))
-  if finished:
-    logging.info(
-      "resuming in %s: scales 0..%d are finished and will not be retrained",
-      run.workdir,
-      max(finished),
-    )
-  return finished
-
-
-def train_scale(run: Run, n: int, frozen: list, d_vars_prev, real, knowns):
+def train_scale(run: run_lib.Run, n: int, frozen: list, d_vars_prev, real, knowns):
   """Trains scale n of every image in the batch (knowns: the known maps of scales 0..n);
   returns (FrozenScale, D variables)."""
   scale = prepare_scale(run, n, frozen, d_vars_prev, real, knowns)
@@ -221,7 +158,7 @@ def train_scale(run: Run, n: int, frozen: list, d_vars_prev, real, knowns):
   return freeze_scale(run, scale, state, clock, frozen)
 
 
-def prepare_scale(run: Run, n: int, frozen: list, d_vars_prev, real, knowns) -> Scale:
+def prepare_scale(run: run_lib.Run, n: int, frozen: list, d_vars_prev, real, knowns) -> Scale:
   """Keys, weight inheritance, z_opt and noise_amp, and the optimizer state (restored when
   an interrupted run saved one inside this scale)."""
   place = run.devices.place
@@ -229,7 +166,7 @@ def prepare_scale(run: Run, n: int, frozen: list, d_vars_prev, real, knowns) -> 
   # The coarser scales' known maps, read only by the 2019 training draws (net.train_masks).
   coarser = place(tuple(jnp.asarray(k) for k in knowns[:n])) if run.net.train_masks else ()
   k_init, k_zopt, k_iter = place(
-    jax.vmap(lambda i: rng.train_keys(run.cfg.seed, i, n))(jnp.asarray(run.ids))
+    jax.vmap(lambda i: rng.train_keys(run.settings.inputs.seed, i, n))(jnp.asarray(run.ids))
   )
   g_vars, d_vars = _initial_variables(run, n, frozen, d_vars_prev, k_init)
   z_opt, z_prev, noise_amp = _reconstruction_inputs(
@@ -261,7 +198,7 @@ def prepare_scale(run: Run, n: int, frozen: list, d_vars_prev, real, knowns) -> 
   return Scale(n, state, inputs, start or 0, real)
 
 
-def _initial_variables(run: Run, n: int, frozen: list, d_vars_prev, k_init):
+def _initial_variables(run: run_lib.Run, n: int, frozen: list, d_vars_prev, k_init):
   """(G, D) variables: the coarser scale's when the widths match (weight inheritance,
   copied: the state buffers are donated to the iteration), else fresh ones."""
   plan = run.plan
@@ -271,9 +208,9 @@ def _initial_variables(run: Run, n: int, frozen: list, d_vars_prev, k_init):
   return init_networks(plan, n, run.net, k_init, h, w)
 
 
-def _reconstruction_inputs(run: Run, n: int, frozen: list, coarser, real, known, k_zopt):
+def _reconstruction_inputs(run: run_lib.Run, n: int, frozen: list, coarser, real, known, k_zopt):
   """(z_opt, z_prev, noise_amp): scale 0 reconstructs from fixed noise at amplitude 1; finer
-  scales from the coarser reconstruction, amplitude cfg.noise_amp x its RMSE to the real."""
+  scales from the coarser reconstruction, amplitude noise_amp x its RMSE to the real."""
   plan, b = run.plan, len(run.ids)
   h, w = plan.shapes[n]
   if n == 0:
@@ -282,10 +219,10 @@ def _reconstruction_inputs(run: Run, n: int, frozen: list, coarser, real, known,
   z_opt = run.devices.place(jnp.zeros((b, 1, h, w, 3), jnp.float32))
   z_prev = _coarser_reconstruction(run, n, frozen, coarser)
   rmse = jax.vmap(losses.masked_rmse)(z_prev, real, known if run.net.partial else None)
-  return z_opt, z_prev, run.cfg.noise_amp * rmse
+  return z_opt, z_prev, run.tc.noise_amp * rmse
 
 
-def _coarser_reconstruction(run: Run, n: int, frozen: list, coarser):
+def _coarser_reconstruction(run: run_lib.Run, n: int, frozen: list, coarser):
   """(B, 1, h_n, w_n, 3): scales 0..n-1's reconstruction, upsampled to scale n."""
   net, plan, gens = run.net, run.plan, run.generators(n)
   rec = functools.partial(sampling.draw_prev, mode="rec", partial=net.partial, compat=net.compat)
@@ -296,7 +233,7 @@ def _coarser_reconstruction(run: Run, n: int, frozen: list, coarser):
   )(tuple(frozen[:n]), coarser)
 
 
-def compile_iteration(run: Run, n: int):
+def compile_iteration(run: run_lib.Run, n: int):
   """Scale n's batched iteration, jit-compiled once, the state donated, finiteness watched
   on device: (state, inputs, health) -> (state, metrics, health)."""
   schedule = concurrent if run.tc.schedule == "concurrent" else train_step
@@ -305,11 +242,11 @@ def compile_iteration(run: Run, n: int):
   return jax.jit(run.devices.map(batched), donate_argnums=0)
 
 
-def _compile_next_ahead(run: Run, n: int, state, inputs, health) -> None:
-  """Starts compiling scale n + 1's iteration in the background (cfg.compile_ahead; a
+def _compile_next_ahead(run: run_lib.Run, n: int, state, inputs, health) -> None:
+  """Starts compiling scale n + 1's iteration in the background (runtime.compile_ahead; a
   single-device run that has a next scale), from abstract arguments built from scale n's."""
-  single = isinstance(run.devices, LocalDevices) and jax.device_count() == 1
-  if not (run.cfg.compile_ahead and single and n < run.plan.stop_scale):
+  single = isinstance(run.devices, run_lib.LocalDevices) and jax.device_count() == 1
+  if not (run.settings.runtime.compile_ahead and single and n < run.plan.stop_scale):
     return
   # Shapes taken now: the worker may run after the next iteration has donated state's buffers.
   snap = ahead_lib.abstract((state, inputs, health))
@@ -317,10 +254,10 @@ def _compile_next_ahead(run: Run, n: int, state, inputs, health) -> None:
   run.ahead.start(n + 1, compile_iteration(run, n + 1), args)
 
 
-def fit_scale(run: Run, scale: Scale):
+def fit_scale(run: run_lib.Run, scale: Scale):
   """Runs the scale's iterations from scale.start; syncs with the host only at the sync
   points (every log_every, in-scale checkpoints, the end). Returns (state, clock)."""
-  cfg, n, niter = run.cfg, scale.n, run.tc.niter
+  runtime, n, niter = run.settings.runtime, scale.n, run.tc.niter
   clock = monitor.Clock(scale.start)  # its compile time includes waiting for the ahead one
   step_fn = compile_iteration(run, n)
   compiled = run.ahead.take(n)
@@ -345,8 +282,8 @@ def fit_scale(run: Run, scale: Scale):
       _compile_next_ahead(run, n, state, scale.inputs, health)
     # Run-wide iteration ids are contiguous across scales (scale n ends at (n + 1) * niter).
     stop = run.stop.due(n * niter + done) and done < niter  # at niter: freeze, then stop
-    log = done % cfg.log_every == 0 or done == niter or stop
-    save = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < niter
+    log = done % runtime.log_every == 0 or done == niter or stop
+    save = runtime.checkpoint_every and done % runtime.checkpoint_every == 0 and done < niter
     if log or save or stop:
       monitor.raise_if_unhealthy(health, train_step.METRICS, n, run.ids, run.workdir)
     if log:
@@ -360,7 +297,7 @@ def fit_scale(run: Run, scale: Scale):
   return state, clock
 
 
-def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: list):
+def freeze_scale(run: run_lib.Run, scale: Scale, state, clock: monitor.Clock, frozen: list):
   """Checks and saves the finished scale, drops its in-scale state, logs it and writes its
   sheets and the run's curves so far; returns (FrozenScale, D variables). Under the
   concurrent schedule the coarser generators it trained replace theirs in frozen."""
@@ -378,7 +315,7 @@ def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: li
   ckpt_lib.kill_point("scale_saved", n)
   run.ckpts.clear_inscale(n)
   monitor.log_scale_done(record, run.plan.stop_scale, niter - scale.start)
-  if run.cfg.sheets:
+  if run.settings.runtime.sheets:
     sheets = sheets_lib.write_sheets(
       run.workdir,
       run.plan,
@@ -387,7 +324,7 @@ def freeze_scale(run: Run, scale: Scale, state, clock: monitor.Clock, frozen: li
       frozen + [fs],
       scale.real_host,
       n,
-      run.cfg.seed,
+      run.settings.inputs.seed,
       run.ids,
       run.devices.place,
     )

@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from singan_jax import config as schema
+from singan_jax import config as config_lib
 from singan_jax import configs
 from singan_jax.io import images as image_io
 
@@ -108,7 +108,7 @@ class Run:
       "-m",
       "singan_jax.main",
       "--mode=inpaint",
-      f"--config={schema.__file__}",
+      f"--config={config_lib.__file__}",
       f"--workdir={job.workdir}",
       f"--config.image={job.photo}",
       f"--config.mask={job.mask}",
