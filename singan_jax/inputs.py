@@ -145,7 +145,7 @@ def check_image(cfg, mode: str, image_path: str, mask_path: str, size=None):
   if not coarsest.any():
     raise pyramids_lib.no_known_at_coarsest(f"mask {mask_path}", plan, cfg.mask_threshold)
   if mode == "inpaint":
-    inpaint_lib.resolve_inject_scale(cfg, plan)
+    inpaint_lib.resolve_inject_scale(schema.Inpainting.from_config(cfg), plan)
   return pixels, hole, plan
 
 

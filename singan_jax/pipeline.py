@@ -22,6 +22,7 @@ from singan_jax import rng
 from singan_jax import jobs as jobs_lib
 from singan_jax import workdir as workdir_lib
 from singan_jax.core import resize as resize_lib
+from singan_jax.core import schema
 from singan_jax.core import sampling
 from singan_jax.inpainting import blend as blend_lib
 from singan_jax.inpainting import inpaint as inpaint_lib
@@ -207,20 +208,22 @@ def run_mode_job(cfg, mode: str, pyr, slot: int, job, strict: bool) -> None:
   job.status = "done"
 
 
-def inpaint_job(cfg, pyr, bucket, slot: int, job) -> dict:
+def inpaint_job(cfg, pyr, bucket, slot: int, job) -> inpaint_lib.Inpainted:
   """The inpainting of the job at position slot of its bucket, at the job's own resolution:
-  {'output', and at the training size 'filled', 'generated', 'soft', 'n'}."""
+  its output there; filled, generated and soft at the training size of a bucket."""
+  opts = schema.Inpainting.from_config(cfg)
   if bucket.size is None:
     plan = config_lib.scale_plan(cfg, *job.pixels.shape[:2])  # own input size, bucket's shapes
     own = dataclasses.replace(pyr, plan=plan)
-    return inpaint_lib.inpaint(own, job.pixels, job.hole, cfg, slot, key_id=job.index)
+    return inpaint_lib.inpaint(own, job.pixels, job.hole, opts, slot, job.index, seed=cfg.seed)
   x, hole = inputs.train_inputs(job.pixels, job.hole, bucket.size)
   small = image_io.from_float(x, job.pixels.dtype)
-  result = inpaint_lib.inpaint(pyr, small, hole, cfg, slot, key_id=job.index)
-  full = np.asarray(resize_lib.resize_to(result["generated"], job.pixels.shape[:2]))
+  result = inpaint_lib.inpaint(pyr, small, hole, opts, slot, job.index, seed=cfg.seed)
+  full = np.asarray(resize_lib.resize_to(result.generated, job.pixels.shape[:2]))
+  # the blend again at the job's own size: the result's is the training size's
   ratio = max(job.pixels.shape[:2]) / max(pyr.plan.shapes[-1])
-  alpha = blend_lib.blend_alpha(job.hole, cfg, ratio)
-  return {**result, "output": blend_lib.composite(job.pixels, full, alpha)}
+  alpha = blend_lib.blend_alpha(job.hole, opts, ratio)
+  return dataclasses.replace(result, output=blend_lib.composite(job.pixels, full, alpha))
 
 
 def inpaint_and_write(cfg, pyr, bucket, slot: int, job, strict: bool) -> None:
@@ -230,11 +233,11 @@ def inpaint_and_write(cfg, pyr, bucket, slot: int, job, strict: bool) -> None:
     result = inpaint_job(cfg, pyr, bucket, slot, job)
     if job.side_outputs:
       folder, dtype = os.path.dirname(job.output), job.pixels.dtype
-      write_float_image(os.path.join(folder, "filled.png"), result["filled"], dtype)
-      write_float_image(os.path.join(folder, "generated.png"), result["generated"], dtype)
-      soft = np.round(result["soft"] * 255).astype(np.uint8)
+      write_float_image(os.path.join(folder, "filled.png"), result.filled, dtype)
+      write_float_image(os.path.join(folder, "generated.png"), result.generated, dtype)
+      soft = np.round(result.soft * 255).astype(np.uint8)
       image_io.write_image(os.path.join(folder, "soft_mask.png"), soft)
-    image_io.write_image(job.output, result["output"])
+    image_io.write_image(job.output, result.output)
   except Exception as e:  # one image's failure never sinks the batch
     if strict:
       raise
@@ -245,7 +248,7 @@ def inpaint_and_write(cfg, pyr, bucket, slot: int, job, strict: bool) -> None:
   logging.info(
     "inpainted (fill %s, injection at scale %d of 0..%d): %s",
     cfg.fill,
-    result["n"],
+    result.n,
     pyr.plan.stop_scale,
     job.output,
   )

@@ -14,6 +14,7 @@ from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.core import pyramid
 from singan_jax.training import loop as trainer
 from singan_jax import config as config_lib
+from singan_jax.core import schema
 from helpers import NARROW_BLEND, tiny_config
 
 
@@ -81,23 +82,28 @@ def test_k_candidates_returns_the_chosen_draw_and_keeps_known_pixels(trained):
   cfg, pyr, pixels, hole = trained
   cfg = cfg.copy_and_resolve_references()
   cfg.num_candidates = 4
-  r = inpaint_lib.inpaint(pyr, pixels, hole, cfg)
-  assert r["output"].shape == pixels.shape and r["output"].dtype == np.uint8
-  assert 0 <= r["candidate"] < 4
-  outside = r["soft"] == 0
-  np.testing.assert_array_equal(r["output"][outside], pixels[outside])
+  r = inpaint_lib.inpaint(pyr, pixels, hole, schema.Inpainting.from_config(cfg), seed=cfg.seed)
+  assert r.output.shape == pixels.shape and r.output.dtype == np.uint8
+  assert 0 <= r.candidate < 4
+  outside = r.soft == 0
+  np.testing.assert_array_equal(r.output[outside], pixels[outside])
   # The kept output is the blend of the kept draw, and the choice is reproducible.
-  alpha = blend_lib.blend_alpha(hole, cfg, 1.0 / pyr.plan.scale1)
-  want = blend_lib.composite(pixels, r["generated"], alpha)
-  np.testing.assert_array_equal(r["output"], want)
-  np.testing.assert_array_equal(inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"], r["output"])
+  alpha = blend_lib.blend_alpha(hole, schema.Inpainting.from_config(cfg), 1.0 / pyr.plan.scale1)
+  want = blend_lib.composite(pixels, r.generated, alpha)
+  np.testing.assert_array_equal(r.output, want)
+  np.testing.assert_array_equal(
+    inpaint_lib.inpaint(
+      pyr, pixels, hole, schema.Inpainting.from_config(cfg), seed=cfg.seed
+    ).output,
+    r.output,
+  )
 
 
 @pytest.mark.slow
 def test_one_candidate_is_the_plain_pipeline(trained):
   cfg, pyr, pixels, hole = trained
   assert cfg.num_candidates == 1
-  r = inpaint_lib.inpaint(pyr, pixels, hole, cfg)
+  r = inpaint_lib.inpaint(pyr, pixels, hole, schema.Inpainting.from_config(cfg), seed=cfg.seed)
   # fill -> inject (known pixels re-imposed) -> upscale -> texture -> blend, with inpaint's keys.
   k_fill, k_gen = rng.inpaint_keys(cfg.seed, 0)
   x = jax.numpy.asarray(image_io.to_float(pixels))
@@ -106,12 +112,16 @@ def test_one_candidate_is_the_plain_pipeline(trained):
   anchors = coherence.anchors(filled, hole, pyr.plan)
   finest = pyramid.finest(filled[None], pyr.plan)
   gen = inpaint_lib.generate(pyr, frozen, finest, 1, k_gen, anchors)
-  full = inpaint_lib.to_input_size(pyr, frozen, gen, filled, hole, k_gen, cfg)
+  full = inpaint_lib.to_input_size(
+    pyr, frozen, gen, filled, hole, k_gen, schema.Inpainting.from_config(cfg)
+  )
   if cfg.texture == "patchmatch":
-    full = inpaint_lib.retexture(x, hole, np.asarray(full), rng.texture_key(cfg.seed, 0), cfg)
-  alpha = blend_lib.blend_alpha(hole, cfg, 1.0 / pyr.plan.scale1)
-  np.testing.assert_array_equal(r["output"], blend_lib.composite(pixels, np.asarray(full), alpha))
-  assert r["candidate"] == 0
+    full = inpaint_lib.retexture(
+      x, hole, np.asarray(full), rng.texture_key(cfg.seed, 0), schema.Inpainting.from_config(cfg)
+    )
+  alpha = blend_lib.blend_alpha(hole, schema.Inpainting.from_config(cfg), 1.0 / pyr.plan.scale1)
+  np.testing.assert_array_equal(r.output, blend_lib.composite(pixels, np.asarray(full), alpha))
+  assert r.candidate == 0
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from singan_jax.training import concurrent
 from singan_jax.training import loop as trainer
 from singan_jax.training import step as train_step
 from singan_jax import config as config_lib
+from singan_jax.core import schema
 
 from helpers import NARROW_BLEND, tiny_config
 
@@ -117,6 +118,8 @@ def test_the_pyramid_keeps_the_retrained_generators_through_a_restore(tmp_path):
     config_lib.settings(cfg), str(tmp_path), images, holes
   )  # every scale restored
   assert all(same(a.g_vars, b.g_vars) for a, b in zip(pyr.frozen, again.frozen))
-  out = inpaint_lib.inpaint(again, pixels, hole, cfg)["output"]
+  out = inpaint_lib.inpaint(
+    again, pixels, hole, schema.Inpainting.from_config(cfg), seed=cfg.seed
+  ).output
   assert out.shape == pixels.shape
   np.testing.assert_array_equal(out[:8], pixels[:8])  # rows far from the hole: the photo

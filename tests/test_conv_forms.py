@@ -106,7 +106,7 @@ def test_partial_conv_same_for_every_impl():
 
 
 def test_bad_impl_names_the_choices():
-  with pytest.raises(ValueError, match="conv_impl 'fast'"):
+  with pytest.raises(ValueError, match="conv_impl='fast' is unknown"):
     partial_conv.conv2d_valid(jnp.ones((1, 5, 5, 1)), jnp.ones((3, 3, 1, 1)), impl="fast")
 
 

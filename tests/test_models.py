@@ -143,7 +143,7 @@ def test_unrolled_batching_runs_single_convolutions():
   assert "feature_group_count=4" in grouped and grouped.count(" convolution(") == 3
   assert "feature_group_count=4" not in unrolled and "batch_group_count=4" not in unrolled
   assert unrolled.count(" convolution(") == 3 * 4  # value, dx, dW per image: nothing extra
-  with pytest.raises(ValueError, match="conv_batching 'loop'"):
+  with pytest.raises(ValueError, match="conv_batching='loop' is unknown"):
     partial_conv.conv2d_valid(x[0], k[0], "loop")
 
 

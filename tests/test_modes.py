@@ -66,15 +66,15 @@ def test_harmonize_regenerates_the_region_and_keeps_far_pixels(tiny, mode):
   ref, region = _paste()
   key = jax.random.PRNGKey(0)
   out = harmonize.harmonize(pyr, ref, region, 1, key, harmonize.BLEND_RADIUS[mode])
-  assert out["output"].shape == ref.shape and out["output"].dtype == ref.dtype
+  assert out.output.shape == ref.shape and out.output.dtype == ref.dtype
   again = harmonize.harmonize(pyr, ref, region, 1, key, harmonize.BLEND_RADIUS[mode])
-  np.testing.assert_array_equal(out["output"], again["output"])
+  np.testing.assert_array_equal(out.output, again.output)
   other = harmonize.harmonize(pyr, ref, region, 1, jax.random.PRNGKey(1), 7.0)
-  assert not np.array_equal(out["generated"], other["generated"])
-  assert (out["soft"][region] == 1).all()
-  far = out["soft"] == 0
-  assert far.any() and np.array_equal(out["output"][far], ref[far])
-  assert not np.array_equal(out["output"][region], ref[region])
+  assert not np.array_equal(out.generated, other.generated)
+  assert (out.soft[region] == 1).all()
+  far = out.soft == 0
+  assert far.any() and np.array_equal(out.output[far], ref[far])
+  assert not np.array_equal(out.output[region], ref[region])
 
 
 def test_edit_blends_wider_than_harmonize(tiny):
@@ -83,7 +83,7 @@ def test_edit_blends_wider_than_harmonize(tiny):
   key = jax.random.PRNGKey(0)
   soft_h = harmonize.harmonize(pyr, ref, region, 1, key, harmonize.BLEND_RADIUS["harmonize"])
   soft_e = harmonize.harmonize(pyr, ref, region, 1, key, harmonize.BLEND_RADIUS["edit"])
-  assert soft_e["soft"].sum() > soft_h["soft"].sum() + 10
+  assert soft_e.soft.sum() > soft_h.soft.sum() + 10
 
 
 def test_paint2image_shape_determinism_and_palette(tiny):

@@ -286,6 +286,7 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
 from helpers import SMALL_PYRAMID, tiny_config, write_pair
 from singan_jax.io import images as image_io
+from singan_jax.core import schema
 from singan_jax.inpainting import inpaint
 from singan_jax import pipeline
 from singan_jax.training import loop as trainer
@@ -309,10 +310,11 @@ for j in jobs:
   hole = image_io.read_mask(j.mask, pixels.shape[:2], j.image)
   single = trainer.train(defaults.settings(cfg), os.path.join(tmp, f"single{j.index}"),
                          image_io.to_float(pixels)[None], hole[None], image_ids=[j.index])
-  r1 = inpaint.inpaint(single, pixels, hole, cfg, 0, key_id=j.index)
+  opts = schema.Inpainting.from_config(cfg)
+  r1 = inpaint.inpaint(single, pixels, hole, opts, 0, j.index, seed=cfg.seed)
   batched = image_io.read_image(j.output)
   res["shapes_ok"] &= batched.shape == pixels.shape
-  res["out_diff"] = max(res["out_diff"], int(np.abs(batched.astype(int) - r1["output"]).max()))
+  res["out_diff"] = max(res["out_diff"], int(np.abs(batched.astype(int) - r1.output).max()))
   m1 = [json.loads(l) for l in open(os.path.join(tmp, f"single{j.index}", "metrics.jsonl"))]
   first = [r for r in metrics if r["iter"] == 1]  # identical start: keys, data, init
   first1 = [r for r in m1 if r["iter"] == 1]

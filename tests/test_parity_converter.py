@@ -18,6 +18,7 @@ from singan_jax.training import loop as trainer  # noqa: E402
 from singan_jax import reference as ref
 from singan_jax.reference import export
 from singan_jax.reference import parity
+from singan_jax.core import schema
 
 pytestmark = pytest.mark.parity
 NFC = 8
@@ -145,10 +146,12 @@ def test_converted_2019_pyramid_restores_and_inpaints(tmp_path, layout):
   want = ref.sample(Gs, amps, plan.shapes, z_opts, sf=plan.scale_factor, partial=partial)
   parity.check("converted pyramid reconstruction", rec, parity.nhwc(want), "float32")
 
-  result = inpaint_lib.inpaint(pyr, pixels, hole, recorded)
-  assert result["output"].shape == pixels.shape and result["n"] == 1
-  far = result["soft"] == 0
-  np.testing.assert_array_equal(result["output"][far], pixels[far])
+  result = inpaint_lib.inpaint(
+    pyr, pixels, hole, schema.Inpainting.from_config(recorded), seed=recorded.seed
+  )
+  assert result.output.shape == pixels.shape and result.n == 1
+  far = result.soft == 0
+  np.testing.assert_array_equal(result.output[far], pixels[far])
 
 
 def test_converter_refuses_a_pyramid_of_another_image(tmp_path):

@@ -66,12 +66,12 @@ def test_harmonize(dtype, partial, normalization):
         for k, s in enumerate(plan.shapes)
       ]
       want = ref.inject(Gs, amps, plan.shapes, x, n, noises, plan.scale_factor, partial=partial)
-      parity.check(f"harmonize n={n}", got["generated"][None], parity.nhwc(want), dtype)
+      parity.check(f"harmonize n={n}", got.generated[None], parity.nhwc(want), dtype)
       soft = ref.soft_mask(region, 7, 5.0)
-      parity.check(f"harmonize soft n={n}", got["soft"] * ~region, soft * ~region, "float32")
+      parity.check(f"harmonize soft n={n}", got.soft * ~region, soft * ~region, "float32")
       blended = ref.blend(x[0].numpy(), want[0].numpy(), np.where(region, 1.0, soft))
       want_out = image_io.from_float(blended.transpose(1, 2, 0).astype(np.float32))
-      assert np.abs(got["output"].astype(int) - want_out.astype(int)).max() <= 1
+      assert np.abs(got.output.astype(int) - want_out.astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize("dtype,partial,normalization", CASES)

@@ -9,6 +9,7 @@ from singan_jax.evaluate import metrics
 from singan_jax.inpainting import progressive
 from singan_jax.training import loop as trainer
 from singan_jax import config as config_lib
+from singan_jax.core import schema
 from helpers import NARROW_BLEND, tiny_config
 
 
@@ -61,12 +62,12 @@ def test_thin_holes_get_fewer_rings():
 def test_applies_only_above_the_share_and_with_rings():
   cfg = tiny_config(**NARROW_BLEND)
   hole = _big_hole()
-  assert not progressive.applies(hole, cfg)  # default: 1 ring, off
+  assert not progressive.applies(hole, schema.Inpainting.from_config(cfg))  # default: off
   cfg.progressive_rings = 3
   cfg.progressive_share = 0.5
-  assert not progressive.applies(hole, cfg)  # 37.5% < 50%
+  assert not progressive.applies(hole, schema.Inpainting.from_config(cfg))  # 37.5% < 50%
   cfg.progressive_share = 0.2
-  assert progressive.applies(hole, cfg)
+  assert progressive.applies(hole, schema.Inpainting.from_config(cfg))
 
 
 @pytest.fixture(scope="module")
@@ -87,25 +88,35 @@ def trained(tmp_path_factory):
 def test_progressive_inpaint_fills_ring_by_ring(trained):
   cfg, pyr, pixels, hole = trained
   cfg = cfg.copy_and_resolve_references()
-  single = inpaint_lib.inpaint(pyr, pixels, hole, cfg)
+  single = inpaint_lib.inpaint(pyr, pixels, hole, schema.Inpainting.from_config(cfg), seed=cfg.seed)
   cfg.progressive_rings, cfg.progressive_share = 3, 0.2
   calls = []
 
-  def once(*args):
+  def once(*args, **kwargs):
     calls.append(args[2].copy())
-    return inpaint_lib.inpaint_once(*args)
+    return inpaint_lib.inpaint_once(*args, **kwargs)
 
-  r = progressive.inpaint_rings(once, pyr, pixels, hole, cfg, 0, 0)
-  assert r["rings"] == 3 and len(calls) == 3
+  r = progressive.inpaint_rings(
+    once, pyr, pixels, hole, schema.Inpainting.from_config(cfg), 0, 0, cfg.seed
+  )
+  assert r.rings == 3 and len(calls) == 3
   assert (calls[0] == hole).all() and calls[1].sum() < calls[0].sum() and calls[2].sum() > 0
-  assert r["output"].shape == pixels.shape and r["output"].dtype == pixels.dtype
-  outside = r["soft"] == 0
+  assert r.output.shape == pixels.shape and r.output.dtype == pixels.dtype
+  outside = r.soft == 0
   assert outside.any()
-  np.testing.assert_array_equal(r["output"][outside], pixels[outside])
-  assert (r["output"][hole] != single["output"][hole]).any()  # the inner rings were redone
+  np.testing.assert_array_equal(r.output[outside], pixels[outside])
+  assert (r.output[hole] != single.output[hole]).any()  # the inner rings were redone
   # inpaint() dispatches to the same thing when the hole is above the share.
-  np.testing.assert_array_equal(inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"], r["output"])
+  np.testing.assert_array_equal(
+    inpaint_lib.inpaint(
+      pyr, pixels, hole, schema.Inpainting.from_config(cfg), seed=cfg.seed
+    ).output,
+    r.output,
+  )
   cfg.progressive_share = 0.9  # below the share: the single pass, unchanged
   np.testing.assert_array_equal(
-    inpaint_lib.inpaint(pyr, pixels, hole, cfg)["output"], single["output"]
+    inpaint_lib.inpaint(
+      pyr, pixels, hole, schema.Inpainting.from_config(cfg), seed=cfg.seed
+    ).output,
+    single.output,
   )

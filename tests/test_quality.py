@@ -14,6 +14,7 @@ from singan_jax.inpainting import coherence
 from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax.training import loop as trainer
+from singan_jax.core import schema
 
 
 def _texture(h=40, w=48, seed=0):
@@ -98,10 +99,10 @@ def test_inpaint_changes_only_the_hole_and_its_feather_at_3x(pyramid_3x, feather
   cfg, pyr, big, hole = pyramid_3x
   cfg = cfg.copy_and_resolve_references()
   cfg.blend_feather, cfg.upscale = feather, upscale
-  res = inpaint_lib.inpaint(pyr, big, hole, cfg)
-  assert res["output"].shape == big.shape and res["output"].dtype == big.dtype
-  assert metrics.known_changed(res["output"], big, hole, feather=feather) == 0
-  assert not np.array_equal(res["output"][hole], big[hole])
+  res = inpaint_lib.inpaint(pyr, big, hole, schema.Inpainting.from_config(cfg), seed=cfg.seed)
+  assert res.output.shape == big.shape and res.output.dtype == big.dtype
+  assert metrics.known_changed(res.output, big, hole, feather=feather) == 0
+  assert not np.array_equal(res.output[hole], big[hole])
 
 
 def test_super_resolution_reaches_the_input_size_with_known_pixels_reimposed(pyramid_3x):
@@ -112,7 +113,9 @@ def test_super_resolution_reaches_the_input_size_with_known_pixels_reimposed(pyr
   frozen = inpaint_lib.select_image(pyr.frozen, 0)
   filled = image_io.to_float(big)
   finest = jnp.zeros((1, *pyr.plan.shapes[-1], 3))
-  full = inpaint_lib.to_input_size(pyr, frozen, finest, filled, hole, jax.random.PRNGKey(0), cfg)
+  full = inpaint_lib.to_input_size(
+    pyr, frozen, finest, filled, hole, jax.random.PRNGKey(0), schema.Inpainting.from_config(cfg)
+  )
   assert full.shape == big.shape
   far = ~metrics.dilate(hole, 2)
   np.testing.assert_allclose(np.asarray(full)[far], filled[far], atol=1e-5)

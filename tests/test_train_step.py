@@ -107,7 +107,7 @@ def test_step_loop_auto_follows_the_backend_and_the_convolutions(monkeypatch):
     assert train_step.resolve_step_loop("auto", "native") == "unrolled"
   monkeypatch.setattr(partial_conv, "resolve_impl", lambda impl: "onednn")
   assert train_step.resolve_step_loop("auto", "platform") == "scan"
-  with pytest.raises(ValueError, match="step_loop 'fori'"):
+  with pytest.raises(ValueError, match="step_loop='fori' is unknown"):
     train_step.resolve_step_loop("fori", "native")
 
 

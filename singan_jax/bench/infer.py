@@ -38,13 +38,14 @@ def main(argv):
   args = parse(argv)
   cores = common.pin_threads(args.cores)
   from singan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from singan_jax.core import schema  # pylint: disable=g-import-not-at-top
   from singan_jax.inpainting import inpaint as inpaint_lib  # pylint: disable=g-import-not-at-top
 
   cfg = train_bench.bench_config(args)
   cfg.inject_scale = args.inject
   h_in, w_in, source = train_bench.image_shape(args.image)
   plan = config_lib.scale_plan(cfg, h_in, w_in)
-  n = inpaint_lib.resolve_inject_scale(cfg, plan)
+  n = inpaint_lib.resolve_inject_scale(schema.Inpainting.from_config(cfg), plan)
   net = config_lib.net_settings(cfg, 1)
   rng = np.random.default_rng(0)
   finest = rng.uniform(-1, 1, (1,) + plan.shapes[-1] + (3,)).astype(np.float32)

@@ -28,7 +28,6 @@ from jax import lax
 
 from singan_jax.core import conv_forms
 from singan_jax.core import conv_tune
-from singan_jax.core import errors
 from singan_jax.core import onednn
 from singan_jax.core import schema
 
@@ -133,10 +132,7 @@ def _ops(impl: str):
 
 def resolve_batching(batching: str) -> str:
   """'auto' -> 'unrolled' on a CPU backend, 'grouped' on TPU / GPU."""
-  if batching not in BATCHINGS:
-    raise errors.SettingError(
-      f"conv_batching {batching!r}: use one of {BATCHINGS}", "conv_batching"
-    )
+  schema.check(schema.Networks, "conv_batching", batching)
   if batching == "auto":
     return "unrolled" if jax.default_backend() == "cpu" else "grouped"
   return batching
@@ -146,8 +142,7 @@ def resolve_impl(impl: str) -> str:
   """impl, validated (a bad --config.conv_impl fails here, naming the choices); 'platform'
   -> 'onednn' on a CPU backend where the extension loads (training there ran 0.25-0.6x
   native's time, docs/performance.md), else 'native' (GPU/TPU: XLA's own convolutions)."""
-  if impl not in IMPLS:
-    raise errors.SettingError(f"conv_impl {impl!r}: use one of {IMPLS}", "conv_impl")
+  schema.check(schema.Networks, "conv_impl", impl)
   if impl == "platform":
     on_cpu = jax.default_backend() == "cpu"
     return "onednn" if on_cpu and onednn.available() else "native"
@@ -208,10 +203,7 @@ def partial_conv(
   convolution of X * M in that dtype; the mask arithmetic stays in x's dtype (exact counts).
   batching, impl: conv2d_valid's formulation under vmap and its convolution formulation.
   """
-  if normalization not in NORMALIZATIONS:
-    raise errors.SettingError(
-      f"pconv_norm {normalization!r}: use one of {NORMALIZATIONS}", "pconv_norm"
-    )
+  schema.check(schema.Networks, "pconv_norm", normalization)
   kh, kw, cin, _ = kernel.shape
   mask = lax.stop_gradient(mask.astype(x.dtype))
   win = window_sum(mask, kh, kw, batching, impl)

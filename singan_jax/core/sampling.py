@@ -100,11 +100,7 @@ class NetConfig:
     return self.conv_batching
 
   def _conv_dtype(self):
-    if self.compute_dtype not in schema.COMPUTE_DTYPES:
-      raise errors.SettingError(
-        f"compute_dtype {self.compute_dtype!r}: use one of {schema.COMPUTE_DTYPES}",
-        "compute_dtype",
-      )
+    schema.check(schema.Networks, "compute_dtype", self.compute_dtype)
     return None if self.compute_dtype == "float32" else self.compute_dtype
 
 

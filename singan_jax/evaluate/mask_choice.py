@@ -22,6 +22,7 @@ from singan_jax.evaluate import methods as methods_lib
 from singan_jax.evaluate import run as evaluate
 from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
+from singan_jax.core import schema
 
 VARIANTS = ("pc", "compat_2019-draws")
 SEEDS = (0, 1, 2)
@@ -53,8 +54,10 @@ def score_variant(opts: methods_lib.Options, cases: list, name: str) -> list[dic
       c = methods_lib.base_config(opts)
       c.update(**variant, seed=seed)
       pyr, slot = pyramids[i]
-      out = inpaint_lib.inpaint(pyr, case.damaged, case.hole, c, slot, key_id=case.case_id)
-      out = out["output"]
+      inpainting = schema.Inpainting.from_config(c)
+      out = inpaint_lib.inpaint(
+        pyr, case.damaged, case.hole, inpainting, slot, case.case_id, seed=c.seed
+      ).output
       s = metrics.score(image_io.to_float(out), image_io.to_float(case.truth), case.hole)
       rows.append({"variant": name, "case": f"{case.name}/{case.hole_kind}", "seed": seed, **s})
   return rows

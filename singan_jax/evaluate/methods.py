@@ -112,9 +112,9 @@ def classical(method: str, case: cases_lib.Case, seed: int, key_id: int):
       return None
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
     return cv2.inpaint(case.damaged, case.hole.astype(np.uint8) * 255, 3, flag)
-  cfg = defaults.get_config()
+  opts = schema.Inpainting()
   x = image_io.to_float(case.damaged)
-  filled = inpaint_lib.initial_fill(x, ~case.hole, cfg, rng.baseline_key(seed, key_id), method)
+  filled = inpaint_lib.initial_fill(x, ~case.hole, opts, rng.baseline_key(seed, key_id), method)
   return composite(case.damaged, case.hole, filled)
 
 
@@ -130,12 +130,12 @@ def texture_only(case: cases_lib.Case, cfg, key_id: int) -> np.ndarray:
   """Our pipeline with the GAN left out (NO_GAN, uint8): cfg.fill's initialiser at the input's
   size seeds the texture pass (with its seam correction), then the feathered composite: what
   the texture pass does without a generated layout."""
-  x = image_io.to_float(case.damaged)
-  filled = inpaint_lib.initial_fill(x, ~case.hole, cfg, rng.inpaint_keys(cfg.seed, key_id)[0])
+  x, opts = image_io.to_float(case.damaged), schema.Inpainting.from_config(cfg)
+  filled = inpaint_lib.initial_fill(x, ~case.hole, opts, rng.inpaint_keys(cfg.seed, key_id)[0])
   full = inpaint_lib.finish_hole(
-    x, case.hole, np.asarray(filled), rng.texture_key(cfg.seed, key_id), cfg
+    x, case.hole, np.asarray(filled), rng.texture_key(cfg.seed, key_id), opts
   )
-  return blend_lib.composite(case.damaged, full, blend_lib.blend_alpha(case.hole, cfg, 1.0))
+  return blend_lib.composite(case.damaged, full, blend_lib.blend_alpha(case.hole, opts, 1.0))
 
 
 def batch_size(opts: Options) -> int:

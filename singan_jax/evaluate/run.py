@@ -37,6 +37,7 @@ import jax
 
 from singan_jax import cli
 from singan_jax import config as config_lib
+from singan_jax.core import schema
 from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import methods as methods_lib
 from singan_jax.evaluate import metrics
@@ -156,8 +157,11 @@ def score_case(opts: Options, i: int, case: cases_lib.Case, pyramids: dict, vari
     same[signature] = method
     pyr, slot = pyramids[pyr_name][i]
     t = time.time()
-    res = inpaint_lib.inpaint(pyr, case.damaged, case.hole, cfg, slot, key_id=case.case_id)
-    record(method, res["output"], time.time() - t)
+    inpainting = schema.Inpainting.from_config(cfg)
+    res = inpaint_lib.inpaint(
+      pyr, case.damaged, case.hole, inpainting, slot, case.case_id, seed=cfg.seed
+    )
+    record(method, res.output, time.time() - t)
   return outputs, scores
 
 

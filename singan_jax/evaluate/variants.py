@@ -28,6 +28,7 @@ from PIL import Image
 from singan_jax import cli
 from singan_jax import config as config_lib
 from singan_jax import jobs as jobs_lib
+from singan_jax.core import schema
 from singan_jax.evaluate import metrics
 from singan_jax.evaluate import methods as methods_lib
 from singan_jax.inpainting import inpaint as inpaint_lib
@@ -88,9 +89,10 @@ def main(argv):
   for name, overrides in chosen.items():
     c = cfg.copy_and_resolve_references()
     c.update(**overrides)
-    inpaint_lib.inpaint(pyr, pixels, hole, c)  # compiles
+    inpainting = schema.Inpainting.from_config(c)
+    inpaint_lib.inpaint(pyr, pixels, hole, inpainting, seed=c.seed)  # compiles
     t = time.time()
-    out = inpaint_lib.inpaint(pyr, pixels, hole, c)["output"]
+    out = inpaint_lib.inpaint(pyr, pixels, hole, inpainting, seed=c.seed).output
     s = scores(out, pixels, hole, cfg.blend_feather)
     print(
       f"| {name} | {s['detail']:.3f} | {s['seam']:.3f} | {s['patch_swd']:.3f} | "

@@ -14,7 +14,6 @@ import numpy as np
 from jax import lax
 from scipy import ndimage
 
-from singan_jax.core import errors
 from singan_jax.core import schema
 from singan_jax.io import images as image_io
 
@@ -81,15 +80,14 @@ def soft_mask(hole: np.ndarray, radius: float, sigma: float) -> np.ndarray:
   return s.astype(np.float32)
 
 
-def blend_alpha(hole: np.ndarray, cfg, ratio: float) -> np.ndarray:
-  """The configured blend's (H, W) weight of the generated image. ratio = input pixels per
-  finest-scale pixel: it scales the soft blend (given in finest-scale pixels), not the
-  feather (given in input pixels)."""
-  if cfg.blend == "feather":
-    return feather_alpha(hole, cfg.blend_feather)
-  if cfg.blend == "soft":
-    return soft_mask(hole, cfg.blend_radius * ratio, cfg.blend_sigma * ratio)
-  raise errors.SettingError(f"blend {cfg.blend!r} is unknown: use one of {BLENDS}", "blend")
+def blend_alpha(hole: np.ndarray, opts, ratio: float) -> np.ndarray:
+  """The Inpainting section's blend: its (H, W) weight of the generated image. ratio = input
+  pixels per finest-scale pixel: it scales the soft blend (given in finest-scale pixels), not
+  the feather (given in input pixels)."""
+  schema.check(schema.Inpainting, "blend", opts.blend)
+  if opts.blend == "feather":
+    return feather_alpha(hole, opts.blend_feather)
+  return soft_mask(hole, opts.blend_radius * ratio, opts.blend_sigma * ratio)
 
 
 def composite(pixels: np.ndarray, full, alpha: np.ndarray) -> np.ndarray:

@@ -5,8 +5,10 @@ blurry. Here the hole is cut into rings by depth (distance to the nearest known 
 inpaints the remaining hole (rings r..R-1) with everything outside it as known context, and
 keeps the result outside rings r+1..R-1: each ring is filled next to real texture, and the
 next pass's initialiser and injection start from it. Used when the hole covers more than
-cfg.progressive_share of the image; otherwise the single pass is unchanged.
+progressive_share of the image; otherwise the single pass is unchanged.
 """
+
+import dataclasses
 
 import numpy as np
 
@@ -14,10 +16,10 @@ from singan_jax.core import errors
 from singan_jax.core import no_reference
 
 
-def applies(hole: np.ndarray, cfg) -> bool:
-  """True when progressive filling is on (progressive_rings > 1) and the hole's share of the
-  image exceeds cfg.progressive_share."""
-  return int(cfg.progressive_rings) > 1 and float(np.mean(hole)) > float(cfg.progressive_share)
+def applies(hole: np.ndarray, opts) -> bool:
+  """True when progressive filling is on (the Inpainting section's progressive_rings > 1) and
+  the hole's share of the image exceeds its progressive_share."""
+  return int(opts.progressive_rings) > 1 and float(np.mean(hole)) > float(opts.progressive_share)
 
 
 def depth(hole: np.ndarray) -> np.ndarray:
@@ -53,13 +55,11 @@ def rings(hole: np.ndarray, count: int) -> list[np.ndarray]:
   return [r for r in out if r.any()]
 
 
-def inpaint_rings(
-  once, pyr, pixels: np.ndarray, hole: np.ndarray, cfg, image_index: int, key_id: int
-) -> dict:
-  """Inpaints ring by ring with `once` (inpaint.inpaint_once's signature); returns its dict
-  for the last pass, with 'output' the assembled image, 'soft' the union of the passes' soft
-  masks, 'filled' the first pass's fill and 'rings' the number of passes."""
-  parts = rings(hole, int(cfg.progressive_rings))
+def inpaint_rings(once, pyr, pixels, hole: np.ndarray, opts, image_index: int, key_id: int, seed):
+  """Inpaints ring by ring with `once` (inpaint.inpaint_once's signature); returns its result
+  for the last pass with the assembled output, the union of the passes' soft masks, the first
+  pass's fill and the number of passes (rings)."""
+  parts = rings(hole, int(opts.progressive_rings))
   current = np.array(pixels, copy=True)
   soft = np.zeros(hole.shape, np.float32)
   first_fill = None
@@ -67,9 +67,9 @@ def inpaint_rings(
   for r in range(len(parts)):
     remaining = np.logical_or.reduce(parts[r:])
     later = np.logical_or.reduce(parts[r + 1 :]) if r + 1 < len(parts) else np.zeros_like(hole)
-    result = once(pyr, current, remaining, cfg, image_index, key_id, r)  # rng: pass r's keys
-    current = np.where(later[..., None], current, result["output"])
-    soft = np.maximum(soft, result["soft"])
+    result = once(pyr, current, remaining, opts, image_index, key_id, r, seed=seed)  # pass r's keys
+    current = np.where(later[..., None], current, result.output)
+    soft = np.maximum(soft, result.soft)
     if first_fill is None:
-      first_fill = result["filled"]
-  return {**result, "output": current, "soft": soft, "filled": first_fill, "rings": len(parts)}
+      first_fill = result.filled
+  return dataclasses.replace(result, output=current, soft=soft, filled=first_fill, rings=len(parts))

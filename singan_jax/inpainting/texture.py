@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from singan_jax.core import errors
 from singan_jax.core import schema
 from singan_jax.inpainting import fill as fill_lib
 from singan_jax.inpainting import local_means
@@ -137,12 +136,8 @@ def _retexture_core(
 
 def check_choices(final: str, seam: str) -> None:
   """SettingError naming the setting when texture_final or seam is not one of its choices."""
-  if final not in FINALS:
-    raise errors.SettingError(
-      f"texture_final {final!r} is unknown: use one of {FINALS}", "texture_final"
-    )
-  if seam not in seam_lib.SEAMS:
-    raise errors.SettingError(f"seam {seam!r} is unknown: use one of {seam_lib.SEAMS}", "seam")
+  schema.check(schema.Inpainting, "texture_final", final)
+  schema.check(schema.Inpainting, "seam", seam)
 
 
 def retexture(

@@ -14,6 +14,7 @@ from singan_jax import rng
 from singan_jax.inpainting import blend as blend_lib
 from singan_jax.io import images as image_io
 from singan_jax.modes import common
+from singan_jax.inpainting import inpaint as inpaint_lib
 
 BLEND_RADIUS = {"harmonize": 7.0, "edit": 20.0}  # 2019 dilate_mask, finest-scale pixels
 BLEND_SIGMA = 5.0
@@ -29,17 +30,12 @@ def check(cfg, mode: str, plan) -> None:
 def harmonize(pyr, ref_pixels, region, n: int, key, radius: float, sigma: float = BLEND_SIGMA):
   """The reference (H, W, 3) uint with its region (H, W) bool regenerated from scale n.
 
-  Returns {'output' (H, W, 3) of ref's dtype, 'generated' (H, W, 3) float in [-1, 1], 'soft'
-  (H, W) the blend weight of the generated image, 'n'}."""
+  Returns an inpaint.Inpainted: output (H, W, 3) of ref's dtype, generated (H, W, 3) float in
+  [-1, 1], soft (H, W) the blend weight of the generated image, n."""
   generated = common.to_input_size(pyr, common.inject(pyr, image_io.to_float(ref_pixels), n, key))
   ratio = 1.0 / pyr.plan.scale1
   soft = blend_lib.soft_mask(region, radius * ratio, sigma * ratio)
-  return {
-    "output": blend_lib.composite(ref_pixels, generated, soft),
-    "generated": generated,
-    "soft": soft,
-    "n": n,
-  }
+  return inpaint_lib.Inpainted(blend_lib.composite(ref_pixels, generated, soft), generated, soft, n)
 
 
 write = image_io.write_image
@@ -51,4 +47,4 @@ def apply(cfg, mode: str, pyr, key_id: int = 0) -> np.ndarray:
   region = common.read_region(cfg, mode, ref)
   n = common.injection_scale(cfg, mode, pyr.plan)
   key = rng.apply_key(cfg.seed, mode, key_id)
-  return harmonize(pyr, ref, region, n, key, BLEND_RADIUS[mode])["output"]
+  return harmonize(pyr, ref, region, n, key, BLEND_RADIUS[mode]).output

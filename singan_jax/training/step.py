@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import optax
 
 from singan_jax import rng
-from singan_jax.core import errors
 from singan_jax.core import losses
 from singan_jax.core import partial_conv
 from singan_jax.core import sampling
@@ -305,8 +304,7 @@ def resolve_step_loop(step_loop: str, conv_impl: str, backend: str | None = None
   convolutions are oneDNN's (a third less compiling and no slower: docs/performance.md);
   else 'unrolled' (XLA's convolutions ran 15-27x faster unrolled than in a loop on XLA:CPU).
   backend: jax's default backend unless given."""
-  if step_loop not in STEP_LOOPS:
-    raise errors.SettingError(f"step_loop {step_loop!r}: use one of {STEP_LOOPS}", "step_loop")
+  schema.check(schema.Training, "step_loop", step_loop)
   if step_loop != "auto":
     return step_loop
   if (backend or jax.default_backend()) != "cpu":
