@@ -8,6 +8,7 @@ one-line UsageErrors); the CLI, the pipeline and the converter run both checks t
 import numpy as np
 
 from singan_jax import config as config_lib
+from singan_jax.core import applications
 from singan_jax.core import errors
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
@@ -18,8 +19,6 @@ from singan_jax.training import pyramids as pyramids_lib
 
 MAX_GREY_SHARE = 0.05  # masks with more mid-grey pixels are refused, not silently thresholded
 MIN_KNOWN_SHARE = 0.05  # SinGAN learns from the known pixels: keep at least 5% of an image
-# Modes whose training image needs no hole mask (singan_jax/modes/): none given = all known.
-MASK_OPTIONAL_MODES = ("harmonize", "edit", "paint2image", "animate", "super_resolve")
 
 
 class UsageError(errors.Error):
@@ -126,7 +125,7 @@ def check_image(cfg, mode: str, image_path: str, mask_path: str, size=None):
   """Reads one image + mask and runs every check that needs no training: (pixels, hole, plan),
   plan None when the run needs no pyramid for it (inpainting a mask without a hole). The
   application modes train on a whole image when no mask is given."""
-  if not mask_path and mode in MASK_OPTIONAL_MODES:
+  if not mask_path and mode in applications.NAMES:  # no mask: the whole image is known
     pixels = image_io.read_image(image_path)
     hole = np.zeros(pixels.shape[:2], bool)
   else:

@@ -18,10 +18,10 @@ import numpy as np
 
 from singan_jax import cli
 from singan_jax import inputs
+from singan_jax.core import applications
 from singan_jax.core import errors
 from singan_jax.core import pyramid
 from singan_jax.io import images as image_io
-from singan_jax.modes import common as modes_common
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".json")
 PATH_COLUMNS = ("image", "mask", "ref_image", "ref_mask")  # relative to the manifest's folder
@@ -51,7 +51,7 @@ class Job:
 
   def outputs(self, mode: str) -> list[str]:
     """Paths this job writes in `mode` (train and sample write the workdir)."""
-    if mode in modes_common.OUTPUTS:
+    if mode in applications.BY_NAME:
       return [self.output]
     if mode != "inpaint":
       return []
@@ -93,7 +93,7 @@ class Bucket:
 
 def output_name(mode: str) -> str:
   """A job's output file name in `mode`: inpainted.png, or the application mode's file."""
-  return modes_common.OUTPUTS.get(mode, "inpainted.png")
+  return applications.BY_NAME[mode].output if mode in applications.BY_NAME else "inpainted.png"
 
 
 def from_config(cfg, workdir: str, mode: str = "inpaint") -> list[Job]:

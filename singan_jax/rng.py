@@ -12,6 +12,8 @@ import enum
 
 import jax
 
+from singan_jax.core import applications
+
 
 class Stream(enum.IntEnum):
   """The top-level streams; their integers are fixed (changing one changes every draw)."""
@@ -89,8 +91,8 @@ def baseline_key(seed: int, case_id: int):
   return _key(seed, Stream.BASELINE, case_id)
 
 
-# The application modes' integers (folded into Stream.APPLY): fixed, like the streams'.
-APPLICATIONS = ("harmonize", "edit", "paint2image", "animate", "super_resolve")
+# The application modes' integers (folded into Stream.APPLY): the table's fixed order.
+APPLICATIONS = applications.NAMES
 
 
 def apply_key(seed: int, mode: str, image_id: int = 0):

@@ -95,11 +95,11 @@ SIZES = {  # (width, height) of each output, training image 40x30, finest scale 
 
 @pytest.mark.parametrize("mode", sorted(MODE_ARGS))
 def test_mode_writes_its_output(mode, trained, files):
-  from singan_jax.modes import common
+  from singan_jax.core import applications
 
   p = run_cli([f"--mode={mode}", f"--workdir={trained}", *MODE_ARGS[mode](files)])
   assert p.returncode == 0, p.stderr[-3000:]
-  out = trained / common.OUTPUTS[mode]
+  out = trained / applications.BY_NAME[mode].output
   with Image.open(out) as img:
     assert img.size == SIZES[mode]
     if mode == "animate":

@@ -55,3 +55,11 @@ def test_keys_are_pure_functions_of_their_ids_and_trace_under_vmap():
   assert _bytes(a) != _bytes(b)
   cands = rng.candidate_keys(rng.inpaint_keys(0, 0)[1], 4)
   assert len({_bytes(k) for k in cands}) == 4
+
+
+def test_the_modes_keep_the_order_that_numbers_their_streams():
+  # rng.apply_key folds a mode's position in core/applications.TABLE into its key: a reordered
+  # table would silently give every mode another mode's draws.
+  assert rng.APPLICATIONS == ("harmonize", "edit", "paint2image", "animate", "super_resolve")
+  keys = {m: tuple(np.asarray(jax.random.key_data(rng.apply_key(0, m)))) for m in rng.APPLICATIONS}
+  assert len(set(keys.values())) == len(keys)

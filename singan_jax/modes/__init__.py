@@ -5,8 +5,8 @@ over the sampling and injection code (docs/applications.md):
   animate           modes/animate.py      super_resolve modes/super_resolve.py
 
 `check` runs a mode's input checks before anything is trained or written; `run` writes the
-mode's output (common.OUTPUTS in the workdir for one image; a batch's jobs name their own,
-jobs.output_name) from one image's slot of a trained (batched) pyramid.
+mode's output (its core/applications.py file in the workdir for one image; a batch's jobs
+name their own, jobs.output_name) from one image's slot of a trained (batched) pyramid.
 """
 
 import importlib
@@ -14,29 +14,20 @@ import importlib
 from singan_jax import cli
 from singan_jax import inputs
 from singan_jax import rng
+from singan_jax.core import applications
 from singan_jax.core import errors
 from singan_jax.modes import common
 
-NAMES = rng.APPLICATIONS
-# The modes that read a reference pixel-registered with (or shaped like) the training image:
-# a batch resized to --config.common_size would need references of the resized image.
-REFERENCE_MODES = ("harmonize", "edit", "paint2image")
-_MODULES = {
-  "harmonize": "harmonize",
-  "edit": "harmonize",
-  "paint2image": "paint",
-  "animate": "animate",
-  "super_resolve": "super_resolve",
-}
+NAMES = applications.NAMES  # the one table of modes: core/applications.py
 
 
 def _module(mode: str):
-  return importlib.import_module(f"singan_jax.modes.{_MODULES[mode]}")
+  return importlib.import_module(f"singan_jax.modes.{applications.BY_NAME[mode].module}")
 
 
 def check_batch(cfg, mode: str, size) -> None:
   """Refuses what no image of the run could do: references with --config.common_size."""
-  if size is not None and mode in REFERENCE_MODES:
+  if size is not None and mode in applications.REFERENCE_MODES:
     raise inputs.UsageError(
       f"--mode={mode} reads references of each image's own size, but "
       f"--config.common_size={cfg.common_size} trains the images resized: drop "

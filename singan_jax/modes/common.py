@@ -9,39 +9,22 @@ import jax
 import numpy as np
 
 from singan_jax import inputs
+from singan_jax.core import applications
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
 from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 
-# Each mode's output file in the workdir.
-OUTPUTS = {
-  "harmonize": "harmonized.png",
-  "edit": "edited.png",
-  "paint2image": "paint2image.png",
-  "animate": "animation.gif",
-  "super_resolve": "super_resolved.png",
-}
-# --config.ref_scale=-1: round(fraction * N) for these modes, else scale 1 (the coarsest
-# injection: paint2image keeps little more than the painting's layout).
-DEFAULT_FRACTION = {"harmonize": 0.5, "edit": 0.5}
-# What each reference is, for the message when it is missing.
-WHAT = {
-  "harmonize": "the training image with the object pasted in (same size)",
-  "edit": "the training image with its coarse edit (same size)",
-  "paint2image": "a clip-art painting of the training image's shape",
-}
-
 
 def output_path(workdir: str, mode: str) -> str:
-  return os.path.join(workdir, OUTPUTS[mode])
+  return os.path.join(workdir, applications.BY_NAME[mode].output)
 
 
 def injection_scale(cfg, mode: str, plan: pyramid.ScalePlan) -> int:
   """The injection scale n in 1..N: cfg.ref_scale, or the mode's default when it is -1."""
   stop = plan.stop_scale
   if cfg.ref_scale < 0:
-    return int(min(max(round(DEFAULT_FRACTION.get(mode, 0.0) * stop), 1), stop))
+    return int(min(max(round(applications.BY_NAME[mode].default_fraction * stop), 1), stop))
   if not 1 <= cfg.ref_scale <= stop:
     raise inputs.UsageError(inputs.mode_scale(mode, "ref_scale", cfg.ref_scale, 1, plan))
   return int(cfg.ref_scale)
@@ -51,7 +34,9 @@ def read_reference(cfg, mode: str, plan: pyramid.ScalePlan, same_size: bool) -> 
   """--config.ref_image as (H, W, 3) uint pixels. same_size: it must have the training
   image's size (pixel-registered with it); else only its aspect ratio (within 2%)."""
   if not cfg.ref_image:
-    raise inputs.UsageError(inputs.reference_missing(mode, "ref_image", WHAT[mode]))
+    raise inputs.UsageError(
+      inputs.reference_missing(mode, "ref_image", applications.BY_NAME[mode].reference)
+    )
   pixels = image_io.read_image(cfg.ref_image)
   got, want = pixels.shape[:2], tuple(plan.input_hw)
   if same_size and got != want:
