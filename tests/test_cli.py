@@ -20,6 +20,7 @@ from singan_jax.training import checkpoint as ckpt_lib
 from singan_jax import cli
 from singan_jax.core import errors
 from helpers import REPO, cli_env, run_cli, tiny_flags
+from singan_jax.bench import __main__ as bench_main
 
 TINY = tiny_flags(niter=30, checkpoint_every=10, log_every=None, inject_scale=None)
 
@@ -178,19 +179,21 @@ def test_run_json_keeps_its_fields(tmp_path):
 
 
 @pytest.mark.parametrize(
-  "module",
+  "command",
   [
     "singan_jax.main",
     "singan_jax.convert",
     "singan_jax.evaluate",
     "singan_jax.evaluate.variants",
+    "singan_jax.evaluate.mask_choice",
     "singan_jax.bench",
+    *(f"singan_jax.bench {sub}" for sub in bench_main.SUBCOMMANDS),
     "singan_jax.training.curves",
   ],
 )
-def test_every_command_answers_help_with_exit_status_0(module):
+def test_every_command_answers_help_with_exit_status_0(command):
   done = subprocess.run(
-    [sys.executable, "-m", module, "--help"],
+    [sys.executable, "-m", *command.split(), "--help"],
     cwd=REPO,
     env=cli_env(None, None),
     capture_output=True,

@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from singan_jax import cli
 from singan_jax.evaluate import metrics
 from singan_jax.evaluate import cases as cases_lib
 from singan_jax.evaluate import methods as methods_lib
@@ -64,8 +65,11 @@ def score_variant(opts: methods_lib.Options, cases: list, name: str) -> list[dic
 
 
 def main(argv) -> None:
-  if len(argv) != 2:
-    raise SystemExit("usage: python -m singan_jax.evaluate.mask_choice OUT")
+  if len(argv) == 2 and argv[1] in cli.HELP_FLAGS:
+    print(__doc__)
+    return
+  if len(argv) != 2 or argv[1].startswith("-"):
+    raise SystemExit("usage: python -m singan_jax.evaluate.mask_choice OUT (see --help)")
   opts = options(argv[1])
   cases = cases_lib.make_cases(opts)
   for name in VARIANTS:
