@@ -18,6 +18,7 @@ from singan_jax.modes import paint
 from singan_jax.modes import super_resolve
 from singan_jax.io import images as image_io
 from singan_jax.training import loop as trainer
+from helpers import tiny_config
 
 H, W = 30, 40
 
@@ -38,11 +39,7 @@ def tiny_workdir(tmp_path_factory):
 def tiny(tiny_workdir):
   """(cfg, pyramid): 3 scales, 30x40, trained on the whole image (no hole) for 3 iterations,
   with its sheets and curves (test_training_wrote_the_sheets_and_curves)."""
-  cfg = config_lib.get_config()
-  cfg.update(
-    max_size=40, min_size=25, niter=3, nfc=8, min_nfc=8, Dsteps=1, Gsteps=1,
-    checkpoint_every=0, log_every=3, sheets=True,
-  )  # fmt: skip
+  cfg = tiny_config(max_size=40, niter=3, log_every=3, sheets=True)
   x = _texture()
   pyr = trainer.train(
     config_lib.settings(cfg), str(tiny_workdir), x[None], np.zeros((1, H, W), bool)

@@ -14,6 +14,7 @@ from singan_jax.inpainting import coherence
 from singan_jax.inpainting import inpaint as inpaint_lib
 from singan_jax.io import images as image_io
 from singan_jax.training import loop as trainer
+from helpers import tiny_config
 from singan_jax.core import schema
 
 
@@ -76,11 +77,7 @@ def test_detail_ratio_sees_a_flat_fill_and_accepts_the_truth():
 @pytest.fixture(scope="module")
 def pyramid_3x(tmp_path_factory):
   """A tiny 2-scale pyramid trained on a 36x45 texture 3x upsampled (input 108x135)."""
-  cfg = config_lib.get_config()
-  cfg.update(
-    max_size=45, min_size=28, niter=3, nfc=8, min_nfc=8, Dsteps=1, Gsteps=1,
-    checkpoint_every=0, log_every=3, sheets=False, fill="mean", inject_scale=1,
-  )  # fmt: skip
+  cfg = tiny_config(max_size=45, min_size=28, niter=3, log_every=3)
   small = image_io.from_float(_texture(36, 45))
   big = np.repeat(np.repeat(small, 3, axis=0), 3, axis=1)
   hole = np.zeros((108, 135), bool)
