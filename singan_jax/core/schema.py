@@ -182,13 +182,9 @@ class Training(_Section):
   # ones at lr x lr_scale per scale below the newest.
   schedule: str = choice("singan", SCHEDULES, pyramid=FIXED, identity=_not_singan)
   train_depth: int = setting(
-    3,
-    lambda v: v >= 1,
-    "must be at least 1",
-    "use 3 (1 is SinGAN's schedule)",
-    pyramid=FIXED,
-    identity=_not_singan,
-  )
+    3, lambda v: v >= 1, "must be at least 1", "use 3 (1 is SinGAN's schedule)",
+    pyramid=FIXED, identity=_not_singan,
+  )  # fmt: skip
   lr_scale: float = setting(
     0.1, lambda v: 0 < v <= 1, "must lie in (0, 1]", "use 0.1", pyramid=TUNABLE
   )
@@ -321,15 +317,15 @@ CROSS_RULES = (
     lambda c: bool(c.image) or not c.mask,
     "is set without --config.image",
     "give both, or neither for the bundled example",
-  ),
+  ),  # fmt: skip
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-  """One run's config as its checked sections: built once from the flat config at the command
-  line's edge, then each layer reads only the sections it needs (training: plan, networks,
-  training, runtime and the seed; the inpainter: networks and inpainting)."""
+  """One run's config as its checked sections, built from the flat config at the orchestration's
+  edge: the trainer reads its plan, networks, training, runtime and seed (the inpainter is
+  given its Inpainting section alone)."""
 
   inputs: Inputs
   plan: Plan
@@ -346,8 +342,7 @@ class Settings:
 
   def values(self) -> dict:
     """{field: value} of every section, flat as in the config."""
-    sections = [getattr(self, s.name) for s in dataclasses.fields(self)]
-    return {f.name: getattr(part, f.name) for part in sections for f in dataclasses.fields(part)}
+    return {k: v for s in dataclasses.fields(self) for k, v in vars(getattr(self, s.name)).items()}
 
 
 def fields() -> Iterator[dataclasses.Field]:
