@@ -56,12 +56,12 @@ def typed_value(cfg, field: str, text: str):
   return text.lower() in ("1", "true", "yes") if isinstance(old, bool) else type(old)(text)
 
 
-# -- settings built from a config: the command line's edge, where the flat config becomes the
-# typed sections the library receives (core/schema.Settings) ---------------------------------
+# -- settings built from a config: the orchestration's edge, where the flat config becomes the
+# typed sections the library receives (core/schema.py) ---------------------------------------
 
 
 def settings(cfg) -> schema.Settings:
-  """cfg's checked sections, what training and the inpainter receive."""
+  """cfg's checked sections: what training receives (the inpainter gets .inpainting alone)."""
   return schema.Settings.from_config(cfg)
 
 

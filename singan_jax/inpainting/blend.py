@@ -17,8 +17,6 @@ from scipy import ndimage
 from singan_jax.core import schema
 from singan_jax.io import images as image_io
 
-BLENDS = schema.BLENDS
-
 
 def feather_alpha(hole: np.ndarray, feather: float) -> np.ndarray:
   """(H, W) float32 in [0, 1]: 1 in the hole, 1 - d / (feather + 1) on known pixels at

@@ -18,13 +18,11 @@ import numpy as np
 from singan_jax.core import pyramid
 from singan_jax.core import resize as resize_lib
 from singan_jax.core import sampling
-from singan_jax.core import schema
 
 # A generator application sees 5 px on each side (five 3x3 layers); the resize's bicubic taps
 # reach 2-3 px more. A window this much larger than the hole's box keeps the zero padding at
 # its edge from ever reaching the hole.
 WINDOW_MARGIN = 16
-UPSCALES = schema.UPSCALES  # cfg.upscale: super-resolution steps or a bicubic resize
 
 
 def known_weight(hole_share):

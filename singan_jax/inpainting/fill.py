@@ -22,7 +22,7 @@ from singan_jax.core import schema
 from singan_jax.inpainting import local_means
 from singan_jax.inpainting import patchmatch
 
-VALID_METHODS = ("none", "mean", "local_means", "patchmatch")
+VALID_METHODS = schema.FILL_METHODS
 
 # ----------------------------------------------------------------------------- input checks
 

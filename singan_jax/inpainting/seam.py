@@ -27,9 +27,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from singan_jax.core import schema
 
-SEAMS = schema.SEAMS
 # (dy, dx) of the four neighbours; pred stacks follow this order.
 DIRECTIONS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 

@@ -26,9 +26,6 @@ from singan_jax.inpainting import local_means
 from singan_jax.inpainting import patchmatch
 from singan_jax.inpainting import seam as seam_lib
 
-TEXTURES = schema.TEXTURES
-FINALS = schema.FINALS
-
 
 def guide_image(seeded: jax.Array, half: int) -> jax.Array:
   """(H,W,C) the guide: the seeded image (known pixels, generated hole) box-blurred over a

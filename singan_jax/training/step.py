@@ -295,9 +295,6 @@ def _generator_steps(generate, reconstruct, run_d, opt_g, tc: TrainConfig):
   return steps
 
 
-STEP_LOOPS = schema.STEP_LOOPS
-
-
 def resolve_step_loop(step_loop: str, conv_impl: str, backend: str | None = None) -> str:
   """'auto' -> 'scan' on a GPU or TPU (half the device memory of the unrolled steps in XLA's
   buffer assignment: 13 against 25 GiB at max_size 1024, docs/gpu.md) and where the
