@@ -286,6 +286,7 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
 from helpers import SMALL_PYRAMID, tiny_config, write_pair
 from singan_jax.io import images as image_io
+from singan_jax import config as defaults
 from singan_jax.core import schema
 from singan_jax.inpainting import inpaint
 from singan_jax import pipeline
