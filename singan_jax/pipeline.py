@@ -267,16 +267,8 @@ def write_samples(cfg, workdir: str, pyr) -> None:
   # The nets are fully convolutional: any output size is a rescaled plan (SinGAN's
   # scale_v / scale_h), e.g. --config.sample_scale_w=2 for a panorama twice as wide.
   shapes = sampling.scaled_shapes(pyr.plan.shapes, cfg.sample_scale_h, cfg.sample_scale_w)
-  x = sampling.sample(
-    frozen,
-    pyr.generators(),
-    shapes,
-    pyr.plan.scale_factor,
-    key,
-    cfg.num_samples,
-    pyr.net.partial,
-    compat=pyr.net.compat,
-  )
+  gens = sampling.Generators.of(pyr.plan, pyr.net, shapes=shapes)
+  x = sampling.sample(gens, frozen, key, cfg.num_samples)
   for i in range(cfg.num_samples):
     write_float_image(os.path.join(workdir, "samples", f"sample_{i}.png"), x[i])
   logging.info("wrote %d samples to %s", cfg.num_samples, os.path.join(workdir, "samples"))

@@ -146,22 +146,11 @@ def chain_errors(pyr, partial: bool, compat: str, draw: str, port_compat: str | 
   ]
   zs = z_opts if mode == "rec" else [parity.nchw(z) for z in noises]
   x0 = jnp.zeros((1, *plan.shapes[0], 3))
+  chain_of = sampling.Generators(tuple(gens), plan.shapes, plan.scale_factor, partial, compat)
   out = []
   for k in range(plan.num_scales):
     masks = knowns[: k + 1] if train and compat == "2019" else None
-    ours = sampling.chain(
-      frozen[: k + 1],
-      gens,
-      plan.shapes,
-      plan.scale_factor,
-      x0,
-      0,
-      mode,
-      key,
-      partial,
-      masks,
-      compat,
-    )
+    ours = sampling.chain(chain_of, frozen[: k + 1], x0, 0, mode, key, masks)
     port_masks = [parity.nchw(m) for m in knowns[: k + 1]]
     theirs = ref_sampling.sample(
       Gs[: k + 1],
@@ -214,11 +203,12 @@ def test_compat_2019_trains_with_hole_masks_in_the_draws_and_keys_the_workdir(tm
   key = jax.random.PRNGKey(0)
   got = draw(key, frozen, jnp.float32, known).prevs
   k_prev = jax.random.split(key, 3)[1]
-  gens = [pyr.net.generator(plan.nfc[0], plan.min_nfc[0])]
-  args = (frozen, gens, plan.shapes, plan.scale_factor, "rand", k_prev, cfg.Dsteps, True)
-  want = sampling.draw_prev(*args, masks=known, compat="2019")
+  gens = sampling.Generators.of(plan, pyr.net, upto=1)
+  assert gens.compat == "2019" and gens.partial
+  args = (gens, frozen, "rand", k_prev, cfg.Dsteps)
+  want = sampling.draw_prev(*args, masks=known)
   np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-  assert np.abs(np.asarray(want - sampling.draw_prev(*args, compat="2019"))).max() > 1e-6
+  assert np.abs(np.asarray(want - sampling.draw_prev(*args))).max() > 1e-6
 
   cfg.compat = ""
   with pytest.raises(ckpt_lib.IncompatibleRunError, match="compat"):

@@ -1,5 +1,6 @@
 """The weight bridge (state_dict <-> params / batch_stats) and the 2019-pyramid converter."""
 
+import dataclasses
 import numpy as np
 import pytest
 
@@ -140,9 +141,8 @@ def test_converted_2019_pyramid_restores_and_inpaints(tmp_path, layout):
     got = jax.tree.map(np.asarray, frozen[k].g_vars)
     jax.tree.map(np.testing.assert_array_equal, got, want_vars)
   x0 = jnp.zeros((1, *plan.shapes[0], 3))
-  rec = sampling.chain(
-    frozen, pyr.generators(), plan.shapes, plan.scale_factor, x0, 0, "rec", None, partial
-  )
+  ours = sampling.Generators.of(plan, dataclasses.replace(pyr.net, compat=""))  # the port's
+  rec = sampling.chain(ours, frozen, x0, 0, "rec")
   want = ref.sample(Gs, amps, plan.shapes, z_opts, sf=plan.scale_factor, partial=partial)
   parity.check("converted pyramid reconstruction", rec, parity.nhwc(want), "float32")
 

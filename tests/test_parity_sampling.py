@@ -63,7 +63,7 @@ def _pyramid(seed, dtype, partial, normalization):
         torch_convert.torch_to_flax(G.state_dict(), dtype), parity.nhwc(z), np.asarray(amp, dtype)
       )
     )
-  gens = [sampling.NetConfig(5, partial, normalization).generator(NFC, NFC) for _ in plan.shapes]
+  gens = sampling.Generators.of(plan, sampling.NetConfig(5, partial, normalization))
   return Gs, z_opts, amps, frozen, gens
 
 
@@ -90,9 +90,9 @@ def test_draw_rand_and_rec_across_scales(dtype, partial, normalization):
       frozen_j = jax.tree.map(jnp.asarray, frozen)
       for n in range(plan.num_scales + 1):  # prev of scales 0..2, then a full sample
         if n < plan.num_scales:
-          args = (frozen_j[:n], gens[:n], plan.shapes, plan.scale_factor)
-          got_rand = sampling.draw_prev(*args, "rand", key, 1, partial, dtype)
-          got_rec = sampling.draw_prev(*args, "rec", None, 1, partial, dtype)
+          args = (gens.first(n), frozen_j[:n])
+          got_rand = sampling.draw_prev(*args, "rand", key, 1, dtype)
+          got_rec = sampling.draw_prev(*args, "rec", None, 1, dtype)
           want_rand = ref.draw(
             Gs[:n],
             z_opts,
@@ -116,9 +116,9 @@ def test_draw_rand_and_rec_across_scales(dtype, partial, normalization):
           )
         else:
           x0 = jnp.zeros((1, *plan.shapes[0], 3), dtype)
-          args = (frozen_j, gens, plan.shapes, plan.scale_factor, x0, 0)
-          got_rand = sampling.chain(*args, "rand", key, partial)
-          got_rec = sampling.chain(*args, "rec", None, partial)
+          args = (gens, frozen_j, x0, 0)
+          got_rand = sampling.chain(*args, "rand", key)
+          got_rec = sampling.chain(*args, "rec")
           want_rand = ref.sample(
             Gs,
             amps,
@@ -149,16 +149,7 @@ def test_injection(dtype, partial, normalization):
       frozen_j = jax.tree.map(jnp.asarray, frozen)
       for n in range(1, plan.num_scales):
         noises = _jax_noises(key, plan.shapes, n, dtype)
-        got = sampling.inject(
-          frozen_j,
-          gens,
-          plan.shapes,
-          plan.scale_factor,
-          jnp.asarray(parity.nhwc(filled)),
-          n,
-          key,
-          partial,
-        )
+        got = sampling.inject(gens, frozen_j, jnp.asarray(parity.nhwc(filled)), n, key)
         want = ref.inject(
           Gs,
           amps,

@@ -122,9 +122,9 @@ def test_super_resolution_reaches_the_input_size_with_known_pixels_reimposed(pyr
 def test_anchors_of_weight_one_pin_every_scale_and_none_is_free_generation(pyramid_3x):
   _, pyr, big, hole = pyramid_3x
   plan, frozen = pyr.plan, inpaint_lib.select_image(pyr.frozen, 0)
-  gens, key = pyr.generators(), jax.random.PRNGKey(3)
+  gens, key = sampling.Generators.of(plan, pyr.net), jax.random.PRNGKey(3)
   x0 = jnp.zeros((1, *plan.shapes[0], 3))
-  args = (frozen, gens, plan.shapes, plan.scale_factor, x0, 0, "rand", key, pyr.net.partial)
+  args = (gens, frozen, x0, 0, "rand", key)
   target = jnp.full((1, *plan.shapes[-1], 3), 0.25)
   pinned = [(jnp.zeros((1, *s, 3)), jnp.ones((1, *s, 1))) for s in plan.shapes[:-1]]
   pinned.append((target, jnp.ones((1, *plan.shapes[-1], 1))))

@@ -96,11 +96,11 @@ def time_jax(cfg, plan, net, n, finest, iters) -> tuple[float, float, float]:
         jax.tree.map(lambda a: a[0], g_vars), jnp.zeros((1, hk, wk, 3)), jnp.asarray(0.1)
       )
     )
-  gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(plan.num_scales)]
+  gens = sampling.Generators.of(plan, net)
 
   @jax.jit
   def generate(frozen, image, key):
-    return sampling.inject(frozen, gens, plan.shapes, plan.scale_factor, image, n, key, net.partial)
+    return sampling.inject(gens, frozen, image, n, key)
 
   key, image = rng_lib.inpaint_keys(cfg.seed, 0)[1], jnp.asarray(finest)
   t0 = time.perf_counter()

@@ -131,6 +131,39 @@ def frozen_mask(prev, known=None, compat: str = ""):
   return pad(jnp.ones(shape, prev.dtype))
 
 
+@dataclasses.dataclass(frozen=True)
+class Generators:
+  """The static half of drawing from a pyramid, hashable (a jit's static argument): one
+  generator module per trained scale, every scale's (h, w) (one more than the modules when
+  drawing a coarser scales' image for the next), the step between scales, partial convs or
+  plain, the 2019 compat switch. The variables (FrozenScale per scale) travel beside it."""
+
+  modules: tuple
+  shapes: tuple
+  scale_factor: float
+  partial: bool = True
+  compat: str = ""
+
+  @classmethod
+  def of(cls, plan, net: NetConfig, upto: int | None = None, shapes=None) -> "Generators":
+    """The generators of scales 0..upto-1 (all when None) of a ScalePlan built with net;
+    shapes: the plan's, or others for a sample of another size (scaled_shapes)."""
+    upto = plan.num_scales if upto is None else upto
+    modules = tuple(net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(upto))
+    shapes = plan.shapes if shapes is None else shapes
+    return cls(
+      modules,
+      tuple((int(h), int(w)) for h, w in shapes),
+      float(plan.scale_factor),
+      bool(net.partial),
+      net.compat,
+    )
+
+  def first(self, n: int) -> "Generators":
+    """Scales 0..n-1's generators, every shape kept: what draws the previous image of n."""
+    return dataclasses.replace(self, modules=self.modules[:n])
+
+
 def run_frozen(
   gen: models.Generator, g_vars, z, prev, noise_amp, partial: bool, known=None, compat: str = ""
 ):
@@ -141,17 +174,13 @@ def run_frozen(
 
 
 def chain(
+  gens: Generators,
   frozen: Sequence[FrozenScale],
-  gens: Sequence[models.Generator],
-  shapes: Sequence[tuple[int, int]],
-  scale_factor: float,
   x0,
   start: int,
   mode: str,
   key=None,
-  partial: bool = True,
   masks=None,
-  compat: str = "",
   anchors=None,
 ):
   """Runs scales start..len(frozen)-1 from x0 (B, h_start, w_start, 3).
@@ -166,8 +195,8 @@ def chain(
   batch = x0.shape[0]
   for k in range(start, len(frozen)):
     if k > start:
-      x = resize_lib.resize(x, 1.0 / scale_factor, shapes[k], compat)
-    h, w = shapes[k]
+      x = resize_lib.resize(x, 1.0 / gens.scale_factor, gens.shapes[k], gens.compat)
+    h, w = gens.shapes[k]
     if mode == "rec":
       z = jnp.broadcast_to(frozen[k].z_opt, (batch, h, w, 3))
     elif mode == "rand":
@@ -175,7 +204,8 @@ def chain(
     else:
       raise ValueError(f"draw mode {mode!r}: use 'rand' or 'rec'")
     known = None if masks is None else masks[k]
-    x = run_frozen(gens[k], frozen[k].g_vars, z, x, frozen[k].noise_amp, partial, known, compat)
+    fr = frozen[k]
+    x = run_frozen(gens.modules[k], fr.g_vars, z, x, fr.noise_amp, gens.partial, known, gens.compat)
     if anchors is not None:
       image, weight = anchors[k]
       x = weight * image + (1.0 - weight) * x
@@ -183,29 +213,19 @@ def chain(
 
 
 def draw_prev(
-  frozen,
-  gens,
-  shapes,
-  scale_factor,
-  mode,
-  key=None,
-  batch: int = 1,
-  partial: bool = True,
-  dtype=jnp.float32,
-  masks=None,
-  compat: str = "",
+  gens: Generators, frozen, mode, key=None, batch: int = 1, dtype=jnp.float32, masks=None
 ):
   """The 'previous image' for scale n = len(frozen): the coarser scales' draw, upsampled.
 
-  Zeros at scale 0. Returns (batch, h_n, w_n, 3). masks, compat: as in `chain`.
+  Zeros at scale 0. Returns (batch, h_n, w_n, 3). masks: as in `chain`.
   """
   n = len(frozen)
-  h0, w0 = shapes[0]
+  h0, w0 = gens.shapes[0]
   x0 = jnp.zeros((batch, h0, w0, 3), dtype)
   if n == 0:
     return x0
-  x = chain(frozen, gens, shapes, scale_factor, x0, 0, mode, key, partial, masks, compat)
-  return resize_lib.resize(x, 1.0 / scale_factor, shapes[n], compat)
+  x = chain(gens, frozen, x0, 0, mode, key, masks)
+  return resize_lib.resize(x, 1.0 / gens.scale_factor, gens.shapes[n], gens.compat)
 
 
 def scaled_shapes(shapes, scale_h: float = 1.0, scale_w: float = 1.0):
@@ -215,13 +235,11 @@ def scaled_shapes(shapes, scale_h: float = 1.0, scale_w: float = 1.0):
   )
 
 
-def sample(
-  frozen, gens, shapes, scale_factor, key, batch: int = 1, partial: bool = True, compat: str = ""
-):
+def sample(gens: Generators, frozen, key, batch: int = 1):
   """Random samples from the whole pyramid: (batch, h_N, w_N, 3)."""
-  h0, w0 = shapes[0]
+  h0, w0 = gens.shapes[0]
   x0 = jnp.zeros((batch, h0, w0, 3), jnp.float32)
-  return chain(frozen, gens, shapes, scale_factor, x0, 0, "rand", key, partial, None, compat)
+  return chain(gens, frozen, x0, 0, "rand", key)
 
 
 def check_inject_scale(n: int, shapes) -> None:
@@ -244,33 +262,15 @@ def injection_input(finest_image, shapes, scale_factor: float, n: int, compat: s
   return resize_lib.resize(x, 1.0 / scale_factor, shapes[n], compat)
 
 
-def inject(
-  frozen,
-  gens,
-  shapes,
-  scale_factor,
-  finest_image,
-  n: int,
-  key,
-  partial: bool = True,
-  compat: str = "",
-  anchors=None,
-):
+def inject(gens: Generators, frozen, finest_image, n: int, key, anchors=None):
   """Injects finest_image (B, h_N, w_N, 3) at scale n and regenerates n..N with fresh noise
   (anchors: see chain). One jit-compiled program per pyramid and scale, so a re-run loads it
   from the compilation cache instead of dispatching (and caching) each op of the nets."""
-  check_inject_scale(n, shapes)  # before tracing: the error names the flag
-  shapes = tuple(tuple(int(v) for v in hw) for hw in shapes)
-  return _inject(
-    frozen, tuple(gens), shapes, scale_factor, finest_image, n, key, partial, compat, anchors
-  )
+  check_inject_scale(n, gens.shapes)  # before tracing: the error names the flag
+  return _inject(gens, frozen, finest_image, n, key, anchors)
 
 
-@functools.partial(
-  jax.jit, static_argnames=("gens", "shapes", "scale_factor", "n", "partial", "compat")
-)
-def _inject(frozen, gens, shapes, scale_factor, finest_image, n, key, partial, compat, anchors):
-  x0 = injection_input(finest_image, shapes, scale_factor, n, compat)
-  return chain(
-    frozen, gens, shapes, scale_factor, x0, n, "rand", key, partial, compat=compat, anchors=anchors
-  )
+@functools.partial(jax.jit, static_argnames=("gens", "n"))
+def _inject(gens, frozen, finest_image, n, key, anchors):
+  x0 = injection_input(finest_image, gens.shapes, gens.scale_factor, n, gens.compat)
+  return chain(gens, frozen, x0, n, "rand", key, anchors=anchors)

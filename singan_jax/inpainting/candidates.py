@@ -22,22 +22,11 @@ def generate_many(pyr, frozen_i, finest_filled, n: int, key, k: int, anchors=Non
     raise errors.SettingError(
       f"num_candidates is {k}: use 1 (a single draw) or more", "num_candidates"
     )
-  plan, gens = pyr.plan, pyr.generators()
+  gens = sampling.Generators.of(pyr.plan, pyr.net)
   keys = rng.candidate_keys(key, k)
 
   def one(kk):
-    return sampling.inject(
-      frozen_i,
-      gens,
-      plan.shapes,
-      plan.scale_factor,
-      finest_filled,
-      n,
-      kk,
-      pyr.net.partial,
-      compat=pyr.net.compat,
-      anchors=anchors,
-    )[0]
+    return sampling.inject(gens, frozen_i, finest_filled, n, kk, anchors)[0]
 
   return jax.vmap(one)(keys)
 

@@ -97,19 +97,8 @@ def inpaint(
 def generate(pyr, frozen_i, finest_filled, n: int, key, anchors=None):
   """Injects the filled finest image (1, h_N, w_N, 3) at scale n; returns the finest output
   (anchors: the known pixels re-imposed per scale, coherence.anchors; None: free)."""
-  plan = pyr.plan
-  return sampling.inject(
-    frozen_i,
-    pyr.generators(),
-    plan.shapes,
-    plan.scale_factor,
-    finest_filled,
-    n,
-    key,
-    pyr.net.partial,
-    compat=pyr.net.compat,
-    anchors=anchors,
-  )
+  gens = sampling.Generators.of(pyr.plan, pyr.net)
+  return sampling.inject(gens, frozen_i, finest_filled, n, key, anchors)
 
 
 def to_input_size(pyr, frozen_i, finest, filled, hole, key, opts: schema.Inpainting):

@@ -7,7 +7,6 @@ leading image axis and the iteration is `jax.vmap`-ed over it (B = 1 for a singl
 """
 
 import dataclasses
-import functools
 from typing import Any
 
 from absl import logging
@@ -224,12 +223,9 @@ def _reconstruction_inputs(run: run_lib.Run, n: int, frozen: list, coarser, real
 
 def _coarser_reconstruction(run: run_lib.Run, n: int, frozen: list, coarser):
   """(B, 1, h_n, w_n, 3): scales 0..n-1's reconstruction, upsampled to scale n."""
-  net, plan, gens = run.net, run.plan, run.generators(n)
-  rec = functools.partial(sampling.draw_prev, mode="rec", partial=net.partial, compat=net.compat)
+  gens, train_masks = run.generators(n), run.net.train_masks
   return jax.vmap(
-    lambda fr, kn: rec(
-      fr, gens, plan.shapes, plan.scale_factor, masks=kn[:n] if net.train_masks else None
-    )
+    lambda fr, kn: sampling.draw_prev(gens, fr, "rec", masks=kn[:n] if train_masks else None)
   )(tuple(frozen[:n]), coarser)
 
 
@@ -318,8 +314,6 @@ def freeze_scale(run: run_lib.Run, scale: Scale, state, clock: monitor.Clock, fr
   if run.settings.runtime.sheets:
     sheets = sheets_lib.write_sheets(
       run.workdir,
-      run.plan,
-      run.net,
       run.generators(n + 1),
       frozen + [fs],
       scale.real_host,

@@ -48,8 +48,9 @@ class Run:
   stop: preemption.StopRequest  # read after every iteration (SIGTERM, preemption notice)
   ahead: ahead_lib.Ahead  # the next scale's iteration, compiled while this one trains
 
-  def generators(self, upto: int):
-    return [self.net.generator(self.plan.nfc[k], self.plan.min_nfc[k]) for k in range(upto)]
+  def generators(self, upto: int) -> sampling.Generators:
+    """Scales 0..upto-1's generators, for drawing through the trained scales."""
+    return sampling.Generators.of(self.plan, self.net, upto)
 
 
 def open_run(settings, workdir, plan, images, holes, image_ids, devices, stop, record) -> Run:

@@ -12,18 +12,17 @@ from singan_jax.io import images as image_io
 from singan_jax.training import monitor
 
 
-def write_sheets(workdir, plan, net, gens, frozen, real, n, seed, ids=None, place=None):
+def write_sheets(workdir, gens: sampling.Generators, frozen, real, n, seed, ids=None, place=None):
   """PNG per image: real | random sample | reconstruction at scale n (process 0 writes
   each image id once: a padded batch repeats ids). The sample draws from rng's SHEET stream
   of (image id, scale), so an image's sheet does not depend on its batch. Returns the sheets
   written, TensorBoard tag -> uint8 pixels (empty on other processes)."""
-  h0, w0 = plan.shapes[0]
+  h0, w0 = gens.shapes[0]
 
   def draws(fr, k):
     x0 = jnp.zeros((1, h0, w0, 3), jnp.float32)
-    args = (fr, gens, plan.shapes, plan.scale_factor, x0, 0)
-    rand = sampling.chain(*args, "rand", k, net.partial, compat=net.compat)
-    rec = sampling.chain(*args, "rec", None, net.partial, compat=net.compat)
+    rand = sampling.chain(gens, fr, x0, 0, "rand", k)
+    rec = sampling.chain(gens, fr, x0, 0, "rec")
     return rand, rec
 
   b = real.shape[0]
@@ -33,7 +32,7 @@ def write_sheets(workdir, plan, net, gens, frozen, real, n, seed, ids=None, plac
   rand, rec = monitor.to_host(rand), monitor.to_host(rec)
   if jax.process_index() != 0:
     return {}
-  gap = np.ones((plan.shapes[n][0], 2, 3), np.float32)
+  gap = np.ones((gens.shapes[n][0], 2, 3), np.float32)
   written = {}
   for i in sorted(set(np.unique(ids, return_index=True)[1].tolist())):
     sheet = np.concatenate([np.asarray(real[i, 0]), gap, rand[i, 0], gap, rec[i, 0]], axis=1)

@@ -97,7 +97,7 @@ class IterationDraws:
 
 def make_draws(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
   """(key, frozen, dtype) -> IterationDraws: the draws `make_iteration` makes from its key."""
-  coarser_gens = [net.generator(plan.nfc[k], plan.min_nfc[k]) for k in range(n)]
+  coarser = sampling.Generators.of(plan, net, upto=n)
   h, w = plan.shapes[n]
 
   def draws(key, frozen, dtype, frozen_known=()):
@@ -106,17 +106,13 @@ def make_draws(plan, n: int, net: sampling.NetConfig, tc: TrainConfig):
     # One random coarser-scale draw per D step, run as one batch (eval-mode BatchNorm is
     # per sample, so this equals Dsteps separate draws).
     prevs = sampling.draw_prev(
+      coarser,
       frozen,
-      coarser_gens,
-      plan.shapes,
-      plan.scale_factor,
       "rand",
       k_prev,
       tc.Dsteps,
-      net.partial,
       dtype,
       masks=frozen_known if net.train_masks else None,
-      compat=net.compat,
     )
     alphas = jax.random.uniform(k_alpha, (tc.Dsteps,), dtype)
     return IterationDraws(z, jax.lax.stop_gradient(prevs), alphas)
