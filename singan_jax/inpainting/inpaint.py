@@ -97,8 +97,7 @@ def inpaint(
 def generate(pyr, frozen_i, finest_filled, n: int, key, anchors=None):
   """Injects the filled finest image (1, h_N, w_N, 3) at scale n; returns the finest output
   (anchors: the known pixels re-imposed per scale, coherence.anchors; None: free)."""
-  gens = sampling.Generators.of(pyr.plan, pyr.net)
-  return sampling.inject(gens, frozen_i, finest_filled, n, key, anchors)
+  return sampling.inject(pyr.generators(), frozen_i, finest_filled, n, key, anchors)
 
 
 def to_input_size(pyr, frozen_i, finest, filled, hole, key, opts: schema.Inpainting):
@@ -108,7 +107,7 @@ def to_input_size(pyr, frozen_i, finest, filled, hole, key, opts: schema.Inpaint
   plan = pyr.plan
   if opts.upscale == "sr" and tuple(plan.input_hw) != tuple(plan.shapes[-1]):
     last = plan.stop_scale
-    gen = pyr.generators()[last]
+    gen = pyr.generators().modules[last]
     key = jax.random.fold_in(key, plan.num_scales)  # the chain's steps go on past the finest
     x = coherence.super_resolve(
       finest, filled, hole, frozen_i[last], gen, plan.scale_factor, key, pyr.net.partial

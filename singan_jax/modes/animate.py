@@ -52,7 +52,7 @@ def walk(key, z_opt, frames: int, alpha: float = 0.1, beta: float = 0.9, single_
 
 def animate(pyr, key, frames: int = 30, alpha=0.1, beta=0.9, start_scale: int = 0):
   """`frames` draws of the pyramid along the noise walk: (frames, h_N, w_N, 3) in [-1, 1]."""
-  plan, frozen, gens = pyr.plan, common.first_image(pyr), pyr.generators()
+  plan, frozen, gens = pyr.plan, common.first_image(pyr), pyr.generators().modules
   x = jnp.zeros((frames, *plan.shapes[0], 3), frozen[0].z_opt.dtype)
   for k, (h, w) in enumerate(plan.shapes):
     if k > 0:

@@ -29,7 +29,7 @@ def output_size(plan, factor: float) -> tuple[int, int]:
 
 def super_resolve(pyr, factor: float = 4.0, key=None) -> np.ndarray:
   """The finest real upscaled to factor x the training image's size: (H', W', 3) in [-1, 1]."""
-  plan, frozen, gens = pyr.plan, common.first_image(pyr), pyr.generators()
+  plan, frozen, gens = pyr.plan, common.first_image(pyr), pyr.generators().modules
   finest = jnp.asarray(pyr.reals[-1][0])  # (1, h_N, w_N, 3)
   size = output_size(plan, factor)
   everywhere = np.ones(size, bool)  # no pixel is kept: the generator redraws each step whole

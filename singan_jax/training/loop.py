@@ -42,11 +42,9 @@ class TrainedPyramid:
   reals: list  # (B, 1, h, w, 3) per scale
   knowns: list  # (B, 1, h, w, 1) per scale
 
-  def generators(self):
-    return [
-      self.net.generator(self.plan.nfc[k], self.plan.min_nfc[k])
-      for k in range(self.plan.num_scales)
-    ]
+  def generators(self) -> sampling.Generators:
+    """Every scale's generator module and the drawing's static settings."""
+    return sampling.Generators.of(self.plan, self.net)
 
 
 def init_networks(plan, n, net, keys, h, w, dtype=jnp.float32):
