@@ -20,7 +20,7 @@ from singan_jax.core import errors
 FIXED, TUNABLE = "fixed", "tunable"
 
 # The values a choice field accepts (the library's guards check against the same tuples).
-FILL_METHODS = ("none", "mean", "local_means", "patchmatch")
+FILL_METHODS = ("none", "mean", "local_means", "patchmatch", "exemplar")
 MASK_MODES = ("threshold", "bbox")
 NORMALIZATIONS = ("sum", "ratio")
 COMPATS = ("", "none", "2019", "2019-draws")  # '2019-draws': only the training draws' masks
@@ -31,7 +31,7 @@ CONV_IMPLS = ("platform", "auto", *CONV_FORMS)
 SCHEDULES = ("singan", "concurrent")  # SinGAN's one scale at a time, or ConSinGAN-style
 STEP_LOOPS = ("auto", "scan", "unrolled")
 UPSCALES = ("sr", "resize")
-TEXTURES = ("none", "patchmatch")
+TEXTURES = ("none", "patchmatch", "exemplar")
 FINALS = ("centre", "vote")
 SEAMS = ("none", "poisson", "fusion")
 BLENDS = ("feather", "soft")

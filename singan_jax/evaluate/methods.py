@@ -23,6 +23,7 @@ CLASSICAL = (
   "mean",
   "local_means",
   "patchmatch",
+  "exemplar",
   "telea",
   "navier_stokes",
   "biharmonic",

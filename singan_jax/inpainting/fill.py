@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax.core import schema
+from singan_jax.inpainting import exemplar
 from singan_jax.inpainting import local_means
 from singan_jax.inpainting import patchmatch
 
@@ -140,6 +141,19 @@ def fill_patchmatch(
   )
 
 
+def fill_exemplar(x, known, patch_size: int = schema.Inpainting.patch_size) -> jax.Array:
+  """Fill the hole patch by patch, structure first (exemplar.py: Criminisi et al. 2004 with a
+  tensor data term): lines crossing the hole's edge are carried in before flat areas.
+  Deterministic; needs a concrete mask with at least one wholly known patch."""
+  x, k = _check_inputs(x, known)
+  if patch_size < 3 or patch_size % 2 == 0:
+    raise ValueError(f"patch_size must be an odd integer >= 3, got {patch_size}")
+  target_counts(k, patch_size, 1, None)  # raises if no patch is wholly known
+  if _is_concrete(k) and bool(np.asarray(k).all()):
+    return x
+  return _checked(exemplar.complete(x, k, int(patch_size))[0], x)
+
+
 def _check_patchmatch_args(key, patch_size, iters, em_steps, levels, radius) -> None:
   """Raise ValueError for fill_patchmatch settings it cannot run with."""
   if patch_size < 1 or patch_size % 2 == 0:
@@ -191,10 +205,12 @@ def fill(
   patch_size: int = schema.Inpainting.patch_size,
   iters: int = schema.Inpainting.patch_iters,
 ) -> jax.Array:
-  """Dispatch to a hole initialiser by name: "none", "mean", "local_means" or "patchmatch".
+  """Dispatch to a hole initialiser by name: "none", "mean", "local_means", "patchmatch" or
+  "exemplar".
 
   "none" returns x as is (hole untouched); radius goes to local means (also patchmatch's
-  coarsest-level init), patch_size/iters to patchmatch (other patchmatch args: defaults).
+  coarsest-level init), patch_size to patchmatch and exemplar, iters to patchmatch (other
+  patchmatch args: defaults).
   """
   if method not in VALID_METHODS:
     raise ValueError(f"unknown fill method {method!r}; valid methods: {', '.join(VALID_METHODS)}")
@@ -205,6 +221,8 @@ def fill(
     return fill_mean(x, known)
   if method == "local_means":
     return fill_local_means(x, known, radius=radius)
+  if method == "exemplar":
+    return fill_exemplar(x, known, patch_size=patch_size)
   if key is None:
     raise ValueError("method 'patchmatch' needs a PRNG key (key=None given)")
   return fill_patchmatch(x, known, key, patch_size=patch_size, iters=iters, radius=radius)

@@ -144,6 +144,19 @@ def finish_hole(x, hole, full, key, opts: schema.Inpainting) -> np.ndarray:
   or, without it, the generated hole's seam corrected against the known pixels (opts.seam)."""
   if opts.texture == "patchmatch":
     return retexture(x, hole, full, key, opts)
+  if opts.texture == "exemplar":
+    return np.asarray(
+      texture_lib.exemplar_pass(
+        x,
+        hole,
+        full,
+        opts.texture_patch,
+        opts.seam,
+        opts.texture_guide,
+        opts.texture_structure,
+        opts.texture_structure_radius,
+      )
+    )
   if opts.seam != "none":  # a rendered fill has no inner seams: "fusion" is "poisson" here
     full = jnp.asarray(full, jnp.float32)
     preds = seam_lib.neighbour_predictions(full)

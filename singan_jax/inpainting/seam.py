@@ -47,17 +47,22 @@ def neighbour_predictions(img: jax.Array) -> jax.Array:
   return jnp.stack([shift(img, dy, dx) for dy, dx in DIRECTIONS])
 
 
-def source_predictions(fill: jax.Array, x: jax.Array, nnf: jax.Array) -> jax.Array:
+def source_predictions(fill: jax.Array, x: jax.Array, nnf: jax.Array, known=None) -> jax.Array:
   """(4, H, W, C): for a patch-copied fill, fill_p + x[s(p) + d] - x[s(p)]: the neighbour
-  p + d as p's source s(p) (nnf (H, W, 2) int) has it. Sources lie in wholly known patches,
-  so s(p) + d is known and inside the image."""
+  p + d as p's source s(p) (nnf (H, W, 2) int) has it. PatchMatch's sources are patch centres
+  in wholly known patches, so s(p) + d is known and inside the image; where it may not be
+  (an exemplar copy's edge pixel: pass known (H, W) bool), the fill's own neighbour stands in."""
   h, w = x.shape[:2]
   sy, sx = nnf[..., 0], nnf[..., 1]
   centre = x[sy, sx]
   preds = []
   for dy, dx in DIRECTIONS:
     ny, nx = jnp.clip(sy + dy, 0, h - 1), jnp.clip(sx + dx, 0, w - 1)
-    preds.append(fill + x[ny, nx] - centre)
+    pred = fill + x[ny, nx] - centre
+    if known is not None:
+      ok = known[ny, nx] & (ny == sy + dy) & (nx == sx + dx)
+      pred = jnp.where(ok[..., None], pred, shift(fill, dy, dx))
+    preds.append(pred)
   return jnp.stack(preds)
 
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from singan_jax.core import schema
+from singan_jax.inpainting import exemplar
 from singan_jax.inpainting import fill as fill_lib
 from singan_jax.inpainting import local_means
 from singan_jax.inpainting import patchmatch
@@ -122,13 +123,62 @@ def _retexture_core(
     )
   if centre:  # each hole pixel its own patch's source centre: no averaging of 49 sources
     est = x[nnf[..., 0], nnf[..., 1]]
-  est = jnp.where(known[..., None], x, est)
+  return _finish(
+    jnp.where(known[..., None], x, est), x, known, nnf, seam, structure, structure_radius
+  )
+
+
+def _finish(est, x, known, nnf, seam, structure, structure_radius, sources_known=None):
+  """A completed hole's seam correction (seam.py, from its sources nnf (H,W,2)) and structure
+  transfer: what both completions (PatchMatch's, the exemplar's) end with."""
   if seam != "none":
-    preds = seam_lib.source_predictions(est, x, nnf)
+    preds = seam_lib.source_predictions(est, x, nnf, sources_known)
     est = seam_lib.correct(est, x, ~known, preds, inside_hole=seam == "fusion")
   if patchmatch.is_on(structure):
     est = structure_transfer(est, harmonic_fill(x, ~known), ~known, structure, structure_radius)
   return est
+
+
+@functools.partial(jax.jit, static_argnames=("patch_size", "seam", "structure_radius"))
+def _exemplar_core(x, known, generated, patch_size, seam, structure_radius, guide, structure):
+  est, nnf = exemplar.complete(x, known, patch_size, generated, guide)
+  return _finish(est, x, known, nnf, seam, structure, structure_radius, known)
+
+
+def exemplar_pass(
+  x,
+  hole: np.ndarray,
+  generated,
+  patch_size: int = schema.Inpainting.texture_patch,
+  seam: str = schema.Inpainting.seam,
+  guide: float = schema.Inpainting.texture_guide,
+  structure: float = schema.Inpainting.texture_structure,
+  structure_radius: int = schema.Inpainting.texture_structure_radius,
+) -> jax.Array:
+  """The hole of x (H,W,C) rebuilt patch by patch, structure first (exemplar.py), then its
+  seam corrected and its coarse layer moved as retexture's. guide > 0: the generated image
+  (H,W,C) steers the choice of sources at that weight on the missing pixels' SSD (0: the
+  known pixels alone choose). Known pixels come back unchanged."""
+  schema.check(schema.Inpainting, "seam", seam)
+  x = jnp.asarray(x, jnp.float32)
+  known = ~np.asarray(hole, bool)
+  if _target_counts(known, patch_size, 1) is None:
+    return jnp.asarray(generated, jnp.float32)
+  weights = (float(w) if w else None for w in (guide, structure))
+  generated = jnp.asarray(generated, jnp.float32)
+  return _exemplar_core(
+    x, jnp.asarray(known), generated, patch_size, seam, structure_radius, *weights
+  )
+
+
+def _target_counts(known: np.ndarray, patch_size: int, levels: int):
+  """Each level's target count (fill.target_counts), or None, logged, when no patch is wholly
+  known: nothing to copy texture from, so the pass leaves the generated image."""
+  try:
+    return fill_lib.target_counts(jnp.asarray(known), patch_size, levels, None)
+  except ValueError as e:
+    logging.warning("texture pass skipped: %s (--config.texture_patch)", e)
+    return None
 
 
 def check_choices(final: str, seam: str) -> None:
@@ -176,10 +226,8 @@ def retexture(
   check_choices(final, seam)
   x = jnp.asarray(x, jnp.float32)
   known = ~np.asarray(hole, bool)
-  try:
-    n_targets = fill_lib.target_counts(jnp.asarray(known), patch_size, levels, None)
-  except ValueError as e:  # no wholly known patch: nothing to copy texture from
-    logging.warning("texture pass skipped: %s (--config.texture_patch)", e)
+  n_targets = _target_counts(known, patch_size, levels)
+  if n_targets is None:
     return jnp.asarray(generated, jnp.float32)
   generated = jnp.asarray(generated, jnp.float32)
   centre = final == "centre"
