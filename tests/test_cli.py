@@ -186,6 +186,7 @@ def test_run_json_keeps_its_fields(tmp_path):
     "singan_jax.evaluate",
     "singan_jax.evaluate.variants",
     "singan_jax.evaluate.mask_choice",
+    "singan_jax.evaluate.time_to_quality",
     "singan_jax.bench",
     *(f"singan_jax.bench {sub}" for sub in bench_main.SUBCOMMANDS),
     "singan_jax.training.curves",

@@ -318,3 +318,45 @@ def test_buckets_group_cases_by_pyramid_shape_and_split_them_by_batch(tmp_path):
   assert len(set(small)) == 3
   auto = evaluate.buckets(dataclasses.replace(opts, batch=-1), cases)  # this CPU: one a case
   assert sorted(auto.values()) == [[i] for i in range(6)]
+
+
+def test_time_to_quality_points_table_and_plot(tmp_path):
+  """One point per trained pyramid: its schedule and budget, median seconds per case, and the
+  medians of its methods with and without the texture pass."""
+  from singan_jax.evaluate import time_to_quality as ttq
+
+  def scores(psnr):
+    return {"psnr": psnr, "ssim": 0.5, "patch_swd": 0.05, "detail": 0.8}
+
+  cases = [
+    {
+      "scores": {
+        "ours": scores(15.0),
+        "ours:notex": scores(14.0),
+        "train:concurrent_3_12": scores(16.0),
+      }
+    },
+    {
+      "scores": {
+        "ours": scores(17.0),
+        "ours:notex": scores(15.0),
+        "train:concurrent_3_12": scores(18.0),
+      }
+    },
+  ]
+  (tmp_path / "results.json").write_text(json.dumps({"options": {"niter": 100}, "cases": cases}))
+  seconds = {"pc": {"a_0": 40.0, "b_1": 60.0}, "concurrent_3_12": {"a_0": 10.0, "b_1": 20.0}}
+  (tmp_path / "training_seconds.json").write_text(json.dumps(seconds))
+  pts = {(p["schedule"], p["niter"]): p for p in ttq.points(str(tmp_path))}
+  assert set(pts) == {("singan", 100), ("concurrent (depth 3)", 12)}
+  singan, concurrent = pts[("singan", 100)], pts[("concurrent (depth 3)", 12)]
+  assert singan["seconds"] == 50.0 and singan["warm_seconds"] == 40.0
+  assert singan["ours"]["psnr"] == 16.0
+  assert singan["gan_alone"]["psnr"] == 14.5
+  assert concurrent["seconds"] == 15.0 and concurrent["gan_alone"] is None
+  table = ttq.table(list(pts.values()))
+  assert "| singan | 100 | 50 | 40 | 16.000 |" in table
+  assert "| concurrent (depth 3) | 12 | 15 | 10 |" in table
+  pytest.importorskip("matplotlib")
+  ttq.plot(list(pts.values()), str(tmp_path / "plot.png"))
+  assert iio.imread(tmp_path / "plot.png").ndim == 3
