@@ -59,8 +59,9 @@ def priority(image, filled, confidence, inside, half: int) -> jax.Array:
 
 
 def best_source(image, weights, target, source_ok, half: int) -> jax.Array:
-  """(2,) the centre of the wholly known patch nearest target (p, p, C) in SSD over
-  weights (p, p) (the target's filled pixels): sum w x^2 - 2 sum w t x, two correlations."""
+  """(2,) the centre of the wholly known patch nearest target (p, p, C) in SSD weighted by
+  weights (p, p) (1 on the target's filled pixels, the guide's weight on its missing ones):
+  sum w x^2 - 2 sum w t x, two correlations over the image."""
   dn = ("NHWC", "HWIO", "NHWC")
   corr = functools.partial(jax.lax.conv_general_dilated, window_strides=(1, 1), padding="SAME")
   sq = jnp.sum(image * image, -1, keepdims=True)[None]

@@ -9,6 +9,8 @@ a locality prior prefers sources near their target (nearby content is the likeli
 Last, the fill's coarse layer is moved toward the harmonic (membrane) fill's, so brightness
 and colour at large scale follow the hole's edge while the fine texture stays the patches'.
 The PatchMatch machinery is singan_jax/inpainting/patchmatch.py's; this module only seeds it.
+texture="exemplar" (exemplar_pass) completes the hole with exemplar.py instead, then takes the
+same seam correction and structure transfer.
 """
 
 from __future__ import annotations
@@ -141,6 +143,7 @@ def _finish(est, x, known, nnf, seam, structure, structure_radius, sources_known
 
 @functools.partial(jax.jit, static_argnames=("patch_size", "seam", "structure_radius"))
 def _exemplar_core(x, known, generated, patch_size, seam, structure_radius, guide, structure):
+  """exemplar_pass in one compiled program (the guide and structure weights traced)."""
   est, nnf = exemplar.complete(x, known, patch_size, generated, guide)
   return _finish(est, x, known, nnf, seam, structure, structure_radius, known)
 
