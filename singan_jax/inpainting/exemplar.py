@@ -28,30 +28,34 @@ def _box(a: jax.Array, half: int) -> jax.Array:
   return local_means.box_sum(a[..., None], half)[..., 0]
 
 
+def _central(a: jax.Array, combine=jnp.subtract):
+  """(d_y, d_x) of a (H, W): combine(a[y + 1], a[y - 1]) and combine(a[x + 1], a[x - 1]),
+  zero (False) on the border rows and columns."""
+  dy = jnp.zeros_like(a).at[1:-1].set(combine(a[2:], a[:-2]))
+  dx = jnp.zeros_like(a).at[:, 1:-1].set(combine(a[:, 2:], a[:, :-2]))
+  return dy, dx
+
+
 def _gradients(grey: jax.Array, filled: jax.Array):
-  """Central differences of grey (H, W) where both neighbours are filled, else 0."""
-  gy = jnp.zeros_like(grey).at[1:-1].set((grey[2:] - grey[:-2]) / 2)
-  gx = jnp.zeros_like(grey).at[:, 1:-1].set((grey[:, 2:] - grey[:, :-2]) / 2)
-  ok_y = jnp.zeros_like(filled).at[1:-1].set(filled[2:] & filled[:-2])
-  ok_x = jnp.zeros_like(filled).at[:, 1:-1].set(filled[:, 2:] & filled[:, :-2])
-  ok = ok_y & ok_x
-  return jnp.where(ok, gx, 0.0), jnp.where(ok, gy, 0.0), ok
+  """Central differences (gx, gy) of grey (H, W) where all four neighbours are filled, else 0,
+  and that mask."""
+  gy, gx = _central(grey)
+  ok = jnp.logical_and(*_central(filled, jnp.logical_and))
+  return jnp.where(ok, gx / 2, 0.0), jnp.where(ok, gy / 2, 0.0), ok
 
 
 def priority(image, filled, confidence, inside, half: int) -> jax.Array:
   """(H, W) confidence x data on the fill front, -inf elsewhere. The data term is the rms
   flux of the window's isophotes across the front normal (the structure tensor of the
   rotated gradients, n^T J n)."""
-  f = filled.astype(image.dtype)
-  front = inside & ~filled & (_box(f, 1) > 0)
+  near = _box(filled.astype(image.dtype), 1)  # filled pixels among the 3x3 neighbours
+  front = inside & ~filled & (near > 0)
   area = (2 * half + 1) ** 2
   conf = _box(jnp.where(filled, confidence, 0.0), half) / area
   gx, gy, ok = _gradients(jnp.mean(image, -1), filled)
   count = jnp.maximum(_box(ok.astype(image.dtype), half), 1.0)
   jxx, jyy, jxy = (_box(a, half) / count for a in (gy * gy, gx * gx, -gx * gy))
-  smooth = _box(f, 1)
-  ny = jnp.zeros_like(smooth).at[1:-1].set(smooth[2:] - smooth[:-2])
-  nx = jnp.zeros_like(smooth).at[:, 1:-1].set(smooth[:, 2:] - smooth[:, :-2])
+  ny, nx = _central(near)  # the front's normal: across the smoothed filled mask
   norm = jnp.sqrt(nx * nx + ny * ny) + 1e-12
   nx, ny = nx / norm, ny / norm
   data = jnp.sqrt(jnp.maximum(nx * nx * jxx + ny * ny * jyy + 2 * nx * ny * jxy, 0.0))
