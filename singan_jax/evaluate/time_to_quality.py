@@ -19,6 +19,8 @@ from absl import flags
 import numpy as np
 
 from singan_jax import cli
+from singan_jax.core import schema
+from singan_jax.evaluate import methods as methods_lib
 
 SCORES = ("psnr", "ssim", "patch_swd", "detail")
 
@@ -29,11 +31,15 @@ def _pyramid_methods(name: str) -> tuple[str, str]:
 
 
 def _budget(name: str, niter: int) -> tuple[str, int]:
-  """(schedule, iterations per scale) of pyramid `name` of a run at --niter niter."""
-  if name.startswith("concurrent_"):
-    parts = name.split("_")
-    return f"concurrent (depth {parts[1]})", int(parts[2]) if len(parts) > 2 else niter
-  return "singan", niter
+  """(schedule, iterations per scale) of pyramid `name` of a run at --niter niter, read off
+  the config overrides evaluate trained it with (methods.training_variants)."""
+  variants = () if name in ("pc", "vanilla") else (name,)
+  opts = methods_lib.Options("", niter=niter, vanilla=True, train_variants=variants)
+  overrides = methods_lib.training_variants(opts)[name]
+  schedule = overrides.get("schedule", schema.Training.schedule)
+  if schedule == "concurrent":
+    schedule = f"concurrent (depth {overrides['train_depth']})"
+  return schedule, overrides.get("niter", niter)
 
 
 def _medians(cases: list, method: str) -> dict | None:
