@@ -57,3 +57,17 @@ def png16_file(path, pixels, filter_type):
   )
   path.write_bytes(blob)
   return str(path)
+
+
+def header_only_png(path, width, height, bitdepth, colour):
+  """A PNG of IHDR (width x height, bitdepth, colour type) and an empty IDAT: what a broken
+  writer leaves; returns the path as str."""
+  header = struct.pack(">IIBBBBB", width, height, bitdepth, colour, 0, 0, 0)
+  blob = (
+    png16.SIGNATURE
+    + png_chunk(b"IHDR", header)
+    + png_chunk(b"IDAT", zlib.compress(b""))
+    + png_chunk(b"IEND", b"")
+  )
+  path.write_bytes(blob)
+  return str(path)

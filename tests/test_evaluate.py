@@ -184,21 +184,20 @@ def test_pooled_medians_per_method():
   assert report_lib.pooled(results)["a"] == {"psnr": 14.0, "cases": 3}
 
 
+def _tiny_evaluation(tmp_path, **fields) -> evaluate.Options:
+  """An evaluation of rect holes on 32 px images with 2-iteration, 8-channel pyramids."""
+  return evaluate.Options(
+    str(tmp_path), holes=("rect",), size=32, min_size=20, niter=2, nfc=8, **fields
+  )
+
+
 @pytest.mark.slow
 def test_tiny_evaluation_writes_json_table_and_sheet(tmp_path, monkeypatch):
   """Two images of two sizes (two pyramid buckets), one per half, ours and the baselines:
   results.json, the table, the sheets, and a re-run that scores nothing again."""
   pytest.importorskip("skimage")
-  opts = evaluate.Options(
-    str(tmp_path),
-    images=("chelsea", "camera"),
-    holes=("rect",),
-    size=32,
-    min_size=20,
-    niter=2,
-    nfc=8,
-    vanilla=False,
-    methods=("ours:notex",),
+  opts = _tiny_evaluation(
+    tmp_path, images=("chelsea", "camera"), vanilla=False, methods=("ours:notex",)
   )
   summary = evaluate.run(opts)
   saved = json.loads((tmp_path / "results.json").read_text())
@@ -239,14 +238,9 @@ def test_tiny_evaluation_scores_every_method_and_pyramid(tmp_path):
   """One case, every SinGAN method (candidates, rings, switches, the report's pipeline) on the
   PC, vanilla and concurrent pyramids, each pyramid's training time recorded."""
   pytest.importorskip("skimage")
-  opts = evaluate.Options(
-    str(tmp_path),
+  opts = _tiny_evaluation(
+    tmp_path,
     images=("chelsea",),
-    holes=("rect",),
-    size=32,
-    min_size=20,
-    niter=2,
-    nfc=8,
     candidates=2,
     rings=2,
     vanilla=True,

@@ -1,15 +1,11 @@
 """Tests for singan_jax.io's refusals: every unreadable image or mask is one ImageError that
 names the file and what is wrong with it (missing, empty, truncated, corrupt, unsupported)."""
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from image_files import RNG, png16_file, png_chunk, rgb, save
-from singan_jax.io import png16
+from image_files import RNG, header_only_png, png16_file, rgb, save
 from singan_jax.io import reader
 from singan_jax.io.images import ImageError, read_image, read_mask
 
@@ -55,15 +51,7 @@ def test_error_truncated_16bit_png(tmp_path):
 
 
 def test_error_zero_size_16bit(tmp_path):
-  header = struct.pack(">IIBBBBB", 4, 0, 16, 2, 0, 0, 0)
-  blob = (
-    png16.SIGNATURE
-    + png_chunk(b"IHDR", header)
-    + png_chunk(b"IDAT", zlib.compress(b""))
-    + png_chunk(b"IEND", b"")
-  )
-  (tmp_path / "z16.png").write_bytes(blob)
-  _assert_error(str(tmp_path / "z16.png"), "zero size")
+  _assert_error(header_only_png(tmp_path / "z16.png", 4, 0, 16, 2), "zero size")
 
 
 def test_error_corrupt_16bit_png_crc(tmp_path):
@@ -95,15 +83,7 @@ def test_error_unsupported_extension(tmp_path, name):
 
 
 def test_error_zero_size(tmp_path):
-  header = struct.pack(">IIBBBBB", 0, 5, 8, 0, 0, 0, 0)
-  blob = (
-    png16.SIGNATURE
-    + png_chunk(b"IHDR", header)
-    + png_chunk(b"IDAT", zlib.compress(b""))
-    + png_chunk(b"IEND", b"")
-  )
-  (tmp_path / "z.png").write_bytes(blob)
-  _assert_error(str(tmp_path / "z.png"), "zero size")
+  _assert_error(header_only_png(tmp_path / "z.png", 0, 5, 8, 0), "zero size")
 
 
 def test_error_zero_size_array():
