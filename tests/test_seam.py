@@ -5,12 +5,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import ndimage
 from scipy import sparse
 from scipy.sparse import linalg as sparse_linalg
 
 from singan_jax import config as config_lib
 from singan_jax import inputs
+from singan_jax.core import schema
 from singan_jax.evaluate import metrics
+from singan_jax.inpainting import inpaint
 from singan_jax.inpainting import seam
 from singan_jax.inpainting import texture
 
@@ -51,6 +54,25 @@ def _membrane_by_scipy(hole, rhs):
   return np.stack([sparse_linalg.spsolve(a, rhs[ys, xs, c]) for c in range(rhs.shape[-1])], -1)
 
 
+def _edge_mismatches(x, hole, preds, limit):
+  """Per direction, the mismatch x_q - pred_q (H, W, C) and the hole's edge (H, W, 1) that way,
+  limited in numpy as seam.limited does (a box of +-LIMIT_RADIUS px, zero past the image)."""
+  edges, errs = [], []
+  for i, (dy, dx) in enumerate(seam.DIRECTIONS):
+    known_nb = np.asarray(seam.shift(jnp.asarray(~hole), dy, dx, fill=False))
+    edges.append((hole & known_nb)[..., None].astype(np.float32))
+    errs.append(np.asarray(seam.shift(jnp.asarray(x), dy, dx)) - preds[i])
+  if limit is not None:
+    box = np.ones((2 * seam.LIMIT_RADIUS + 1,) * 2 + (1,))
+    total = ndimage.correlate(sum(e * g for e, g in zip(errs, edges)), box, mode="constant")
+    count = ndimage.correlate(sum(edges), box, mode="constant")
+    mean = total / np.maximum(count, 1.0)
+    for i, e in enumerate(errs):
+      d = e - mean
+      errs[i] = mean + d * np.minimum(1.0, limit / np.linalg.norm(d, axis=-1, keepdims=True))
+  return errs, edges
+
+
 def _copied_fill(x, hole, jump):
   """The hole of x filled by copying, column offset jump (an int or (H, W) ints) to the right,
   and the copy's source predictions: a nearest-neighbour field of pure column shifts."""
@@ -62,20 +84,21 @@ def _copied_fill(x, hole, jump):
   return fill, preds
 
 
-def test_the_correction_solves_the_membrane_equations():
-  """Random mismatches at the edge: the hole's correction equals scipy's direct solve."""
+@pytest.mark.parametrize("limit", [None, 0.2])
+def test_the_correction_solves_the_membrane_equations(limit):
+  """Random mismatches at the edge (with a limit: each one's departure from the mean mismatch
+  of the edge within 6 px clipped to the limit's length over RGB): the hole's correction
+  equals scipy's direct solve."""
   rng = np.random.default_rng(1)
   hole = _hole()
   hole[0:3, 30:40] = True  # a second hole on the image's border (no neighbour past it)
   x = rng.uniform(-0.3, 0.3, (40, 48, 3)).astype(np.float32)
   fill = np.zeros_like(x)
   preds = rng.uniform(-0.3, 0.3, (4, 40, 48, 3)).astype(np.float32)
-  out = np.asarray(seam.correct(fill, x, hole, preds, tol=1e-7))
+  out = np.asarray(seam.correct(fill, x, hole, preds, tol=1e-7, limit=limit))
   rhs = np.zeros_like(x)
-  for i, (dy, dx) in enumerate(seam.DIRECTIONS):
-    known_nb = np.asarray(seam.shift(jnp.asarray(~hole), dy, dx, fill=False))
-    e = np.asarray(seam.shift(jnp.asarray(x), dy, dx)) - preds[i]
-    rhs += (hole & known_nb)[..., None] * e
+  for e, edge in zip(*_edge_mismatches(x, hole, preds, limit)):
+    rhs += edge * e
   np.testing.assert_allclose(out[hole], _membrane_by_scipy(hole, rhs), atol=1e-4)
   np.testing.assert_array_equal(out[~hole], fill[~hole])
 
@@ -99,6 +122,57 @@ def test_patches_copied_from_a_brighter_region_are_brought_to_the_hole_s_level()
   np.testing.assert_allclose(out[hole], fill[hole] - 0.3, atol=1e-4)
   np.testing.assert_array_equal(out[~hole], x[~hole])
   assert metrics.seam(out, hole) < 0.5 * metrics.seam(fill, hole)
+
+
+def _person_at_the_edge():
+  """The stripes with a bright upright object (+0.7) in columns 18-19 that ends at the hole's
+  top edge (hole: rows 12-27, columns 8-21), and a rendering of the stripes alone, 0.05 too
+  bright everywhere: a fill that does not continue the object."""
+  x, hole = _stripes(), _hole()
+  x[4:12, 18:20] += 0.7
+  return x, hole, _stripes() + 0.05
+
+
+def test_a_limited_correction_keeps_an_object_cut_by_the_hole_as_a_step_not_a_haze():
+  """Unlimited, the object's mismatch spreads its colour into the hole; limited to 0.2 the
+  correction never exceeds the limit and the haze is a fraction of it, while the small
+  offset (0.05 in each channel: a mismatch of length 0.087) is still taken out."""
+  x, hole, generated = _person_at_the_edge()
+  preds = seam.neighbour_predictions(jnp.asarray(generated))
+  truth = _stripes()
+  free = np.asarray(seam.correct(generated, x, hole, preds, tol=1e-6))
+  limited = np.asarray(seam.correct(generated, x, hole, preds, tol=1e-6, limit=0.2))
+  haze_free, haze_limited = (np.abs(o - truth)[hole].max() for o in (free, limited))
+  assert haze_free > 0.3 and haze_limited < 0.2
+  assert np.abs(limited - truth)[hole].mean() < 0.5 * np.abs(free - truth)[hole].mean()
+  far = hole.copy()
+  far[:, 14:] = False  # columns 8-13: away from the object
+  assert np.abs(limited - truth)[far].mean() < 0.3 * np.abs(generated - truth)[far].mean()
+  np.testing.assert_array_equal(limited[~hole], generated[~hole])
+
+
+def test_inpaint_s_two_finishes_pass_the_limit_on():
+  """seam_limit reaches the correction from both finishes of inpaint: a generated hole's (the
+  object's colour, a bias under it, is mostly gone) and the texture pass's (which copies the
+  object's own patches in, so only its output changes)."""
+  x, hole, generated = _person_at_the_edge()
+  key = jax.random.PRNGKey(0)
+
+  def finish(texture, limit):
+    opts = schema.Inpainting(texture=texture, seam_limit=limit)
+    return np.asarray(inpaint.finish_hole(jnp.asarray(x), hole, generated, key, opts))
+
+  free, limited = (finish("none", v)[12:18, 14:22] - _stripes()[12:18, 14:22] for v in (0, 0.1))
+  assert free.mean() > 0.05 and limited.mean() < 0.5 * free.mean()
+  assert not np.allclose(finish("patchmatch", 0), finish("patchmatch", 0.05), atol=1e-4)
+
+
+def test_a_limit_above_every_mismatch_changes_nothing():
+  x, hole = _stripes(), _hole()
+  generated = x + 0.05
+  preds = seam.neighbour_predictions(generated)
+  free = np.asarray(seam.correct(generated, x, hole, preds))
+  np.testing.assert_allclose(np.asarray(seam.correct(generated, x, hole, preds, limit=0.2)), free)
 
 
 def _blocks_from_two_regions():

@@ -238,6 +238,10 @@ class Inpainting(_Section):
   # "poisson": a gradient-domain correction meeting the known pixels at the hole's edge;
   # "fusion": also the steps between pasted patches smoothed (inpainting/seam.py); "none".
   seam: str = choice("poisson", SEAMS)
+  # How far (RGB length, on [-1, 1]) a mismatch at the hole's edge may depart from the edge's
+  # local mean and still be spread into the hole; beyond: an object the fill does not
+  # continue, kept as a step instead of a haze of its colour (0: no limit; texture_pass.md).
+  seam_limit: float = setting(0.0, lambda v: v >= 0, "must be >= 0", "use 0 (off) or e.g. 0.2")
   # "feather": known pixels beyond blend_feather px stay the input's; "soft": the report's
   # blend (dilate by blend_radius, blur by blend_sigma, in finest-scale pixels).
   blend: str = choice("feather", BLENDS)

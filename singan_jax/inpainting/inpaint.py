@@ -135,6 +135,7 @@ def retexture(x, hole, full, key, opts: schema.Inpainting) -> np.ndarray:
       diversity=opts.texture_diversity,
       structure=opts.texture_structure,
       structure_radius=opts.texture_structure_radius,
+      seam_limit=opts.seam_limit,
     )
   )
 
@@ -155,12 +156,14 @@ def finish_hole(x, hole, full, key, opts: schema.Inpainting) -> np.ndarray:
         opts.texture_guide,
         opts.texture_structure,
         opts.texture_structure_radius,
+        opts.seam_limit,
       )
     )
   if opts.seam != "none":  # a rendered fill has no inner seams: "fusion" is "poisson" here
     full = jnp.asarray(full, jnp.float32)
     preds = seam_lib.neighbour_predictions(full)
-    return np.asarray(seam_lib.correct(full, x, jnp.asarray(hole), preds))
+    limit = opts.seam_limit or None
+    return np.asarray(seam_lib.correct(full, x, jnp.asarray(hole), preds, limit=limit))
   return full
 
 

@@ -27,9 +27,13 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from singan_jax.inpainting import local_means
+
 
 # (dy, dx) of the four neighbours; pred stacks follow this order.
 DIRECTIONS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+# The stretch of edge (px either side) whose mean mismatch a limited correction keeps.
+LIMIT_RADIUS = 6
 
 
 def shift(a: jax.Array, dy: int, dx: int, fill=0) -> jax.Array:
@@ -72,24 +76,67 @@ def _opposite(i: int) -> int:
   return DIRECTIONS.index((-dy, -dx))
 
 
+def _edges(hf: jax.Array) -> list:
+  """Per direction (H, W, 1): 1 where a hole pixel's neighbour that way is known (in the image)."""
+  return [
+    hf * shift(jnp.ones_like(hf), dy, dx) * (1.0 - shift(hf, dy, dx, fill=1))
+    for dy, dx in DIRECTIONS
+  ]
+
+
+def _clip_length(d: jax.Array, limit) -> jax.Array:
+  """d (..., C) with each vector's length over C clipped to limit."""
+  norm = jnp.sqrt(jnp.sum(d * d, axis=-1, keepdims=True))
+  return d * jnp.minimum(1.0, limit / jnp.maximum(norm, 1e-12))
+
+
+def limited(mismatches: list, edges: list, limit, radius: int = LIMIT_RADIUS) -> list:
+  """The edge mismatches (one (H, W, C) per direction, where edges (H, W, 1) is 1) with each
+  one's deviation from the mean mismatch of the edge within radius px clipped to limit's
+  length: an offset shared along the edge (a source brighter than the hole's surround) passes
+  whole, a step local to a few edge pixels (an object the fill does not continue) is cut to
+  the limit. limit None: the mismatches as they are."""
+  if limit is None:
+    return mismatches
+  total = local_means.box_sum(sum(m * e for m, e in zip(mismatches, edges)), radius)
+  count = local_means.box_sum(sum(edges), radius)
+  mean = total / jnp.maximum(count, 1.0)
+  return [mean + _clip_length(m - mean, limit) for m in mismatches]
+
+
 @functools.partial(jax.jit, static_argnames=("max_iters", "inside_hole"))
-def correct(fill, x, hole, preds, tol: float = 1e-4, max_iters: int = 2000, inside_hole=False):
+def correct(
+  fill,
+  x,
+  hole,
+  preds,
+  tol: float = 1e-4,
+  max_iters: int = 2000,
+  inside_hole=False,
+  limit=None,
+):
   """fill (H, W, C) with the membrane correction added in the hole (H, W) bool.
 
   x: the photo (H, W, C), read at known pixels only; preds (4, H, W, C): the fill's
   prediction of each neighbour (neighbour_predictions / source_predictions), used where the
   neighbour is known and, with inside_hole ("fusion"), also where it is a hole pixel: each
-  hole-hole step then moves to the mean of its two ends' predictions. Returns fill outside
-  the hole unchanged, the hole clipped to [-1, 1].
+  hole-hole step then moves to the mean of its two ends' predictions. limit (traced; None:
+  none): each edge mismatch's departure from the edge's local mean clipped to it (limited),
+  so a step the fill does not continue (an object cut by the hole) stays a step instead of
+  spreading into the hole as a haze of its colour. Returns fill outside the hole unchanged,
+  the hole clipped to [-1, 1].
   """
   hole = jnp.asarray(hole, bool)
   hf = hole.astype(fill.dtype)[..., None]
   rhs = jnp.zeros_like(fill)
   degree = jnp.zeros_like(hf)
+  edges = _edges(hf)
+  errs = limited(
+    [shift(x, dy, dx) - preds[i] for i, (dy, dx) in enumerate(DIRECTIONS)], edges, limit
+  )
   for i, (dy, dx) in enumerate(DIRECTIONS):
     inside = shift(jnp.ones_like(hf), dy, dx)  # the neighbour exists
-    known_nb = inside * (1.0 - shift(hf, dy, dx))
-    rhs = rhs + hf * known_nb * (shift(x, dy, dx) - preds[i])
+    rhs = rhs + edges[i] * errs[i]
     degree = degree + hf * inside
     if inside_hole:  # the step p -> q as p's source and q's source predict it, less its own
       hole_nb = inside * shift(hf, dy, dx)
@@ -113,8 +160,7 @@ def boundary_mismatch(fill, x, hole, preds) -> jax.Array:
   hole = jnp.asarray(hole, bool)
   hf = hole.astype(fill.dtype)[..., None]
   total, count = 0.0, 0.0
-  for i, (dy, dx) in enumerate(DIRECTIONS):
-    edge = hf * shift(jnp.ones_like(hf), dy, dx) * (1.0 - shift(hf, dy, dx, fill=1))
+  for i, ((dy, dx), edge) in enumerate(zip(DIRECTIONS, _edges(hf))):
     total = total + jnp.sum(edge * jnp.abs(shift(x, dy, dx) - preds[i]))
     count = count + jnp.sum(edge) * fill.shape[-1]
   return total / jnp.maximum(count, 1.0)

@@ -91,6 +91,7 @@ def _retexture_core(
   guide,
   diversity,
   structure,
+  seam_limit,
 ):
   """Coarse-to-fine completion of x (H,W,C)'s hole, seeded at the coarsest level by
   `generated` (H,W,C) and, finer, by the upsampled estimate and nearest-neighbour field (whose
@@ -100,8 +101,8 @@ def _retexture_core(
   guide_image searched beside the estimate at every level with that weight on its SSD, so
   sources also match the generated layout;
   diversity: patchmatch.reuse_cost's weight; structure: structure_transfer's weight (at
-  structure_radius), applied last. The four weights are traced (None: that term off), so one
-  compiled program serves every value of them."""
+  structure_radius), applied last; seam_limit: seam.correct's limit. The five weights are
+  traced (None: that term off), so one compiled program serves every value of them."""
   half = patch_size // 2
   levels = len(n_targets)
   seeded = jnp.where(known[..., None], x, generated)
@@ -125,27 +126,29 @@ def _retexture_core(
     )
   if centre:  # each hole pixel its own patch's source centre: no averaging of 49 sources
     est = x[nnf[..., 0], nnf[..., 1]]
-  return _finish(
-    jnp.where(known[..., None], x, est), x, known, nnf, seam, structure, structure_radius
-  )
+  est = jnp.where(known[..., None], x, est)
+  return _finish(est, x, known, nnf, seam, seam_limit, structure, structure_radius)
 
 
-def _finish(est, x, known, nnf, seam, structure, structure_radius, sources_known=None):
-  """A completed hole's seam correction (seam.py, from its sources nnf (H,W,2)) and structure
-  transfer: what both completions (PatchMatch's, the exemplar's) end with."""
+def _finish(est, x, known, nnf, seam, limit, structure, structure_radius, sources_known=None):
+  """A completed hole's seam correction (seam.py, from its sources nnf (H,W,2); limit: its
+  mismatch limit) and structure transfer: what both completions (PatchMatch's, the
+  exemplar's) end with."""
   if seam != "none":
     preds = seam_lib.source_predictions(est, x, nnf, sources_known)
-    est = seam_lib.correct(est, x, ~known, preds, inside_hole=seam == "fusion")
+    est = seam_lib.correct(est, x, ~known, preds, inside_hole=seam == "fusion", limit=limit)
   if patchmatch.is_on(structure):
     est = structure_transfer(est, harmonic_fill(x, ~known), ~known, structure, structure_radius)
   return est
 
 
 @functools.partial(jax.jit, static_argnames=("patch_size", "seam", "structure_radius"))
-def _exemplar_core(x, known, generated, patch_size, seam, structure_radius, guide, structure):
-  """exemplar_pass in one compiled program (the guide and structure weights traced)."""
+def _exemplar_core(
+  x, known, generated, patch_size, seam, structure_radius, guide, structure, seam_limit
+):
+  """exemplar_pass in one compiled program (the guide, structure and limit weights traced)."""
   est, nnf = exemplar.complete(x, known, patch_size, generated, guide)
-  return _finish(est, x, known, nnf, seam, structure, structure_radius, known)
+  return _finish(est, x, known, nnf, seam, seam_limit, structure, structure_radius, known)
 
 
 def exemplar_pass(
@@ -157,17 +160,18 @@ def exemplar_pass(
   guide: float = schema.Inpainting.texture_guide,
   structure: float = schema.Inpainting.texture_structure,
   structure_radius: int = schema.Inpainting.texture_structure_radius,
+  seam_limit: float = schema.Inpainting.seam_limit,
 ) -> jax.Array:
   """The hole of x (H,W,C) rebuilt patch by patch, structure first (exemplar.py), then its
   seam corrected and its coarse layer moved as retexture's. guide > 0: the generated image
   (H,W,C) steers the choice of sources at that weight on the missing pixels' SSD (0: the
-  known pixels alone choose). Known pixels come back unchanged."""
+  known pixels alone choose); seam_limit as retexture's. Known pixels come back unchanged."""
   schema.check(schema.Inpainting, "seam", seam)
   x = jnp.asarray(x, jnp.float32)
   known = ~np.asarray(hole, bool)
   if _target_counts(known, patch_size, 1) is None:
     return jnp.asarray(generated, jnp.float32)
-  weights = (float(w) if w else None for w in (guide, structure))
+  weights = (float(w) if w else None for w in (guide, structure, seam_limit))
   generated = jnp.asarray(generated, jnp.float32)
   return _exemplar_core(
     x, jnp.asarray(known), generated, patch_size, seam, structure_radius, *weights
@@ -206,6 +210,7 @@ def retexture(
   diversity: float = schema.Inpainting.texture_diversity,
   structure: float = schema.Inpainting.texture_structure,
   structure_radius: int = schema.Inpainting.texture_structure_radius,
+  seam_limit: float = schema.Inpainting.seam_limit,
 ) -> jax.Array:
   """The hole of x (H,W,C) float [-1,1] rebuilt from x's known patches, seeded by generated.
 
@@ -214,7 +219,9 @@ def retexture(
   seeded by generated. final: "centre" (each hole pixel its patch's source centre) or "vote"
   (the similarity-weighted mean of the overlapping patches).
   seam: "poisson" (seam.py's gradient-domain correction at the hole's edge), "fusion" (also
-  between the pasted patches inside it) or "none".
+  between the pasted patches inside it) or "none"; seam_limit > 0: how far an edge mismatch
+  may depart from the edge's local mean and still spread into the hole (seam.limited; 0: no
+  limit).
   locality >= 0: the weight of a cost on sources far from their target (patchmatch.proximity:
   the mean squared per-value error a source one image side away must beat; 0: none).
   guide >= 0: the weight of guide_image (the seeded image blurred over a patch) in the patch
@@ -246,5 +253,5 @@ def retexture(
     centre,
     seam,
     structure_radius,
-    *(float(w) if w else None for w in (locality, guide, diversity, structure)),
+    *(float(w) if w else None for w in (locality, guide, diversity, structure, seam_limit)),
   )
