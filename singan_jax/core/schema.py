@@ -209,11 +209,9 @@ class Inpainting(_Section):
   )  # -1: round(inject_fraction * N)
   inject_fraction: float = setting(0.4, lambda v: 0 <= v <= 1, "must lie in [0, 1]", "use 0.4")
   coherence: bool = True  # re-impose the known pixels after every scale of the injection
-  # Past the finest scale: "resize" (bicubic) or "sr" (the finest generator at steps of
-  # 1 / scale_factor: more detail, striped holes on the demo; docs/quality.md).
+  # Past the finest scale: "resize" (bicubic) or "sr" (SinGAN's steps; docs/quality.md).
   upscale: str = choice("resize", UPSCALES)
-  # "patchmatch": the hole rebuilt from the photo's own patches, seeded by the generated
-  # image; "none": the generator's.
+  # "patchmatch": the hole rebuilt from the photo's patches, seeded by the generated image.
   texture: str = choice("patchmatch", TEXTURES)
   texture_patch: int = setting(7, _odd_patch, "must be an odd number >= 3", "use 7")
   # The texture pass's coarse-to-fine depth (the coarsest level starts from the generator).
@@ -238,9 +236,7 @@ class Inpainting(_Section):
   # "poisson": a gradient-domain correction meeting the known pixels at the hole's edge;
   # "fusion": also the steps between pasted patches smoothed (inpainting/seam.py); "none".
   seam: str = choice("poisson", SEAMS)
-  # How far (RGB length, on [-1, 1]) a mismatch at the hole's edge may depart from the edge's
-  # local mean and still be spread into the hole; beyond: an object the fill does not
-  # continue, kept as a step instead of a haze of its colour (0: no limit; texture_pass.md).
+  # > 0: how far an edge mismatch may depart from the edge's mean (seam.limited; 0: off).
   seam_limit: float = setting(0.0, lambda v: v >= 0, "must be >= 0", "use 0 (off) or e.g. 0.2")
   # "feather": known pixels beyond blend_feather px stay the input's; "soft": the report's
   # blend (dilate by blend_radius, blur by blend_sigma, in finest-scale pixels).
