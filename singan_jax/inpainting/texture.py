@@ -240,7 +240,6 @@ def retexture(
   if n_targets is None:
     return jnp.asarray(generated, jnp.float32)
   generated = jnp.asarray(generated, jnp.float32)
-  centre = final == "centre"
   return _retexture_core(
     x,
     jnp.asarray(known),
@@ -250,7 +249,7 @@ def retexture(
     iters,
     em_steps,
     n_targets,
-    centre,
+    final == "centre",
     seam,
     structure_radius,
     *(float(w) if w else None for w in (locality, guide, diversity, structure, seam_limit)),
